@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
+import { STEPS } from '../src/flows/steps';
+
+/**
+ * The JSON Schemas of every queue payload, generated from the zod contracts. Step inputs are
+ * described as the orchestrator sends them (defaults filled in); step results as the worker may
+ * write them (defaults optional).
+ */
+export function contractSchemas(): Record<string, string> {
+  const files: Record<string, unknown> = {
+    'portrait-parameters.schema.json': z.toJSONSchema(PortraitParameters, { io: 'input' }),
+  };
+  for (const [step, contract] of Object.entries(STEPS)) {
+    files[`${step}.input.schema.json`] = z.toJSONSchema(contract.input, { io: 'output' });
+    files[`${step}.result.schema.json`] = z.toJSONSchema(contract.result, { io: 'input' });
+  }
+  return Object.fromEntries(
+    Object.entries(files).map(([name, schema]) => [
+      name,
+      JSON.stringify({ $id: `https://apex-portraits.local/contracts/${name}`, ...(schema as object) }, null, 2) + '\n',
+    ]),
+  );
+}

@@ -1,0 +1,11 @@
+/** Writes contracts/*.schema.json from the zod contracts (npm run contracts). */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { contractSchemas } from './contractSchemas';
+
+const dir = join(__dirname, '..', 'contracts');
+mkdirSync(dir, { recursive: true });
+for (const old of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) rmSync(join(dir, old));
+const files = contractSchemas();
+for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+process.stdout.write(`wrote ${Object.keys(files).length} schemas to contracts/\n`);

@@ -1,0 +1,33 @@
+import express from 'express';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config';
+import { logger, withLogContext } from '../logger';
+import type { ObjectStore } from '../store/objectStore';
+import { errorHandler, notFound } from './errors';
+import { healthRouter } from './routes/health';
+import { jobsRouter } from './routes/jobs';
+
+export type AppDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue; redis: Redis };
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const traceId = (req.get('x-request-id') ?? '').slice(0, 64) || randomUUID();
+    res.setHeader('x-request-id', traceId);
+    const started = Date.now();
+    res.on('finish', () =>
+      withLogContext({ traceId }, () =>
+        logger.info('request', { method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started }),
+      ),
+    );
+    withLogContext({ traceId }, next);
+  });
+  app.use(healthRouter(deps));
+  app.use(jobsRouter(deps));
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

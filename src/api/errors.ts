@@ -1,0 +1,48 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { MulterError } from 'multer';
+import { logger } from '../logger';
+
+/** Every error response has this shape: {error: {code, message, field?}}. */
+export class ApiError extends Error {
+  name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+const MULTER_ERRORS: Record<string, [number, string]> = {
+  LIMIT_FILE_SIZE: [413, 'file_too_large'],
+  LIMIT_FILE_COUNT: [400, 'too_many_files'],
+  LIMIT_UNEXPECTED_FILE: [400, 'unexpected_field'],
+  LIMIT_FIELD_VALUE: [413, 'field_too_large'],
+  LIMIT_FIELD_COUNT: [400, 'too_many_fields'],
+  LIMIT_PART_COUNT: [400, 'too_many_parts'],
+};
+
+export const notFound: RequestHandler = (req, _res, next) =>
+  next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}`));
+
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  let error: ApiError;
+  if (err instanceof ApiError) {
+    error = err;
+  } else if (err instanceof MulterError) {
+    const [status, code] = MULTER_ERRORS[err.code] ?? [400, 'bad_upload'];
+    error = new ApiError(status, code, err.message, err.field);
+  } else if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large' || err?.status === 400) {
+    error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
+  } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {
+    error = new ApiError(400, 'malformed_multipart', err.message);
+  } else {
+    logger.error('unhandled error', { method: req.method, path: req.path, error: err?.message, stack: err?.stack });
+    error = new ApiError(500, 'internal_error', 'internal error');
+  }
+  const { status, code, message, field, details } = error;
+  res.status(status).json({ error: { code, message, ...(field ? { field } : {}), ...details } });
+};

@@ -1,0 +1,46 @@
+import sharp from 'sharp';
+import type { Config } from '../config';
+import { ApiError } from './errors';
+
+/** What the upload may be, recognised by its first bytes rather than its name or declared type. */
+const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boolean }[] = [
+  { format: 'jpeg', matches: (b) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  { format: 'png', matches: (b) => b.length > 8 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },
+  { format: 'webp', matches: (b) => b.length > 12 && b.toString('ascii', 0, 4) === 'RIFF' && b.toString('ascii', 8, 12) === 'WEBP' },
+];
+
+export type ReferenceImage = { data: Buffer; contentType: string; width: number; height: number };
+
+const FIELD = 'image_file';
+
+/**
+ * Checks that the upload is a real, fully decodable photo within the size limits, then re-encodes it
+ * upright (EXIF orientation applied) with all metadata (GPS, camera, ...) stripped.
+ */
+export async function normalizeReferenceImage(upload: Buffer, config: Config): Promise<ReferenceImage> {
+  const format = SIGNATURES.find((s) => s.matches(upload))?.format;
+  if (!format) {
+    throw new ApiError(415, 'unsupported_image_type', 'image_file must be a JPEG, PNG or WebP image', FIELD);
+  }
+  const decoder = () => sharp(upload, { failOn: 'truncated', limitInputPixels: config.MAX_INPUT_PIXELS, sequentialRead: true });
+  let meta: sharp.Metadata;
+  try {
+    meta = await decoder().metadata();
+  } catch {
+    throw new ApiError(400, 'unreadable_image', 'image_file could not be decoded', FIELD);
+  }
+  const { width = 0, height = 0 } = meta;
+  if (width * height > config.MAX_INPUT_PIXELS) {
+    throw new ApiError(413, 'image_too_large', `image_file has ${width}x${height} pixels; the limit is ${config.MAX_INPUT_PIXELS} pixels`, FIELD);
+  }
+  if (Math.min(width, height) < config.MIN_IMAGE_SIDE) {
+    throw new ApiError(400, 'image_too_small', `image_file must be at least ${config.MIN_IMAGE_SIDE} pixels on each side`, FIELD);
+  }
+  try {
+    // A full decode: a truncated or corrupt file fails here, not in a GPU step later.
+    const { data, info } = await decoder().rotate().toFormat(format, format === 'jpeg' ? { quality: 95 } : {}).toBuffer({ resolveWithObject: true });
+    return { data, contentType: `image/${format}`, width: info.width, height: info.height };
+  } catch {
+    throw new ApiError(400, 'unreadable_image', 'image_file is truncated or corrupt', FIELD);
+  }
+}

@@ -1,0 +1,35 @@
+import { Queue } from 'bullmq';
+import { loadConfig } from '../config';
+import { ORCHESTRATOR_QUEUES } from '../flows/queues';
+import { logger } from '../logger';
+import { connectMongo } from '../store/mongo';
+import { ObjectStore } from '../store/objectStore';
+import { connectRedis } from '../workers/redis';
+import { createApp } from './app';
+
+async function main() {
+  const config = loadConfig();
+  const mongoose = await connectMongo(config.MONGO_URL);
+  const redis = connectRedis(config.REDIS_URL);
+  const objects = ObjectStore.fromConfig(config);
+  await objects.ensureBucket();
+  const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const server = createApp({ config, objects, portraitQueue, redis }).listen(config.PORT, () =>
+    logger.info('api listening', { port: config.PORT }),
+  );
+  const stop = () => {
+    server.close(async () => {
+      await portraitQueue.close();
+      redis.disconnect();
+      await mongoose.disconnect();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err) => {
+  logger.error('api failed to start', { error: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

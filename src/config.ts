@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+/** Every setting the TypeScript processes read, parsed once from the environment. */
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8001),
+
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  /** BullMQ key prefix: isolates one deployment (or one test suite) on a shared Redis. */
+  QUEUE_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('apex'),
+  MONGO_URL: z.string().startsWith('mongodb').default('mongodb://127.0.0.1:27017/apex'),
+
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_BUCKET: z.string().min(3).default('apex-portraits'),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+
+  MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  /** BullMQ retries of one step for infrastructure failures, with exponential backoff. */
+  STEP_RETRIES: z.coerce.number().int().min(1).max(20).default(3),
+  STEP_BACKOFF_MS: z.coerce.number().int().min(1).default(2000),
+  /** A step not finished this long after it was queued fails the job instead of hanging. */
+  STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15 * 60_000),
+  /** Seconds finished step jobs stay in Redis: long enough for a replaying orchestrator to find them. */
+  STEP_RETENTION_S: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+
+  ORCHESTRATOR_CONCURRENCY: z.coerce.number().int().min(1).default(50),
+  /** How long a crashed orchestrator's job stays locked before another process picks it up. */
+  ORCHESTRATOR_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+
+  MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
+  MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  name = 'ConfigError';
+}
+
+/** Parses the environment; a bad value stops the process with a message naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

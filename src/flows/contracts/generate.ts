@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { AttemptNumber, JobId, S3Key } from './common';
+
+export const LoraSpec = z.strictObject({
+  repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be a Hugging Face repo id like owner/name'),
+  weight_name: z.string().max(200).optional(),
+  scale: z.number().min(-4).max(4).default(1),
+});
+
+/** Queue `generate`: FLUX text-to-image (portrait attempts and plain generations alike). */
+export const GenerateStepInput = z.strictObject({
+  jobId: JobId,
+  attempt: AttemptNumber,
+  prompt: z.string().min(1).max(4000),
+  negativePrompt: z.string().max(2000).optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  /** Final output size; the worker upscales when this exceeds what the model generates natively. */
+  width: z.number().int().min(256).max(4096).multipleOf(16),
+  height: z.number().int().min(256).max(4096).multipleOf(16),
+  numImages: z.number().int().min(1).max(4),
+  /** Identity reference for the portrait workflow; absent for plain generations. */
+  referenceImageKey: S3Key.optional(),
+  loras: z.array(LoraSpec).max(8),
+  /** Images are written as `<outputPrefix>/<index>.png`. */
+  outputPrefix: S3Key,
+});
+
+export const GeneratedImage = z.object({
+  key: S3Key,
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  contentType: z.string(),
+});
+
+export const GenerateStepResult = z.object({
+  images: z.array(GeneratedImage).min(1),
+  seed: z.number().int(),
+  timings: z.record(z.string(), z.number()).default({}),
+});
+
+export type GenerateStepInput = z.infer<typeof GenerateStepInput>;
+export type GenerateStepResult = z.infer<typeof GenerateStepResult>;

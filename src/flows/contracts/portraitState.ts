@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { AttemptNumber, JobId, S3Key } from './common';
+import { GeneratedImage } from './generate';
+import { PortraitParameters } from './portraitParameters';
+import { ReportStepResult } from './report';
+import { ValidateStepResult } from './validate';
+
+export const StepRecord = z.object({
+  stepJobId: z.string(),
+  status: z.enum(['queued', 'completed', 'failed', 'timed_out']),
+  queuedAt: z.number(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  /** BullMQ attempts used, retries of transient failures included. */
+  tries: z.number().int().optional(),
+  error: z.string().optional(),
+});
+
+export const AttemptRecord = z.object({
+  number: AttemptNumber,
+  status: z.enum(['running', 'passed', 'rejected', 'errored']),
+  seed: z.number().int(),
+  prompt: z.string().optional(),
+  negativePrompt: z.string().optional(),
+  images: z.array(GeneratedImage).default([]),
+  verdict: ValidateStepResult.optional(),
+  steps: z.object({
+    prompt: StepRecord.optional(),
+    generate: StepRecord.optional(),
+    validate: StepRecord.optional(),
+  }),
+});
+
+export const JobError = z.object({
+  code: z.enum(['step_failed', 'step_timed_out', 'invalid_step_result', 'internal']),
+  message: z.string(),
+  step: z.string().optional(),
+  attempt: z.number().int().optional(),
+});
+
+/**
+ * The orchestrator's state machine, kept in the BullMQ job's data (so a restarted orchestrator
+ * resumes where it stopped) and mirrored into the Job document after every transition.
+ * The next step is derived from it (see planNextStep), never stored separately.
+ */
+export const PortraitState = z.object({
+  jobId: JobId,
+  parameters: PortraitParameters,
+  referenceImageKey: S3Key,
+  maxAttempts: z.number().int().min(1),
+  attempts: z.array(AttemptRecord).default([]),
+  report: z
+    .object({ step: StepRecord, result: ReportStepResult.optional() })
+    .optional(),
+  error: JobError.optional(),
+});
+
+export type StepRecord = z.infer<typeof StepRecord>;
+export type AttemptRecord = z.infer<typeof AttemptRecord>;
+export type JobError = z.infer<typeof JobError>;
+export type PortraitState = z.infer<typeof PortraitState>;

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { AttemptNumber, JobId, S3Key } from './common';
+import { PortraitParameters } from './portraitParameters';
+
+/** Queue `validate`: deterministic checks plus a VLM judgement of one generated image. */
+export const ValidateStepInput = z.strictObject({
+  jobId: JobId,
+  attempt: AttemptNumber,
+  parameters: PortraitParameters,
+  referenceImageKey: S3Key,
+  imageKey: S3Key,
+  prompt: z.string(),
+  expectedWidth: z.number().int().positive(),
+  expectedHeight: z.number().int().positive(),
+});
+
+/** One check with the value it measured, so a verdict can be audited, not just trusted. */
+export const ValidationCheck = z.object({
+  name: z.string().min(1),
+  passed: z.boolean(),
+  value: z.union([z.number(), z.string(), z.boolean(), z.null()]),
+  threshold: z.number().optional(),
+  detail: z.string().optional(),
+});
+
+export const ValidateStepResult = z.object({
+  passed: z.boolean(),
+  score: z.number().min(0).max(1),
+  checks: z.array(ValidationCheck),
+  /** Feeds the next attempt's prompt step. */
+  feedback: z.string(),
+});
+
+export type ValidationCheck = z.infer<typeof ValidationCheck>;
+export type ValidateStepInput = z.infer<typeof ValidateStepInput>;
+export type ValidateStepResult = z.infer<typeof ValidateStepResult>;

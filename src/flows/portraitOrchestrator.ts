@@ -1,0 +1,126 @@
+import { Job, Queue, WaitingChildrenError, type ConnectionOptions } from 'bullmq';
+import type { Config } from '../config';
+import { logger } from '../logger';
+import { JobModel } from '../store/jobModel';
+import { PortraitState } from './contracts/portraitState';
+import {
+  applyStepOutcome,
+  bestAttempt,
+  buildStepInput,
+  markStepQueued,
+  planNextStep,
+  stepRecordOf,
+  type NextStep,
+  type StepOutcome,
+} from './portraitStateMachine';
+import { ORCHESTRATOR_QUEUES } from './queues';
+import { STEPS, STEP_NAMES, type StepName } from './steps';
+import type { StepTimeoutData } from './stepTimeouts';
+
+type StepNext = Extract<NextStep, { kind: 'step' }>;
+
+/**
+ * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
+ * in job.data, each GPU step is a child job added at run time with a deterministic id, and the
+ * processor parks itself in waiting-children until that child finishes. A crash at any point
+ * replays from job.data; re-adding an existing child is a no-op, so no step runs twice.
+ */
+export class PortraitOrchestrator {
+  private readonly stepQueues: Record<StepName, Queue>;
+  private readonly timeouts: Queue<StepTimeoutData>;
+
+  constructor(
+    private readonly config: Config,
+    connection: ConnectionOptions,
+  ) {
+    const opts = { connection, prefix: config.QUEUE_PREFIX };
+    this.stepQueues = Object.fromEntries(STEP_NAMES.map((s) => [s, new Queue(s, opts)])) as Record<StepName, Queue>;
+    this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
+  }
+
+  readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
+    let state = PortraitState.parse(job.data);
+    for (;;) {
+      const next = planNextStep(state);
+      if (next.kind === 'done') {
+        await this.mirror(state, next.status);
+        return { status: next.status };
+      }
+      if (!stepRecordOf(state, next)) {
+        state = markStepQueued(state, next, Date.now());
+        await this.enqueue(job, state, next);
+        await this.mirror(state, 'running');
+        await job.updateData(state);
+      }
+      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      state = applyStepOutcome(state, next, await this.readOutcome(state, next));
+      await job.updateData(state);
+    }
+  };
+
+  /** Marks the Job document failed when the orchestrator itself gives up on a job. */
+  async markFailed(jobId: string, message: string): Promise<void> {
+    await JobModel.updateOne(
+      { _id: jobId, status: { $in: ['pending', 'running'] } },
+      { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } },
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...Object.values(this.stepQueues), this.timeouts].map((q) => q.close()));
+  }
+
+  private async enqueue(parent: Job<PortraitState>, state: PortraitState, next: StepNext): Promise<void> {
+    const record = stepRecordOf(state, next)!;
+    const input = STEPS[next.step].input.parse(buildStepInput(state, next));
+    const retention = { age: this.config.STEP_RETENTION_S };
+    await this.stepQueues[next.step].add(next.step, input, {
+      jobId: record.stepJobId,
+      parent: { id: parent.id!, queue: parent.queueQualifiedName },
+      attempts: this.config.STEP_RETRIES,
+      backoff: { type: 'exponential', delay: this.config.STEP_BACKOFF_MS },
+      // A failed step releases the parent, which records the failure instead of hanging.
+      ignoreDependencyOnFailure: true,
+      removeOnComplete: retention,
+      removeOnFail: retention,
+    });
+    await this.timeouts.add(
+      'step-timeout',
+      { queue: next.step, stepJobId: record.stepJobId },
+      { jobId: `${record.stepJobId}-timeout`, delay: this.config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
+    );
+    logger.debug('step queued', { step: next.step, attempt: next.attempt, stepJobId: record.stepJobId });
+  }
+
+  private async readOutcome(state: PortraitState, next: StepNext): Promise<StepOutcome> {
+    const record = stepRecordOf(state, next)!;
+    const child = await Job.fromId(this.stepQueues[next.step], record.stepJobId);
+    const times = { startedAt: child?.processedOn, finishedAt: child?.finishedOn, tries: child?.attemptsMade };
+    const childState = child ? await child.getState() : 'unknown';
+    if (childState === 'completed') return { status: 'completed', value: child!.returnvalue, ...times };
+    if (childState === 'failed') return { status: 'failed', reason: child!.failedReason, ...times };
+    // Released by the step-timeout watchdog while the step was still queued or running.
+    return { status: 'timed_out' };
+  }
+
+  /** Writes the Job document from the state: idempotent, so a replayed transition rewrites the same. */
+  private async mirror(state: PortraitState, status: string): Promise<void> {
+    const finished = status !== 'running';
+    const best = finished ? bestAttempt(state) : undefined;
+    await JobModel.updateOne(
+      { _id: state.jobId, status: { $ne: 'cancelled' } },
+      {
+        $set: {
+          status,
+          attempts: state.attempts,
+          report: state.report ?? null,
+          error: state.error ?? null,
+          result: best ? { attempt: best.number, imageKey: best.images[0].key, score: best.verdict!.score } : null,
+          ...(finished ? { finishedAt: new Date() } : {}),
+        },
+        $min: { startedAt: new Date() },
+      },
+    );
+    if (finished) logger.info('portrait job finished', { status, attempts: state.attempts.length });
+  }
+}

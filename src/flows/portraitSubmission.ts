@@ -1,0 +1,57 @@
+import { Types } from 'mongoose';
+import type { Queue } from 'bullmq';
+import type { Config } from '../config';
+import { logger } from '../logger';
+import { JobModel } from '../store/jobModel';
+import type { ObjectStore } from '../store/objectStore';
+import type { PortraitParameters } from './contracts/portraitParameters';
+import { PortraitState } from './contracts/portraitState';
+import { portraitJobId } from './queues';
+
+export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
+
+const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
+
+/**
+ * Creates a portrait job: reference image into S3, Job document (pending), then the orchestrator
+ * job, whose BullMQ id is derived from the Mongo id so a repeated enqueue is a no-op.
+ * If the enqueue fails the document is marked failed rather than left pending forever.
+ */
+export async function submitPortraitJob(
+  deps: { config: Config; objects: ObjectStore; portraitQueue: Queue },
+  parameters: PortraitParameters,
+  reference: ReferenceUpload,
+): Promise<{ jobId: string }> {
+  const jobId = new Types.ObjectId().toHexString();
+  const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
+  await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
+  await JobModel.create({
+    _id: jobId,
+    status: 'pending',
+    parameters,
+    reference: {
+      key: referenceImageKey,
+      contentType: reference.contentType,
+      width: reference.width,
+      height: reference.height,
+      bytes: reference.data.length,
+    },
+  });
+  const state = PortraitState.parse({ jobId, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
+  try {
+    await deps.portraitQueue.add('portrait', state, {
+      jobId: portraitJobId(jobId),
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: deps.config.STEP_RETENTION_S },
+      removeOnFail: { age: deps.config.STEP_RETENTION_S },
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.error('could not enqueue portrait job', { jobId, error: message });
+    await JobModel.updateOne({ _id: jobId }, { $set: { status: 'failed', error: { code: 'internal', message: 'could not enqueue the job' } } });
+    throw err;
+  }
+  logger.info('portrait job submitted', { jobId });
+  return { jobId };
+}

@@ -1,0 +1,32 @@
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { JOB_STATUSES } from '../flows/portraitStateMachine';
+
+/**
+ * A portrait job as the API shows it. The orchestrator is its single writer after creation: it
+ * mirrors the BullMQ state machine (attempts, steps, verdicts) here after every transition.
+ * Nested records are stored as written by the state machine, whose zod contracts define them.
+ */
+const jobSchema = new Schema(
+  {
+    status: { type: String, enum: JOB_STATUSES, required: true, index: true },
+    parameters: { type: Schema.Types.Mixed, required: true },
+    reference: {
+      key: { type: String, required: true },
+      contentType: { type: String, required: true },
+      width: { type: Number, required: true },
+      height: { type: Number, required: true },
+      bytes: { type: Number, required: true },
+    },
+    attempts: { type: [Schema.Types.Mixed], default: [] },
+    report: { type: Schema.Types.Mixed },
+    result: { type: Schema.Types.Mixed },
+    error: { type: Schema.Types.Mixed },
+    startedAt: { type: Date },
+    finishedAt: { type: Date },
+  },
+  { timestamps: true, minimize: false, versionKey: false },
+);
+
+export type JobDocument = InferSchemaType<typeof jobSchema> & { _id: mongoose.Types.ObjectId };
+
+export const JobModel = mongoose.models.Job ?? mongoose.model('Job', jobSchema);

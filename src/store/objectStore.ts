@@ -1,0 +1,72 @@
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import type { Config } from '../config';
+
+/** Images live in S3 (MinIO locally); only their keys travel through Redis and MongoDB. */
+export class ObjectStore {
+  readonly client: S3Client;
+
+  constructor(readonly bucket: string, client: S3Client) {
+    this.client = client;
+  }
+
+  static fromConfig(config: Config): ObjectStore {
+    const credentials =
+      config.S3_ACCESS_KEY_ID && config.S3_SECRET_ACCESS_KEY
+        ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY }
+        : undefined;
+    const client = new S3Client({
+      region: config.S3_REGION,
+      endpoint: config.S3_ENDPOINT,
+      forcePathStyle: config.S3_FORCE_PATH_STYLE,
+      credentials,
+      maxAttempts: 3,
+    });
+    return new ObjectStore(config.S3_BUCKET, client);
+  }
+
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      if (!(err instanceof S3ServiceException) || err.$metadata.httpStatusCode !== 404) throw err;
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+  }
+
+  async put(key: string, body: Buffer, contentType: string, metadata?: Record<string, string>): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, Metadata: metadata }),
+    );
+  }
+
+  /** Streams an object; undefined when it does not exist. */
+  async get(key: string): Promise<{ body: Readable; contentType?: string; contentLength?: number } | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { body: out.Body as Readable, contentType: out.ContentType, contentLength: out.ContentLength };
+    } catch (err) {
+      if (err instanceof S3ServiceException && err.name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }
+
+  async getBuffer(key: string): Promise<Buffer | undefined> {
+    const object = await this.get(key);
+    if (!object) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of object.body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+}

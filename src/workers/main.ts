@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { logger } from '../logger';
+import { connectMongo } from '../store/mongo';
+import { startOrchestratorRole } from './orchestratorRole';
+
+/**
+ * Entry point of the long-running TypeScript workers:
+ *   tsx src/workers/main.ts --role orchestrator [--concurrency N]
+ * Stateless: scaling out is starting more of these.
+ */
+const ROLES = { orchestrator: startOrchestratorRole } as const;
+
+async function main() {
+  const { values } = parseArgs({ options: { role: { type: 'string' }, concurrency: { type: 'string' } } });
+  const role = values.role as keyof typeof ROLES;
+  if (!role || !(role in ROLES)) {
+    throw new Error(`--role must be one of: ${Object.keys(ROLES).join(', ')}`);
+  }
+  const config = loadConfig();
+  const mongoose = await connectMongo(config.MONGO_URL);
+  const running = ROLES[role](config, values.concurrency ? Number(values.concurrency) : undefined);
+  logger.info('worker started', { role, pid: process.pid });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('worker stopping', { role, signal });
+    await running.close();
+    await mongoose.disconnect();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err) => {
+  logger.error('worker failed to start', { error: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import sharp from 'sharp';
+import type { Config } from '../../src/config';
+import { STEPS, STEP_NAMES, type StepInput, type StepName, type StepResult } from '../../src/flows/steps';
+import type { ObjectStore } from '../../src/store/objectStore';
+
+type Handler<S extends StepName> = (input: StepInput<S>, job: Job) => Promise<StepResult<S>> | StepResult<S>;
+export type GpuScript = { [S in StepName]?: Handler<S> };
+export type GpuCall = { step: StepName; stepJobId: string; attemptsMade: number; input: any };
+
+/**
+ * Stands in for the Python GPU worker (next issue) on the real GPU queues: validates each payload
+ * against its contract like the real worker must, runs the test's script (or a plausible default),
+ * writes real images to S3 and records every call so tests can assert what ran, and how often.
+ */
+export class ScriptedGpuWorker {
+  readonly calls: GpuCall[] = [];
+  private workers: Worker[] = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly connection: ConnectionOptions,
+    private readonly objects: ObjectStore,
+    private readonly script: GpuScript = {},
+    private readonly steps: StepName[] = STEP_NAMES,
+  ) {}
+
+  start(concurrency = 8): this {
+    this.workers = this.steps.map(
+      (step) =>
+        new Worker(step, (job) => this.run(step, job), {
+          connection: this.connection,
+          prefix: this.config.QUEUE_PREFIX,
+          concurrency,
+        }),
+    );
+    return this;
+  }
+
+  callsFor(jobId: string, step?: StepName) {
+    return this.calls.filter((c) => c.input.jobId === jobId && (!step || c.step === step));
+  }
+
+  /** Forced: a scripted step that never finishes must not hold the test up. */
+  async close() {
+    await Promise.all(this.workers.map((w) => w.close(true)));
+  }
+
+  private async run(step: StepName, job: Job) {
+    const parsed = STEPS[step].input.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid ${step} payload: ${parsed.error.issues[0].path.join('.')}`);
+    this.calls.push({ step, stepJobId: job.id!, attemptsMade: job.attemptsMade, input: parsed.data });
+    const handler = (this.script[step] ?? this.defaults[step]) as Handler<StepName>;
+    return handler(parsed.data as never, job);
+  }
+
+  private readonly defaults: { [S in StepName]: Handler<S> } = {
+    prompt: ({ parameters, attempt, previous }) => ({
+      prompt: `${parameters.purpose} portrait, ${parameters.attire}, attempt ${attempt}${previous ? `; fix: ${previous.feedback}` : ''}`,
+    }),
+    generate: async ({ width, height, seed, outputPrefix, numImages }) => {
+      const images = [];
+      for (let i = 0; i < numImages; i++) {
+        const key = `${outputPrefix}/${i}.png`;
+        const png = await sharp({ create: { width, height, channels: 3, background: { r: seed % 256, g: 120, b: 90 } } })
+          .png({ compressionLevel: 1 })
+          .toBuffer();
+        await this.objects.put(key, png, 'image/png');
+        images.push({ key, width, height, contentType: 'image/png' });
+      }
+      return { images, seed, timings: { denoiseMs: 1 } };
+    },
+    validate: ({ expectedWidth, expectedHeight }) => ({
+      passed: true,
+      score: 0.9,
+      checks: [{ name: 'dimensions', passed: true, value: `${expectedWidth}x${expectedHeight}` }],
+      feedback: '',
+    }),
+    report: ({ attempts }) => ({
+      summary: `all ${attempts.length} attempts failed validation`,
+      failedChecks: [],
+      suggestions: ['try a different reference photo'],
+    }),
+  };
+}

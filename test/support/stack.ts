@@ -1,0 +1,68 @@
+import { Queue } from 'bullmq';
+import { randomBytes } from 'node:crypto';
+import mongoose from 'mongoose';
+import { createApp } from '../../src/api/app';
+import { loadConfig, type Config } from '../../src/config';
+import { ORCHESTRATOR_QUEUES } from '../../src/flows/queues';
+import { JobModel, type JobDocument } from '../../src/store/jobModel';
+import { connectMongo } from '../../src/store/mongo';
+import { ObjectStore } from '../../src/store/objectStore';
+import { startOrchestratorRole } from '../../src/workers/orchestratorRole';
+import { connectRedis } from '../../src/workers/redis';
+import { ScriptedGpuWorker, type GpuScript } from './scriptedGpuWorker';
+
+/**
+ * A suite's own slice of the real services: its own BullMQ prefix, MongoDB database and S3 bucket,
+ * so suites running side by side never see each other's jobs.
+ */
+export async function testConfig(overrides: Record<string, string> = {}): Promise<Config> {
+  const id = randomBytes(4).toString('hex');
+  const mongoUrl = new URL(process.env.MONGO_URL!);
+  mongoUrl.pathname = `/apex_${id}`;
+  return loadConfig({
+    ...process.env,
+    QUEUE_PREFIX: `t${id}`,
+    MONGO_URL: mongoUrl.toString(),
+    S3_BUCKET: `apex-test-${id}`,
+    STEP_BACKOFF_MS: '20',
+    ORCHESTRATOR_LOCK_MS: '5000',
+    ...overrides,
+  });
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** API app (not listening: supertest drives it), orchestrator role and, unless disabled, a GPU double. */
+export async function startStack(opts: { config?: Record<string, string>; gpu?: GpuScript | false; orchestrator?: boolean } = {}) {
+  const config = await testConfig(opts.config);
+  await connectMongo(config.MONGO_URL);
+  const redis = connectRedis(config.REDIS_URL);
+  const objects = ObjectStore.fromConfig(config);
+  await objects.ensureBucket();
+  const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const app = createApp({ config, objects, portraitQueue, redis });
+  const orchestrator = opts.orchestrator === false ? undefined : startOrchestratorRole(config);
+  const gpu = opts.gpu === false ? undefined : new ScriptedGpuWorker(config, redis, objects, opts.gpu ?? {}).start();
+
+  async function waitForJob(jobId: string, done = (j: JobDocument) => !['pending', 'running'].includes(j.status), timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await JobModel.findById(jobId).lean<JobDocument>();
+      if (job && done(job)) return job;
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job?.status} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function close() {
+    await gpu?.close();
+    await orchestrator?.close();
+    await portraitQueue.obliterate({ force: true }).catch(() => undefined);
+    await portraitQueue.close();
+    redis.disconnect();
+    await mongoose.connection.dropDatabase().catch(() => undefined);
+    await mongoose.disconnect();
+  }
+
+  return { config, redis, objects, portraitQueue, app, orchestrator, gpu, waitForJob, close };
+}
