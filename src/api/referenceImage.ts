@@ -25,7 +25,8 @@ export async function normalizeReferenceImage(upload: Buffer, config: Config): P
   const decoder = () => sharp(upload, { failOn: 'truncated', limitInputPixels: config.MAX_INPUT_PIXELS, sequentialRead: true });
   let meta: sharp.Metadata;
   try {
-    meta = await decoder().metadata();
+    // Header only: the pixel count is checked here to answer 413 before anything is decoded.
+    meta = await sharp(upload, { limitInputPixels: false }).metadata();
   } catch {
     throw new ApiError(400, 'unreadable_image', 'image_file could not be decoded', FIELD);
   }

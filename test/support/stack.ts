@@ -66,3 +66,8 @@ export async function startStack(opts: { config?: Record<string, string>; gpu?: 
 
   return { config, redis, objects, portraitQueue, app, orchestrator, gpu, waitForJob, close };
 }
+
+/** The environment that makes a child process load exactly this config. */
+export function configEnv(config: Config): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+}

@@ -1,0 +1,60 @@
+import request from 'supertest';
+import type { ChildProcess } from 'node:child_process';
+import { JobModel, type JobDocument } from '../src/store/jobModel';
+import { referencePhoto } from './support/fixtures';
+import { startStack, type Stack } from './support/stack';
+import { startWorkerProcess, stopProcess } from './support/workerProcess';
+
+describe('orchestrator crash', () => {
+  let stack: Stack;
+  let orchestrator: ChildProcess | undefined;
+  afterAll(async () => {
+    if (orchestrator) await stopProcess(orchestrator, 'SIGKILL');
+    await stack.close();
+  });
+
+  it('a SIGKILLed orchestrator is replaced and every job completes with no step run twice', async () => {
+    const slow = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    stack = await startStack({
+      orchestrator: false,
+      config: { ORCHESTRATOR_LOCK_MS: '2000' },
+      gpu: {
+        generate: async (input) => {
+          await slow(300);
+          const key = `${input.outputPrefix}/0.png`;
+          await stack.objects.put(key, await referencePhoto({ width: 816, height: 1024, format: 'png' }), 'image/png');
+          return { images: [{ key, width: input.width, height: input.height, contentType: 'image/png' }], seed: input.seed, timings: {} };
+        },
+        validate: ({ attempt }) => ({ passed: attempt === 2, score: attempt / 2, checks: [], feedback: 'closer crop' }),
+      },
+    });
+    orchestrator = await startWorkerProcess('orchestrator', stack.config);
+
+    const photo = await referencePhoto();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await request(stack.app).post('/jobs').attach('image_file', photo, 'me.jpg');
+      ids.push(res.body.job_id);
+    }
+    // Kill it mid-flow: once some job is waiting on a generate step.
+    const deadline = Date.now() + 30_000;
+    while (!(await JobModel.exists({ 'attempts.steps.generate.status': 'queued' }))) {
+      if (Date.now() > deadline) throw new Error('no job reached generate');
+      await slow(20);
+    }
+    expect(await stopProcess(orchestrator, 'SIGKILL')).toBeNull();
+    const unfinishedAtKill = await JobModel.countDocuments({ status: { $in: ['pending', 'running'] } });
+    expect(unfinishedAtKill).toBeGreaterThan(0);
+
+    orchestrator = await startWorkerProcess('orchestrator', stack.config);
+    const jobs: JobDocument[] = [];
+    for (const id of ids) jobs.push(await stack.waitForJob(id, undefined, 90_000));
+
+    expect(jobs.map((j) => j.status)).toEqual(ids.map(() => 'completed'));
+    const runs = new Map<string, number>();
+    for (const call of stack.gpu!.calls) runs.set(call.stepJobId, (runs.get(call.stepJobId) ?? 0) + 1);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect(runs.size).toBe(ids.length * 6); // two attempts of prompt, generate, validate each
+    for (const job of jobs) expect((job.attempts as any[]).map((a) => a.number)).toEqual([1, 2]);
+  });
+});
