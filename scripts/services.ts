@@ -167,7 +167,10 @@ export async function startServices(): Promise<RunningServices> {
       '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction',
     ]),
     mongodb: launch(binPath('ferretdb'), [
-      '--handler=sqlite', `--sqlite-url=file:${join(dataDir, 'ferretdb')}/`,
+      '--handler=sqlite',
+      // BEGIN IMMEDIATE: concurrent writers queue on busy_timeout instead of failing with SQLITE_BUSY
+      // when a read transaction tries to upgrade; synchronous=normal is WAL's usual pairing.
+      `--sqlite-url=file:${join(dataDir, 'ferretdb')}/?_txlock=immediate&_pragma=synchronous(normal)`,
       `--listen-addr=127.0.0.1:${mongoPort}`, '--telemetry=disable', '--log-level=error',
       `--state-dir=${join(dataDir, 'ferretdb')}`,
     ]),

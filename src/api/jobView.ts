@@ -44,7 +44,7 @@ export function jobView(doc: JobDocument) {
     error: doc.error ?? null,
     created_at: iso(doc.createdAt),
     updated_at: iso(doc.updatedAt),
-    started_at: iso(doc.startedAt),
+    started_at: iso((doc.attempts as AttemptRecord[])[0]?.steps.prompt?.queuedAt),
     finished_at: iso(doc.finishedAt),
   };
 }

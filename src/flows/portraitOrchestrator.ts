@@ -53,8 +53,8 @@ export class PortraitOrchestrator {
         await job.updateData(state);
       }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      // Persisted together with the next step's enqueue: replaying this fold is idempotent.
       state = applyStepOutcome(state, next, await this.readOutcome(state, next));
-      await job.updateData(state);
     }
   };
 
@@ -107,8 +107,9 @@ export class PortraitOrchestrator {
   private async mirror(state: PortraitState, status: string): Promise<void> {
     const finished = status !== 'running';
     const best = finished ? bestAttempt(state) : undefined;
+    // Filter on _id alone: FerretDB (the local MongoDB stand-in) pushes only that down to SQLite.
     await JobModel.updateOne(
-      { _id: state.jobId, status: { $ne: 'cancelled' } },
+      { _id: state.jobId },
       {
         $set: {
           status,
@@ -118,7 +119,6 @@ export class PortraitOrchestrator {
           result: best ? { attempt: best.number, imageKey: best.images[0].key, score: best.verdict!.score } : null,
           ...(finished ? { finishedAt: new Date() } : {}),
         },
-        $min: { startedAt: new Date() },
       },
     );
     if (finished) logger.info('portrait job finished', { status, attempts: state.attempts.length });

@@ -12,16 +12,26 @@ export type ReferenceUpload = { data: Buffer; contentType: string; width: number
 
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 
-/**
- * Creates a portrait job: reference image into S3, Job document (pending), then the orchestrator
- * job, whose BullMQ id is derived from the Mongo id so a repeated enqueue is a no-op.
- * If the enqueue fails the document is marked failed rather than left pending forever.
- */
+type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
+
+/** POST /jobs: create the job, then start its orchestrator. */
 export async function submitPortraitJob(
-  deps: { config: Config; objects: ObjectStore; portraitQueue: Queue },
+  deps: SubmissionDeps,
   parameters: PortraitParameters,
   reference: ReferenceUpload,
 ): Promise<{ jobId: string }> {
+  const state = await createPortraitJob(deps, parameters, reference);
+  await enqueuePortraitJob(deps, state);
+  logger.info('portrait job submitted', { jobId: state.jobId });
+  return { jobId: state.jobId };
+}
+
+/** Reference image into S3, then the Job document (pending); returns the orchestrator's initial state. */
+export async function createPortraitJob(
+  deps: SubmissionDeps,
+  parameters: PortraitParameters,
+  reference: ReferenceUpload,
+): Promise<PortraitState> {
   const jobId = new Types.ObjectId().toHexString();
   const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
   await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
@@ -37,12 +47,21 @@ export async function submitPortraitJob(
       bytes: reference.data.length,
     },
   });
-  const state = PortraitState.parse({ jobId, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
+  return PortraitState.parse({ jobId, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
+}
+
+/**
+ * Adds the orchestrator job. Its BullMQ id is derived from the Mongo id, so a repeated enqueue is a
+ * no-op; if the enqueue fails the document is marked failed rather than left pending forever.
+ */
+export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitState): Promise<void> {
+  const { jobId } = state;
   try {
     await deps.portraitQueue.add('portrait', state, {
       jobId: portraitJobId(jobId),
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 1000 },
+      // Retries cover the orchestrator's own infrastructure errors (a MongoDB or Redis blip).
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 500 },
       removeOnComplete: { age: deps.config.STEP_RETENTION_S },
       removeOnFail: { age: deps.config.STEP_RETENTION_S },
     });
@@ -52,6 +71,4 @@ export async function submitPortraitJob(
     await JobModel.updateOne({ _id: jobId }, { $set: { status: 'failed', error: { code: 'internal', message: 'could not enqueue the job' } } });
     throw err;
   }
-  logger.info('portrait job submitted', { jobId });
-  return { jobId };
 }

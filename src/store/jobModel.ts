@@ -21,7 +21,6 @@ const jobSchema = new Schema(
     report: { type: Schema.Types.Mixed },
     result: { type: Schema.Types.Mixed },
     error: { type: Schema.Types.Mixed },
-    startedAt: { type: Date },
     finishedAt: { type: Date },
   },
   { timestamps: true, minimize: false, versionKey: false },
