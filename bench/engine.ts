@@ -25,6 +25,8 @@ import sharp from 'sharp';
 import { logger } from '../src/logger';
 
 const CONCURRENCY = 50;
+/** Job document writes of a job that passes on attempt 1: prompt, generate and validate queued, then final. */
+const MONGO_WRITES_PER_JOB = 4;
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -128,6 +130,27 @@ async function benchRawChain(config: Config, jobs: number) {
   return { seconds, itemsPerSecond: jobs / seconds, handoffs };
 }
 
+/** The MongoDB server's own ceiling: concurrent single-document updates of the size the engine writes. */
+async function benchMongoUpdates(config: Config, updates: number) {
+  await connectMongo(config.MONGO_URL);
+  const collection = mongoose.connection.db!.collection('bench_updates');
+  const { insertedIds } = await collection.insertMany(Array.from({ length: CONCURRENCY }, (_, i) => ({ i, attempts: [] })));
+  const ids = Object.values(insertedIds);
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    ids.map(async (_id) => {
+      while (next++ < updates) {
+        await collection.updateOne({ _id }, { $set: { status: 'running', attempts: [{ number: 1, steps: { prompt: { status: 'queued', queuedAt: Date.now() } } }] } });
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await collection.drop();
+  await mongoose.disconnect();
+  return updates / seconds;
+}
+
 async function main() {
   const { values } = parseArgs({ options: { jobs: { type: 'string', default: '300' } } });
   const jobs = Number(values.jobs);
@@ -135,6 +158,7 @@ async function main() {
   const services = process.env.REDIS_URL ? undefined : await startServices();
   const config = loadConfig({ ...process.env, ...services?.env, LOG_LEVEL: 'error', QUEUE_PREFIX: `bench${Date.now()}`, MONGO_URL: `${(services?.env ?? process.env).MONGO_URL!.replace(/\/[^/]*$/, '')}/apex_bench_${Date.now()}` });
   try {
+    const mongoUpdatesPerSecond = await benchMongoUpdates(config, 1000);
     const raw = await benchRawChain(config, jobs);
     const engine = await benchEngine(config, jobs);
     const fmt = (n: number) => n.toFixed(1);
@@ -143,6 +167,7 @@ async function main() {
     console.log(`portrait engine          : ${fmt(engine.itemsPerSecond)} jobs/s (${engine.seconds.toFixed(2)} s)`);
     console.log(`ratio engine/raw         : ${(engine.itemsPerSecond / raw.itemsPerSecond).toFixed(2)}`);
     console.log(`engine hand-off (step finished -> next step queued): p50 ${percentile(engine.handoffs, 50)} ms, p99 ${percentile(engine.handoffs, 99)} ms`);
+    console.log(`MongoDB server: ${fmt(mongoUpdatesPerSecond)} updates/s; the engine writes ${MONGO_WRITES_PER_JOB} per one-attempt job -> ceiling ${fmt(mongoUpdatesPerSecond / MONGO_WRITES_PER_JOB)} jobs/s`);
     console.log(`raw chain hand-off (step started -> next step queued): p50 ${percentile(raw.handoffs, 50)} ms, p99 ${percentile(raw.handoffs, 99)} ms`);
   } finally {
     await services?.stop();
