@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import request from 'supertest';
+import { JobModel } from '../src/store/jobModel';
 import { referencePhoto, SEED_PARAMETERS } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 import type { GpuScript } from './support/scriptedGpuWorker';
@@ -143,5 +144,18 @@ describe('portrait workflow', () => {
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'invalid_step_result', step: 'prompt' });
     expect((job.error as any).message).toContain('prompt');
+  });
+
+  it('marks the job failed with a user-safe message when the orchestrator itself gives up', async () => {
+    stack = await startStack();
+    const jobId = await submit(stack);
+    await stack.waitForJob(jobId);
+    // A second orchestrator job for the same document whose state is corrupt: it can never run.
+    await JobModel.updateOne({ _id: jobId }, { $set: { status: 'running' } });
+    await stack.portraitQueue.add('portrait', { jobId, maxAttempts: 'three' }, { jobId: `portrait-${jobId}-corrupt`, attempts: 1 });
+    const job = await stack.waitForJob(jobId, (j) => j.status === 'failed');
+
+    expect(job.error).toEqual({ code: 'internal', message: expect.stringContaining('could not be orchestrated') });
+    expect(JSON.stringify(job.error)).not.toMatch(/ZodError|invalid_type/);
   });
 });

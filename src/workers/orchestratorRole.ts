@@ -19,7 +19,9 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       {
         queue: ORCHESTRATOR_QUEUES.portrait,
         processor: orchestrator.process,
-        onFinalFailure: (job: Job<PortraitState>, error) => orchestrator.markFailed(job.data.jobId, error.message),
+        // The detail (a driver or Redis error) is in the log; the user gets a message safe to show.
+        onFinalFailure: (job: Job<PortraitState>) =>
+          orchestrator.markFailed(job.data.jobId, 'the job could not be orchestrated after several retries; see the server logs'),
       },
       { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },
     ],
