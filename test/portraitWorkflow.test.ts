@@ -86,6 +86,12 @@ describe('portrait workflow', () => {
       suggestions: ['use a sharper, front-facing reference photo'],
     });
     expect(report.body.attempts).toHaveLength(3);
+    const view = (await request(stack.app).get(`/jobs/${jobId}`)).body;
+    expect(view.attempts.map((a: any) => a.image_url)).toEqual([1, 2, 3].map((k) => `/jobs/${jobId}/attempts/${k}/image`));
+    const third = await request(stack.app).get(view.attempts[2].image_url).buffer(true);
+    expect(third.status).toBe(200);
+    expect(third.headers['content-type']).toBe('image/png');
+    expect((await request(stack.app).get(`/jobs/${jobId}/attempts/4/image`)).body.error).toMatchObject({ code: 'attempt_not_found', field: 'attempt' });
     const result = await request(stack.app).get(`/jobs/${jobId}/result`);
     expect(result.status).toBe(409);
     expect(result.body.error).toMatchObject({ code: 'not_ready', status: 'failed_validation' });

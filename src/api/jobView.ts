@@ -17,13 +17,14 @@ function stepView(step?: StepRecord) {
   };
 }
 
-function attemptView(a: AttemptRecord) {
+function attemptView(jobId: string, a: AttemptRecord) {
   return {
     number: a.number,
     status: a.status,
     seed: a.seed,
     prompt: a.prompt ?? null,
     images: a.images.map((i) => ({ key: i.key, width: i.width, height: i.height, content_type: i.contentType })),
+    image_url: a.images.length > 0 ? `/jobs/${jobId}/attempts/${a.number}/image` : null,
     verdict: a.verdict ?? null,
     steps: { prompt: stepView(a.steps.prompt), generate: stepView(a.steps.generate), validate: stepView(a.steps.validate) },
   };
@@ -33,13 +34,14 @@ function attemptView(a: AttemptRecord) {
 export function jobView(doc: JobDocument) {
   const report = doc.report as { step: StepRecord; result?: unknown } | null | undefined;
   const result = doc.result as { attempt: number; imageKey: string; score: number } | null | undefined;
+  const jobId = doc._id.toHexString();
   return {
-    job_id: doc._id.toHexString(),
+    job_id: jobId,
     status: doc.status,
     parameters: doc.parameters,
     reference_image: { key: doc.reference!.key, width: doc.reference!.width, height: doc.reference!.height },
-    attempts: (doc.attempts as AttemptRecord[]).map(attemptView),
-    result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score } : null,
+    attempts: (doc.attempts as AttemptRecord[]).map((a) => attemptView(jobId, a)),
+    result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score, ...(doc.status === 'completed' ? { url: `/jobs/${jobId}/result` } : {}) } : null,
     report: report ? { step: stepView(report.step), available: Boolean(report.result) } : null,
     error: doc.error ?? null,
     created_at: iso(doc.createdAt),

@@ -1,4 +1,6 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import multer from 'multer';
 import type { Queue } from 'bullmq';
 import { isValidObjectId } from 'mongoose';
@@ -86,15 +88,32 @@ export function jobsRouter(deps: JobsDeps): Router {
     res.json(jobView(await findJob(req)));
   });
 
+  async function streamImage(res: Response, key: string) {
+    const object = await deps.objects.get(key);
+    if (!object) throw new ApiError(404, 'image_missing', 'the image is no longer stored');
+    res.type(object.contentType ?? 'application/octet-stream');
+    if (object.contentLength !== undefined) res.setHeader('Content-Length', object.contentLength);
+    await pipeline(object.body, res);
+  }
+
   router.get('/jobs/:id/result', async (req, res) => {
     const job = await findJob(req);
     const result = job.result as { imageKey: string } | null;
     if (job.status !== 'completed' || !result) throw notReady(job, 'the result exists once it is completed');
-    const object = await deps.objects.get(result.imageKey);
-    if (!object) throw new ApiError(404, 'image_missing', 'the result image is no longer stored');
-    res.type(object.contentType ?? 'application/octet-stream');
-    if (object.contentLength !== undefined) res.setHeader('Content-Length', object.contentLength);
-    object.body.pipe(res);
+    await streamImage(res, result.imageKey);
+  });
+
+  /** Every attempt's image stays available, so a failed_validation job still returns its images. */
+  router.get('/jobs/:id/attempts/:attempt/image', async (req, res) => {
+    const job = await findJob(req);
+    const number = Number(req.params.attempt);
+    const attempt = (job.attempts as AttemptRecord[]).find((a) => a.number === number);
+    if (!Number.isInteger(number) || number < 1) {
+      throw new ApiError(400, 'invalid_attempt', 'attempt must be a positive integer', 'attempt');
+    }
+    if (!attempt) throw new ApiError(404, 'attempt_not_found', `job has no attempt ${number}`, 'attempt');
+    if (attempt.images.length === 0) throw notReady(job, `attempt ${number} has no image yet`);
+    await streamImage(res, attempt.images[0].key);
   });
 
   router.get('/jobs/:id/report', async (req, res) => {
