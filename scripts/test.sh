@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # npm test: installs what is missing, type-checks, then runs every suite against real services
-# (jest's global setup starts Redis, FerretDB and MinIO on free ports and stops them afterwards).
+# (jest's global setup starts Redis, FerretDB and MinIO on free ports and stops them afterwards),
+# then the Python worker's pytest suite. Arguments go to jest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
+bash scripts/setup-python.sh
 npx tsx scripts/services.ts install
 npx tsc -p .
-npx jest "$@"
+status=0
+npx jest "$@" || status=$?
+(cd gpu-worker && .venv/bin/python -m pytest) || status=$?
+exit "$status"

@@ -4,6 +4,7 @@ import mongoose from 'mongoose';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
 import { ORCHESTRATOR_QUEUES } from '../../src/flows/queues';
+import type { StepName } from '../../src/flows/steps';
 import { JobModel, type JobDocument } from '../../src/store/jobModel';
 import { connectMongo } from '../../src/store/mongo';
 import { ObjectStore } from '../../src/store/objectStore';
@@ -33,7 +34,9 @@ export async function testConfig(overrides: Record<string, string> = {}): Promis
 export type Stack = Awaited<ReturnType<typeof startStack>>;
 
 /** API app (not listening: supertest drives it), orchestrator role and, unless disabled, a GPU double. */
-export async function startStack(opts: { config?: Record<string, string>; gpu?: GpuScript | false; orchestrator?: boolean } = {}) {
+export async function startStack(
+  opts: { config?: Record<string, string>; gpu?: GpuScript | false; gpuSteps?: StepName[]; orchestrator?: boolean } = {},
+) {
   const config = await testConfig(opts.config);
   await connectMongo(config.MONGO_URL);
   const redis = connectRedis(config.REDIS_URL);
@@ -42,7 +45,7 @@ export async function startStack(opts: { config?: Record<string, string>; gpu?: 
   const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
   const app = createApp({ config, objects, portraitQueue, redis });
   const orchestrator = opts.orchestrator === false ? undefined : startOrchestratorRole(config);
-  const gpu = opts.gpu === false ? undefined : new ScriptedGpuWorker(config, redis, objects, opts.gpu ?? {}).start();
+  const gpu = opts.gpu === false ? undefined : new ScriptedGpuWorker(config, redis, objects, opts.gpu ?? {}, opts.gpuSteps).start();
 
   async function waitForJob(jobId: string, done = (j: JobDocument) => !['pending', 'running'].includes(j.status), timeoutMs = 60_000) {
     const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,1 @@
+"""APEX Portraits GPU worker: consumes the prompt, generate, validate and report queues."""
