@@ -34,6 +34,11 @@ export const EnvSchema = z.object({
   ORCHESTRATOR_CONCURRENCY: z.coerce.number().int().min(1).default(50),
   /** How long a crashed orchestrator's job stays locked before another process picks it up. */
   ORCHESTRATOR_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  /**
+   * Times an orchestrator job may lose its lock (a crashed or starved process) before BullMQ fails
+   * it. Replays are safe, so this is generous; it still ends a job that kills every process it meets.
+   */
+  ORCHESTRATOR_MAX_STALLS: z.coerce.number().int().min(1).default(5),
 
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),

@@ -31,6 +31,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       concurrency,
       lockDuration: config.ORCHESTRATOR_LOCK_MS,
       stalledInterval: config.ORCHESTRATOR_LOCK_MS,
+      maxStalledCount: config.ORCHESTRATOR_MAX_STALLS,
     },
   );
   return {

@@ -26,7 +26,8 @@ export async function testConfig(overrides: Record<string, string> = {}): Promis
     MONGO_URL: mongoUrl.toString(),
     S3_BUCKET: `apex-test-${id}`,
     STEP_BACKOFF_MS: '20',
-    ORCHESTRATOR_LOCK_MS: '5000',
+    // Long enough that a CPU-starved test process does not lose locks; the crash test sets its own.
+    ORCHESTRATOR_LOCK_MS: '15000',
     ...overrides,
   });
 }
