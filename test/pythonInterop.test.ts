@@ -1,30 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import request from 'supertest';
 import { referencePhoto } from './support/fixtures';
-import { configEnv, startStack, type Stack } from './support/stack';
-import { stopProcess } from './support/workerProcess';
+import { startStack, type Stack } from './support/stack';
+import { startProcess, stopProcess } from './support/workerProcess';
 
 const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
 
 /** The Python prompt worker from gpu-worker/tests/support, on this suite's Redis and prefix. */
-function startPythonPromptWorker(stack: Stack): Promise<ChildProcess> {
-  const child = spawn(join(GPU_WORKER, '.venv', 'bin', 'python'), ['tests/support/scripted_prompt_worker.py'], {
+const startPythonPromptWorker = (stack: Stack) =>
+  startProcess(join(GPU_WORKER, '.venv', 'bin', 'python'), ['tests/support/scripted_prompt_worker.py'], {
     cwd: GPU_WORKER,
-    env: { ...process.env, ...configEnv(stack.config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    config: stack.config,
+    ready: 'python worker ready',
   });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (d: Buffer) => {
-      output += d;
-      if (output.includes('python worker ready')) resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`python worker exited with ${code}: ${output}`)));
-  });
-}
 
 describe('TypeScript orchestrator with a Python step worker (bullmq 6.7.0 / bullmq 3.4.4 on PyPI)', () => {
   let stack: Stack;

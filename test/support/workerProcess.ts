@@ -5,23 +5,28 @@ import { configEnv } from './stack';
 
 const ROOT = join(__dirname, '..', '..');
 
-/** Starts `src/workers/main.ts --role <role>` as a real process; resolves once it has started. */
-export function startWorkerProcess(role: string, config: Config): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts', '--role', role], {
-    cwd: ROOT,
-    env: { ...process.env, ...configEnv(config), LOG_SILENT: '0', LOG_LEVEL: 'info' },
+/** Spawns a real process with this suite's config and resolves once it prints `ready`. */
+export function startProcess(command: string, args: string[], opts: { cwd: string; config: Config; ready: string }): Promise<ChildProcess> {
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...configEnv(opts.config), LOG_SILENT: '0', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (d: Buffer) => {
       output += d;
-      if (output.includes('worker started')) resolve(child);
+      if (output.includes(opts.ready)) resolve(child);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting: ${output}`)));
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before it was ready: ${output}`)));
   });
+}
+
+/** `src/workers/main.ts --role <role>` as a real process. */
+export function startWorkerProcess(role: string, config: Config): Promise<ChildProcess> {
+  return startProcess(process.execPath, ['--import', 'tsx', 'src/workers/main.ts', '--role', role], { cwd: ROOT, config, ready: 'worker started' });
 }
 
 export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
