@@ -1,10 +1,10 @@
-import { Router, type Request, type Response } from 'express';
-import { pipeline } from 'node:stream/promises';
-import type { AttemptRecord } from '../../flows/contracts/portraitState';
-import multer from 'multer';
 import type { Queue } from 'bullmq';
-import { isValidObjectId } from 'mongoose';
+import { Router, type Request, type Response } from 'express';
+import multer from 'multer';
+import { pipeline } from 'node:stream/promises';
 import type { Config } from '../../config';
+import { JobId } from '../../flows/contracts/common';
+import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import { submitPortraitJob } from '../../flows/portraitSubmission';
 import { JobModel, type JobDocument } from '../../store/jobModel';
@@ -40,7 +40,7 @@ function parseParameters(raw: unknown) {
 
 async function findJob(req: Request): Promise<JobDocument> {
   const id = String(req.params.id);
-  if (!/^[0-9a-f]{24}$/.test(id) || !isValidObjectId(id)) {
+  if (!JobId.safeParse(id).success) {
     throw new ApiError(400, 'invalid_id', 'job id must be a 24-character hex string', 'id');
   }
   const job = await JobModel.findById(id).lean<JobDocument>();
