@@ -64,6 +64,7 @@ export async function startStack(
     await portraitQueue.obliterate({ force: true }).catch(() => undefined);
     await portraitQueue.close();
     redis.disconnect();
+    objects.client.destroy();
     await mongoose.connection.dropDatabase().catch(() => undefined);
     await mongoose.disconnect();
   }
