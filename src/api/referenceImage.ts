@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { Config } from '../config';
+import type { ReferenceUpload } from '../flows/portraitSubmission';
 import { ApiError } from './errors';
 
 /** What the upload may be, recognised by its first bytes rather than its name or declared type. */
@@ -9,15 +10,13 @@ const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boo
   { format: 'webp', matches: (b) => b.length > 12 && b.toString('ascii', 0, 4) === 'RIFF' && b.toString('ascii', 8, 12) === 'WEBP' },
 ];
 
-export type ReferenceImage = { data: Buffer; contentType: string; width: number; height: number };
-
 const FIELD = 'image_file';
 
 /**
  * Checks that the upload is a real, fully decodable photo within the size limits, then re-encodes it
  * upright (EXIF orientation applied) with all metadata (GPS, camera, ...) stripped.
  */
-export async function normalizeReferenceImage(upload: Buffer, config: Config): Promise<ReferenceImage> {
+export async function normalizeReferenceImage(upload: Buffer, config: Config): Promise<ReferenceUpload> {
   const format = SIGNATURES.find((s) => s.matches(upload))?.format;
   if (!format) {
     throw new ApiError(415, 'unsupported_image_type', 'image_file must be a JPEG, PNG or WebP image', FIELD);
