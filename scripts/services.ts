@@ -122,14 +122,10 @@ async function waitForHttp(url: string, name: string, timeoutMs = 60_000) {
   throw new Error(`${name} not healthy at ${url} within ${timeoutMs} ms`);
 }
 
-export type ServiceName = 'redis' | 'mongodb' | 's3';
-
 export type RunningServices = {
   env: Record<string, string>;
-  dataDir: string;
-  processes: Record<ServiceName, ChildProcess>;
-  /** Stops one service (for outage tests) or, without a name, all of them and removes the data. */
-  stop(name?: ServiceName): Promise<void>;
+  /** Stops all of them and removes their data. */
+  stop(): Promise<void>;
 };
 
 function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
@@ -161,7 +157,7 @@ export async function startServices(): Promise<RunningServices> {
   mkdirSync(join(dataDir, 'redis'));
   mkdirSync(join(dataDir, 'ferretdb'));
   mkdirSync(join(dataDir, 'minio'));
-  const processes: Record<ServiceName, ChildProcess> = {
+  const processes = {
     redis: launch(redisServerPath(), [
       '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'),
       '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction',
@@ -181,8 +177,7 @@ export async function startServices(): Promise<RunningServices> {
       MINIO_BROWSER: 'off',
     }),
   };
-  const stop = async (name?: ServiceName) => {
-    if (name) return kill(processes[name]);
+  const stop = async () => {
     await Promise.all(Object.values(processes).map(kill));
     rmSync(dataDir, { recursive: true, force: true });
   };
@@ -205,7 +200,7 @@ export async function startServices(): Promise<RunningServices> {
     S3_REGION: 'us-east-1',
     S3_FORCE_PATH_STYLE: 'true',
   };
-  return { env, dataDir, processes, stop };
+  return { env, stop };
 }
 
 if (require.main === module) {

@@ -58,14 +58,6 @@ export class PortraitOrchestrator {
     }
   };
 
-  /** Marks the Job document failed when the orchestrator itself gives up on a job. */
-  async markFailed(jobId: string, message: string): Promise<void> {
-    await JobModel.updateOne(
-      { _id: jobId, status: { $in: ['pending', 'running'] } },
-      { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } },
-    );
-  }
-
   async close(): Promise<void> {
     await Promise.all([...Object.values(this.stepQueues), this.timeouts].map((q) => q.close()));
   }

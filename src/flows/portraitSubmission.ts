@@ -2,7 +2,7 @@ import { Types } from 'mongoose';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import { logger } from '../logger';
-import { JobModel } from '../store/jobModel';
+import { JobModel, markJobFailed } from '../store/jobModel';
 import type { ObjectStore } from '../store/objectStore';
 import type { PortraitParameters } from './contracts/portraitParameters';
 import { PortraitState } from './contracts/portraitState';
@@ -12,7 +12,7 @@ export type ReferenceUpload = { data: Buffer; contentType: string; width: number
 
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 
-type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
+export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
 
 /** POST /jobs: create the job, then start its orchestrator. */
 export async function submitPortraitJob(
@@ -68,7 +68,7 @@ export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitSt
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger.error('could not enqueue portrait job', { jobId, error: message });
-    await JobModel.updateOne({ _id: jobId }, { $set: { status: 'failed', error: { code: 'internal', message: 'could not enqueue the job' } } });
+    await markJobFailed(jobId, 'could not enqueue the job');
     throw err;
   }
 }

@@ -4,6 +4,7 @@ import type { PortraitState } from '../flows/contracts/portraitState';
 import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
 import { ORCHESTRATOR_QUEUES } from '../flows/queues';
 import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
+import { markJobFailed } from '../store/jobModel';
 import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
@@ -21,7 +22,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         processor: orchestrator.process,
         // The detail (a driver or Redis error) is in the log; the user gets a message safe to show.
         onFinalFailure: (job: Job<PortraitState>) =>
-          orchestrator.markFailed(job.data.jobId, 'the job could not be orchestrated after several retries; see the server logs'),
+          markJobFailed(job.data.jobId, 'the job could not be orchestrated after several retries; see the server logs'),
       },
       { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },
     ],

@@ -1,19 +1,14 @@
-import type { Queue } from 'bullmq';
 import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
 import { pipeline } from 'node:stream/promises';
-import type { Config } from '../../config';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
-import { submitPortraitJob } from '../../flows/portraitSubmission';
+import { submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
 import { JobModel, type JobDocument } from '../../store/jobModel';
-import type { ObjectStore } from '../../store/objectStore';
 import { ApiError } from '../errors';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
-
-export type JobsDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
 
 const ALLOWED_FIELDS = new Set(['parameters']);
 
@@ -52,7 +47,7 @@ function notReady(job: JobDocument, what: string): ApiError {
   return new ApiError(409, 'not_ready', `job is ${job.status}; ${what}`, undefined, { status: job.status });
 }
 
-export function jobsRouter(deps: JobsDeps): Router {
+export function jobsRouter(deps: SubmissionDeps): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
