@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
+import { PORTRAIT_VOCABULARY, PortraitParameters, RESOLUTIONS } from '../src/flows/contracts/portraitParameters';
 import { STEPS } from '../src/flows/steps';
 
 /**
  * The JSON Schemas of every queue payload, generated from the zod contracts. Step inputs are
  * described as the orchestrator sends them (defaults filled in); step results as the worker may
- * write them (defaults optional).
+ * write them (defaults optional). The portrait vocabulary travels too: the Python prompt step words
+ * its prompts from the same phrases.
  */
 export function contractSchemas(): Record<string, string> {
   const files: Record<string, unknown> = {
@@ -15,10 +16,12 @@ export function contractSchemas(): Record<string, string> {
     files[`${step}.input.schema.json`] = z.toJSONSchema(contract.input, { io: 'output' });
     files[`${step}.result.schema.json`] = z.toJSONSchema(contract.result, { io: 'input' });
   }
-  return Object.fromEntries(
+  const out = Object.fromEntries(
     Object.entries(files).map(([name, schema]) => [
       name,
       JSON.stringify({ $id: `https://apex-portraits.local/contracts/${name}`, ...(schema as object) }, null, 2) + '\n',
     ]),
   );
+  out['portrait-vocabulary.json'] = JSON.stringify({ fields: PORTRAIT_VOCABULARY, resolutions: RESOLUTIONS }, null, 2) + '\n';
+  return out;
 }

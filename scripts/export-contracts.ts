@@ -5,7 +5,7 @@ import { contractSchemas } from './contractSchemas';
 
 const dir = join(__dirname, '..', 'contracts');
 mkdirSync(dir, { recursive: true });
-for (const old of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) rmSync(join(dir, old));
+for (const old of readdirSync(dir).filter((f) => f.endsWith('.json'))) rmSync(join(dir, old));
 const files = contractSchemas();
 for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-process.stdout.write(`wrote ${Object.keys(files).length} schemas to contracts/\n`);
+process.stdout.write(`wrote ${Object.keys(files).length} files to contracts/\n`);

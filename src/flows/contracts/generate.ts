@@ -18,10 +18,14 @@ export const GenerateStepInput = z.strictObject({
   width: z.number().int().min(256).max(4096).multipleOf(16),
   height: z.number().int().min(256).max(4096).multipleOf(16),
   numImages: z.number().int().min(1).max(4),
+  /** Denoising steps and guidance; the worker's configured defaults when absent. */
+  steps: z.number().int().min(1).max(100).optional(),
+  guidance: z.number().min(0).max(30).optional(),
+  outputFormat: z.enum(['png', 'webp']).optional(),
   /** Identity reference for the portrait workflow; absent for plain generations. */
   referenceImageKey: S3Key.optional(),
   loras: z.array(LoraSpec).max(8),
-  /** Images are written as `<outputPrefix>/<index>.png`. */
+  /** Images are written as `<outputPrefix>/<index>.<png|webp>`. */
   outputPrefix: S3Key,
 });
 
