@@ -1,18 +1,81 @@
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = Path.home() / ".cache" / "apex-portraits"
+
+
+def _env(name: str, *shared: str) -> AliasChoices:
+    """Reads APEX_GPU_<NAME> first, then the names the TypeScript processes use for the same thing,
+    so one deployment environment configures both languages."""
+    return AliasChoices(f"APEX_GPU_{name}", *shared)
+
+
+class BaseLora(BaseModel):
+    repo: str
+    weight_name: str | None = None
+    scale: float = 1.0
 
 
 class WorkerSettings(BaseSettings):
-    """Worker configuration from APEX_GPU_* variables; Redis and the queue prefix also read the
-    names the TypeScript processes use, so one deployment environment configures both."""
+    """Worker configuration from APEX_GPU_* variables (Redis, S3 and the queue prefix also read the
+    TypeScript names)."""
 
-    model_config = SettingsConfigDict(env_prefix="APEX_GPU_")
+    model_config = SettingsConfigDict(env_prefix="APEX_GPU_", populate_by_name=True)
 
-    redis_url: str = Field("redis://127.0.0.1:6379", validation_alias=AliasChoices("APEX_GPU_REDIS_URL", "REDIS_URL"))
-    queue_prefix: str = Field("apex", validation_alias=AliasChoices("APEX_GPU_QUEUE_PREFIX", "QUEUE_PREFIX"))
+    # --- queues
+    redis_url: str = Field("redis://127.0.0.1:6379", validation_alias=_env("REDIS_URL", "REDIS_URL"))
+    queue_prefix: str = Field("apex", validation_alias=_env("QUEUE_PREFIX", "QUEUE_PREFIX"))
     contracts_dir: Path = REPO_ROOT / "contracts"
     concurrency: int = Field(1, ge=1)
+    # How long a SIGTERM waits for the job in hand before the worker gives it back to the queue.
+    shutdown_grace_s: float = Field(60.0, ge=0)
+
+    # --- object store
+    s3_endpoint: str | None = Field(None, validation_alias=_env("S3_ENDPOINT", "S3_ENDPOINT"))
+    s3_region: str = Field("us-east-1", validation_alias=_env("S3_REGION", "S3_REGION"))
+    s3_bucket: str = Field("apex-portraits", validation_alias=_env("S3_BUCKET", "S3_BUCKET"))
+    s3_access_key_id: SecretStr | None = Field(None, validation_alias=_env("S3_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID"))
+    s3_secret_access_key: SecretStr | None = Field(None, validation_alias=_env("S3_SECRET_ACCESS_KEY", "S3_SECRET_ACCESS_KEY"))
+    s3_force_path_style: bool = Field(True, validation_alias=_env("S3_FORCE_PATH_STYLE", "S3_FORCE_PATH_STYLE"))
+
+    # --- diffusion
+    # A diffusers folder or Hub id: black-forest-labs/FLUX.1-dev in production, FLUX.1-schnell works too.
+    flux_model: str = str(DEFAULT_CACHE / "tiny-models" / "flux")
+    device: str = "auto"  # auto = cuda when available, else cpu
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    default_steps: int = Field(28, ge=1, le=100)
+    default_guidance: float = Field(3.5, ge=0, le=30)
+    # Largest image the model renders itself; bigger requests are rendered at this size and resized.
+    native_max_megapixels: float = Field(1.05, gt=0)
+    max_megapixels: float = Field(16.8, gt=0)
+    output_format: Literal["png", "webp"] = "png"
+    progress_every_s: float = Field(0.5, ge=0)
+    compile: bool = False
+    base_loras: list[BaseLora] = []
+    hf_token: SecretStr | None = Field(None, validation_alias=_env("HF_TOKEN", "HF_TOKEN"))
+    lora_cache_dir: Path = DEFAULT_CACHE / "loras"
+    lora_max_loaded: int = Field(4, ge=1)  # per-request adapters kept in memory (LRU)
+    lora_max_rank: int = Field(128, ge=1)  # hotswap pads every adapter to this rank
+
+    # --- vision-language model
+    vlm_backend: Literal["transformers", "openai"] = "transformers"
+    vlm_model: str = str(DEFAULT_CACHE / "tiny-models" / "smolvlm")  # folder or Hub id (transformers)
+    vlm_base_url: str = "http://127.0.0.1:8000/v1"  # openai: a vLLM (or any compatible) server
+    vlm_api_key: SecretStr | None = None
+    vlm_served_model: str = "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
+    vlm_max_new_tokens: int = Field(1024, ge=16)
+    vlm_timeout_s: float = Field(120.0, gt=0)
+
+    # --- validation thresholds
+    face_min_score: float = 0.5  # dlib detector confidence; weaker detections are not faces
+    face_min_side_ratio: float = Field(0.12, ge=0, le=1)  # face box side / image short side
+    identity_max_distance: float = Field(0.6, ge=0)  # dlib's 128-d embedding, same person < 0.6
+    blank_min_stddev: float = Field(6.0, ge=0)
+    noise_max_ratio: float = Field(0.5, ge=0)  # high-frequency energy / total energy
+    pass_score: float = Field(0.75, ge=0, le=1)
+    # Checks that must pass, whatever the score; empty means every check.
+    gating_checks: list[str] = []

@@ -1,31 +1,49 @@
 """One BullMQ worker per GPU step queue, wrapped once with what every step needs: the contract
-check of its payload and of its result, and the job id on every log line."""
+check of its payload and of its result, cancellation, and the job id on every log line."""
 
 import logging
 from collections.abc import Awaitable, Callable
 
-from bullmq import Job, Worker
+from bullmq import Job, UnrecoverableError, Worker
 
+from .cancellation import CancellationListener
 from .contracts import check_input, check_result
 from .logs import current_job
 from .settings import WorkerSettings
 
-StepProcessor = Callable[[dict, Job], Awaitable[dict]]
+# (payload, job, abort signal) -> result
+StepProcessor = Callable[..., Awaitable[dict]]
 
 log = logging.getLogger("apex_gpu_worker")
 
 
-def start_step_worker(step: str, processor: StepProcessor, settings: WorkerSettings) -> Worker:
-    async def process(job: Job, token: str) -> dict:
-        current_job.set({"jobId": (job.data or {}).get("jobId"), "bullJobId": job.id, "queue": step})
+def start_step_worker(
+    step: str, processor: StepProcessor, settings: WorkerSettings, cancellations: CancellationListener | None = None
+) -> Worker:
+    worker: Worker
+
+    async def process(job: Job, token: str, signal) -> dict:
+        job_id = (job.data or {}).get("jobId")
+        current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": step})
         payload = check_input(settings.contracts_dir, step, job.data)
-        log.info("step started")
-        result = check_result(settings.contracts_dir, step, await processor(payload, job))
+        if cancellations and await cancellations.is_cancelled(job_id):
+            raise UnrecoverableError("cancelled by request")
+        if cancellations:
+            cancellations.track(job_id, worker, job.id)
+        try:
+            log.info("step started")
+            result = check_result(settings.contracts_dir, step, await processor(payload, job, signal))
+        finally:
+            if cancellations:
+                cancellations.untrack(job_id, worker, job.id)
+        if signal.aborted:
+            raise UnrecoverableError("cancelled by request")
         log.info("step finished")
         return result
 
-    return Worker(
+    worker = Worker(
         step,
         process,
         {"connection": settings.redis_url, "prefix": settings.queue_prefix, "concurrency": settings.concurrency},
     )
+    return worker

@@ -1,5 +1,6 @@
 """Real services for the Python tests, from the project's own services script (the same one
-jest's global setup and `npm run dev` use): Redis, FerretDB and MinIO on free local ports."""
+jest's global setup and `npm run dev` use): Redis, FerretDB and MinIO on free local ports; and the
+tiny random-weight models, built offline into a temp dir and loaded like production models."""
 
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in the tests may reach the Hub
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +37,40 @@ def services():
     proc.wait(timeout=30)
 
 
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    from apex_gpu_worker.tiny_models import ensure_tiny_models
+
+    return ensure_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
 @pytest.fixture
-def settings(services, monkeypatch):
-    """Worker settings on the real Redis with a queue prefix of this test's own."""
+def settings(services, tiny_models, tmp_path, monkeypatch):
+    """Worker settings on the real services with a queue prefix and a bucket of this test's own,
+    the tiny models, and an empty Hugging Face cache."""
     from apex_gpu_worker.settings import WorkerSettings
 
-    monkeypatch.setenv("REDIS_URL", services["REDIS_URL"])
+    for key in ("REDIS_URL", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_FORCE_PATH_STYLE"):
+        monkeypatch.setenv(key, services[key])
     monkeypatch.setenv("QUEUE_PREFIX", f"py{uuid.uuid4().hex[:8]}")
-    return WorkerSettings()
+    monkeypatch.setenv("S3_BUCKET", f"py-{uuid.uuid4().hex[:10]}")
+    return WorkerSettings(
+        flux_model=str(tiny_models["flux"]),
+        vlm_model=str(tiny_models["smolvlm"]),
+        default_steps=4,
+        # Random weights fill every string to its maxLength, often with multi-token characters.
+        vlm_max_new_tokens=4096,
+        native_max_megapixels=0.08,
+        lora_cache_dir=tmp_path / "hf-cache",
+        shutdown_grace_s=5,
+    )
+
+
+@pytest.fixture
+def store(settings):
+    """The test's bucket, created on the real MinIO."""
+    from apex_gpu_worker.object_store import ObjectStore
+
+    store = ObjectStore(settings)
+    store._client.create_bucket(Bucket=settings.s3_bucket)
+    return store

@@ -25,9 +25,9 @@ async def run_one(settings, processor, data):
     queue = Queue("prompt", {"connection": settings.redis_url, "prefix": settings.queue_prefix})
     calls = []
 
-    async def recording(payload, job):
+    async def recording(payload, job, signal):
         calls.append(payload)
-        return await processor(payload, job)
+        return await processor(payload, job, signal)
 
     worker = start_step_worker("prompt", recording, settings)
     job = await queue.add("prompt", data, {"attempts": 3})
@@ -42,7 +42,7 @@ async def run_one(settings, processor, data):
     return finished, state, calls
 
 
-async def answer(payload, job):
+async def answer(payload, job, signal):
     return {"prompt": f"portrait for attempt {payload['attempt']}"}
 
 
@@ -62,7 +62,7 @@ async def test_an_invalid_payload_fails_permanently_before_any_work_naming_the_f
 
 
 async def test_a_result_that_breaks_the_contract_fails_the_step(settings):
-    async def wrong(payload, job):
+    async def wrong(payload, job, signal):
         return {"text": "no prompt field"}
 
     job, state, _ = await run_one(settings, wrong, VALID)

@@ -11,7 +11,7 @@ from apex_gpu_worker.settings import WorkerSettings
 from apex_gpu_worker.step_worker import start_step_worker
 
 
-async def prompt(payload: dict, job) -> dict:
+async def prompt(payload: dict, job, abort) -> dict:
     parameters = payload["parameters"]
     if parameters["vibe"] == "calm":
         raise UnrecoverableError("python prompt step refuses vibe calm")

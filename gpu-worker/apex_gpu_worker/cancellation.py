@@ -1,0 +1,60 @@
+"""Cross-process cancellation. BullMQ cancels only jobs running in the same process, so a cancel
+request is broadcast: the API publishes the job id on `<prefix>:cancel` and marks it in
+`<prefix>:cancelled:<jobId>` (for steps that start later). Every worker process, TypeScript or
+Python, aborts the step jobs it holds for that job id."""
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from bullmq import Worker
+from redis.asyncio import Redis
+
+log = logging.getLogger("apex_gpu_worker.cancel")
+
+
+def cancel_channel(prefix: str) -> str:
+    return f"{prefix}:cancel"
+
+
+def cancelled_key(prefix: str, job_id: str) -> str:
+    return f"{prefix}:cancelled:{job_id}"
+
+
+class CancellationListener:
+    def __init__(self, redis_url: str, prefix: str):
+        self._redis = Redis.from_url(redis_url)
+        self._prefix = prefix
+        self._running: dict[str, set[tuple[Worker, str]]] = defaultdict(set)
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(cancel_channel(self._prefix))
+        self._task = asyncio.create_task(self._listen(pubsub))
+
+    async def _listen(self, pubsub) -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                self.cancel(message["data"].decode())
+
+    def cancel(self, job_id: str) -> None:
+        for worker, bull_job_id in list(self._running.get(job_id, ())):
+            log.info("cancelling step", extra={"fields": {"jobId": job_id, "bullJobId": bull_job_id}})
+            worker.cancelJob(bull_job_id, "cancelled by request")
+
+    async def is_cancelled(self, job_id: str) -> bool:
+        return bool(await self._redis.exists(cancelled_key(self._prefix, job_id)))
+
+    def track(self, job_id: str, worker: Worker, bull_job_id: str) -> None:
+        self._running[job_id].add((worker, bull_job_id))
+
+    def untrack(self, job_id: str, worker: Worker, bull_job_id: str) -> None:
+        self._running[job_id].discard((worker, bull_job_id))
+        if not self._running[job_id]:
+            del self._running[job_id]
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._redis.aclose()

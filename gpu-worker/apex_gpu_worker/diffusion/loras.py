@@ -1,0 +1,122 @@
+"""LoRA adapters on the resident FluxPipeline: base adapters from config, loaded once; per-request
+adapters downloaded from the Hugging Face Hub (the deployment's token), cached on disk by the Hub
+client and in memory as loaded adapters, least recently used evicted past a bound."""
+
+import hashlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from bullmq import UnrecoverableError
+from huggingface_hub import hf_hub_download, list_repo_files
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+log = logging.getLogger("apex_gpu_worker.loras")
+
+
+@dataclass(frozen=True)
+class LoraRequest:
+    repo: str
+    weight_name: str | None
+    scale: float
+
+    @property
+    def adapter_name(self) -> str:
+        digest = hashlib.sha256(f"{self.repo}|{self.weight_name or ''}".encode()).hexdigest()[:12]
+        return f"lora_{digest}"
+
+
+class LoraUnusable(UnrecoverableError):
+    """A LoRA that is missing, private without access, unreadable or made for another model."""
+
+
+class LoraRegistry:
+    def __init__(self, pipe, cache_dir, token: str | None, max_loaded: int, hotswap: bool):
+        self._pipe = pipe
+        self._cache_dir = str(cache_dir)
+        self._token = token
+        self._max_loaded = max_loaded
+        self._hotswap = hotswap
+        self._base: list[LoraRequest] = []
+        self._loaded: OrderedDict[str, str] = OrderedDict()  # adapter name -> slot it occupies
+        self._free_slots = [f"slot_{i}" for i in range(max_loaded)]
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    def load_base(self, loras: list[LoraRequest]) -> None:
+        for lora in loras:
+            self._pipe.load_lora_weights(self._file(lora), adapter_name=f"base_{lora.adapter_name}")
+        self._base = loras
+        self.activate([])
+
+    def activate(self, requested: list[LoraRequest]) -> None:
+        """Makes exactly the base adapters plus `requested` active, with their scales."""
+        names, weights = [], []
+        for lora in self._base:
+            names.append(f"base_{lora.adapter_name}")
+            weights.append(lora.scale)
+        for lora in requested:
+            names.append(self._ensure_loaded(lora))
+            weights.append(lora.scale)
+        if names:
+            self._pipe.set_adapters(names, adapter_weights=weights)
+        elif self._loaded or self._base:
+            self._pipe.disable_lora()
+
+    def _ensure_loaded(self, lora: LoraRequest) -> str:
+        name = lora.adapter_name
+        if name in self._loaded:
+            self._loaded.move_to_end(name)
+            return self._loaded[name]
+        path = self._file(lora)
+        if self._free_slots:
+            slot = self._free_slots.pop(0)
+            hotswap = False
+        else:
+            evicted, slot = self._loaded.popitem(last=False)
+            log.info("evicting LoRA adapter", extra={"fields": {"adapter": evicted}})
+            hotswap = self._hotswap
+            if not hotswap:
+                self._pipe.delete_adapters(slot)
+        # Adapters live in fixed slots: with hotswap the weights of a slot are replaced in place,
+        # so a compiled transformer is not recompiled; without, the slot is deleted and reloaded.
+        try:
+            self._pipe.load_lora_weights(path, adapter_name=slot, hotswap=hotswap)
+        except Exception as err:
+            if hotswap:  # the slot still holds the evicted weights: drop it, a later load reuses it
+                self._pipe.delete_adapters(slot)
+            self._free_slots.append(slot)
+            raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {err}") from err
+        if slot not in self._pipe.get_list_adapters().get("transformer", []):
+            self._free_slots.append(slot)
+            raise LoraUnusable(f"LoRA {lora.repo} has no weights for this model's transformer")
+        self._loaded[name] = slot
+        return slot
+
+    def _file(self, lora: LoraRequest) -> str:
+        try:
+            weight_name = lora.weight_name or self._single_safetensors(lora.repo)
+            return hf_hub_download(lora.repo, weight_name, token=self._token, cache_dir=self._cache_dir)
+        except LocalEntryNotFoundError as err:  # first: it is a subclass of EntryNotFoundError
+            raise LoraUnusable(f"LoRA {lora.repo} is not in the local cache and the Hub is offline") from err
+        except (RepositoryNotFoundError, GatedRepoError) as err:
+            raise LoraUnusable(f"LoRA repo {lora.repo} does not exist or this deployment has no access to it") from err
+        except (EntryNotFoundError, RevisionNotFoundError) as err:
+            raise LoraUnusable(f"LoRA repo {lora.repo} has no file {lora.weight_name!r}") from err
+
+    def _single_safetensors(self, repo: str) -> str:
+        try:
+            files = [f for f in list_repo_files(repo, token=self._token) if f.endswith(".safetensors")]
+        except LocalEntryNotFoundError:
+            files = []  # offline: only an explicit weight_name can be served from the cache
+        if len(files) != 1:
+            raise LoraUnusable(f"LoRA repo {repo} needs weight_name: it has {len(files)} .safetensors files")
+        return files[0]

@@ -1,0 +1,27 @@
+"""Step `prompt`: the VLM looks at the reference photo and writes the FLUX prompt for this attempt,
+taking the previous attempt's validation feedback into account."""
+
+import asyncio
+
+from ..images import decode_rgb
+from ..object_store import ObjectStore
+from ..settings import WorkerSettings
+from ..vlm.answers import PROMPT_ANSWER
+from ..vlm.backend import VlmBackend, ask_json
+from ..vlm.templates import render
+from ..vocabulary import phrases
+
+
+def prompt_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend):
+    async def run(payload: dict, job, signal) -> dict:
+        reference = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
+        previous = payload["previous"]
+        instruction = render(
+            "prompt",
+            **phrases(settings.contracts_dir, payload["parameters"]),
+            previous=render("prompt_previous", **previous) if previous else "",
+        )
+        answer = await asyncio.to_thread(ask_json, vlm, [reference], instruction, PROMPT_ANSWER)
+        return {"prompt": answer["prompt"], "negativePrompt": answer["negative_prompt"]}
+
+    return run

@@ -1,0 +1,74 @@
+"""Step `validate`: deterministic checks (dimensions, blank/noise, one adequate face, identity
+distance to the reference) plus the VLM's judgement of the request; every check reports what it
+measured, and the VLM's feedback goes to the next attempt's prompt."""
+
+import asyncio
+
+from ..checks.faces import FaceAnalyzer, identity_distance
+from ..checks.image_quality import grey_stddev, high_frequency_ratio
+from ..images import decode_rgb
+from ..object_store import ObjectStore
+from ..settings import WorkerSettings
+from ..vlm.answers import JUDGE_ANSWER, JUDGED_ASPECTS
+from ..vlm.backend import VlmBackend, ask_json
+from ..vlm.templates import render
+from ..vocabulary import phrases
+
+
+def _check(name: str, passed: bool, value, threshold: float | None = None, detail: str | None = None) -> dict:
+    check = {"name": name, "passed": bool(passed), "value": value}
+    if threshold is not None:
+        check["threshold"] = threshold
+    if detail:
+        check["detail"] = detail
+    return check
+
+
+def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference, expected: tuple[int, int]) -> list[dict]:
+    width, height = image.size
+    stddev, noise = grey_stddev(image), high_frequency_ratio(image)
+    checks = [
+        _check("dimensions", (width, height) == expected, f"{width}x{height}", detail=f"expected {expected[0]}x{expected[1]}"),
+        _check("not_blank", stddev >= settings.blank_min_stddev, round(stddev, 2), settings.blank_min_stddev,
+               "grey-level standard deviation"),
+        _check("not_noise", noise <= settings.noise_max_ratio, round(noise, 3), settings.noise_max_ratio,
+               "share of pixel-to-pixel variation; independent noise is about 1"),
+    ]
+    found = faces.faces(image)
+    checks.append(_check("face_count", len(found) == 1, len(found), detail="exactly one face must be visible"))
+    largest = max(found, key=lambda f: f.side, default=None)
+    side_ratio = round(largest.side / min(width, height), 3) if largest else None
+    checks.append(_check("face_size", side_ratio is not None and side_ratio >= settings.face_min_side_ratio, side_ratio,
+                         settings.face_min_side_ratio, "face box side / image short side"))
+    reference_faces = faces.faces(reference)
+    reference_face = max(reference_faces, key=lambda f: f.side, default=None)
+    distance = round(identity_distance(reference_face, largest), 4) if largest and reference_face else None
+    detail = "no face in the generated image" if not largest else ("no face in the reference photo" if not reference_face else
+                                                                    "embedding distance to the reference face")
+    checks.append(_check("identity_distance", distance is not None and distance <= settings.identity_max_distance, distance,
+                         settings.identity_max_distance, detail))
+    return checks
+
+
+def verdict(settings: WorkerSettings, checks: list[dict], vlm_feedback: str) -> dict:
+    score = sum(c["passed"] for c in checks) / len(checks)
+    gating = set(settings.gating_checks) or {c["name"] for c in checks}
+    passed = score >= settings.pass_score and all(c["passed"] for c in checks if c["name"] in gating)
+    failed = [f"{c['name']} ({c['value']})" for c in checks if not c["passed"]]
+    feedback = vlm_feedback if not failed else f"{vlm_feedback} Failed checks: {', '.join(failed)}."
+    return {"passed": passed, "score": round(score, 4), "checks": checks, "feedback": feedback.strip()[:2000]}
+
+
+def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend, faces: FaceAnalyzer):
+    async def run(payload: dict, job, signal) -> dict:
+        image = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["imageKey"]), "generated image")
+        reference = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
+        expected = (payload["expectedWidth"], payload["expectedHeight"])
+        checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference, expected)
+        instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
+        judged = await asyncio.to_thread(ask_json, vlm, [image], instruction, JUDGE_ANSWER)
+        checks += [_check(f"vlm_{aspect}", judged[aspect]["ok"], judged[aspect]["ok"], detail=judged[aspect]["note"])
+                   for aspect in JUDGED_ASPECTS]
+        return verdict(settings, checks, judged["feedback"])
+
+    return run

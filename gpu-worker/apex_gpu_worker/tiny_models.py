@@ -1,0 +1,149 @@
+"""Tiny random-weight models with the production architectures (FluxPipeline, Idefics3/SmolVLM),
+built offline from configs with locally trained tokenizers and saved as ordinary model folders, so
+tests, `npm run dev` and the demo load them through the same `from_pretrained` path production uses.
+
+    python -m apex_gpu_worker.tiny_models DIR   # writes DIR/flux and DIR/smolvlm (skips what exists)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+VLM_SPECIAL_TOKENS = [
+    "<|im_start|>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<end_of_utterance>",
+    "<global-img>",
+    *[f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)],
+]
+CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}: "
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% elif part['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+
+def _corpus() -> list[str]:
+    """Text the tokenizers learn their merges from: English-ish portrait prompts and JSON."""
+    vocabulary = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "portrait-vocabulary.json").read_text())
+    lines = [phrase for field in vocabulary["fields"].values() for phrase in field.values()]
+    lines += [
+        '{"prompt": "a professional portrait photo of a person", "negative_prompt": "blurry, distorted"}',
+        '{"passed": true, "ok": false, "note": "the background matches", "feedback": "make the lighting softer"}',
+        "A studio photograph of a smiling person wearing a suit, sharp focus, 85mm lens, soft light.",
+    ]
+    return lines * 4
+
+
+def _tokenizer(special_tokens: list[str], vocab_size: int, model_max_length: int):
+    """A byte-level BPE tokenizer: every string round-trips, which constrained JSON decoding needs."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE(unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "</s>", "<s>", *special_tokens],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(_corpus(), trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<pad>",
+        eos_token="</s>",
+        bos_token="<s>",
+        model_max_length=model_max_length,
+    )
+
+
+def build_tiny_flux(target: Path) -> None:
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    clip_tokenizer = _tokenizer([], 400, 77)  # CLIP's position table is 77 long
+    t5_tokenizer = _tokenizer([], 400, 512)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(clip_tokenizer), hidden_size=32, intermediate_size=37, num_attention_heads=4,
+            num_hidden_layers=2, projection_dim=32, max_position_embeddings=77,
+            pad_token_id=clip_tokenizer.pad_token_id, bos_token_id=clip_tokenizer.bos_token_id,
+            eos_token_id=clip_tokenizer.eos_token_id,
+        )
+    )
+    text_encoder_2 = T5EncoderModel(
+        T5Config(vocab_size=len(t5_tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+                 pad_token_id=t5_tokenizer.pad_token_id, eos_token_id=t5_tokenizer.eos_token_id)
+    )
+    # Four VAE blocks give FLUX's 8x spatial compression, so the token count per pixel is the real one.
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=4, sample_size=64, use_quant_conv=False, use_post_quant_conv=False,
+        shift_factor=0.0609, scaling_factor=1.5035,
+    )
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+        guidance_embeds=True,
+    )
+    pipe = FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer,
+        text_encoder_2=text_encoder_2, tokenizer_2=t5_tokenizer, transformer=transformer,
+    )
+    pipe.save_pretrained(target)
+
+
+def build_tiny_vlm(target: Path) -> None:
+    import torch
+    from transformers import (
+        Idefics3Config, Idefics3ForConditionalGeneration, Idefics3ImageProcessor, Idefics3Processor,
+    )
+
+    torch.manual_seed(0)
+    tokenizer = _tokenizer(VLM_SPECIAL_TOKENS, 600, 4096)
+    image_size, patch_size, scale_factor = 32, 8, 2
+    config = Idefics3Config(
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": image_size, "patch_size": patch_size},
+        text_config={"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                     "max_position_embeddings": 4096, "pad_token_id": tokenizer.pad_token_id,
+                     "eos_token_id": tokenizer.convert_tokens_to_ids("<end_of_utterance>")},
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        scale_factor=scale_factor,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Idefics3ForConditionalGeneration(config)
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    processor = Idefics3Processor(
+        image_processor=Idefics3ImageProcessor(size={"longest_edge": 2 * image_size},
+                                               max_image_size={"longest_edge": image_size}),
+        tokenizer=tokenizer,
+        image_seq_len=(image_size // patch_size) ** 2 // scale_factor**2,
+        chat_template=CHAT_TEMPLATE,
+    )
+    model.save_pretrained(target)
+    processor.save_pretrained(target)
+
+
+def ensure_tiny_models(root: Path) -> dict[str, Path]:
+    """Builds the tiny models under root once; later calls cost a directory check."""
+    built = {"flux": root / "flux", "smolvlm": root / "smolvlm"}
+    for name, builder in (("flux", build_tiny_flux), ("smolvlm", build_tiny_vlm)):
+        if not (built[name] / ".complete").exists():
+            builder(built[name])
+            (built[name] / ".complete").touch()
+    return built
+
+
+if __name__ == "__main__":
+    for name, path in ensure_tiny_models(Path(sys.argv[1])).items():
+        print(f"{name}={path}")

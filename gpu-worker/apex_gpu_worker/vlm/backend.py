@@ -1,0 +1,41 @@
+"""One small interface over the two ways of reaching a vision-language model, and the one place
+that turns its text into a checked JSON answer."""
+
+import json
+import logging
+from typing import Protocol
+
+from bullmq import UnrecoverableError
+from jsonschema import Draft202012Validator
+from PIL import Image
+
+log = logging.getLogger("apex_gpu_worker.vlm")
+
+
+class VlmBackend(Protocol):
+    def complete(self, images: list[Image.Image], instruction: str, schema: dict, temperature: float) -> str:
+        """The model's raw answer, decoded under the JSON schema where the backend can enforce it.
+        Blocking: the steps call it from a worker thread."""
+
+
+class UnparseableAnswer(UnrecoverableError):
+    """The model answered twice with text that is not the JSON the step asked for."""
+
+
+def ask_json(backend: VlmBackend, images: list[Image.Image], instruction: str, schema: dict) -> dict:
+    """Asks, parses and validates; a bad answer is retried once with sampling (a greedy retry would
+    repeat itself), then the step fails with the raw text in the log."""
+    validator = Draft202012Validator(schema)
+    problem = ""
+    for temperature in (0.0, 0.7):
+        raw = backend.complete(images, instruction, schema, temperature)
+        try:
+            answer = json.loads(raw, strict=False)  # raw control characters inside strings are harmless here
+            error = next(iter(validator.iter_errors(answer)), None)
+            if error is None:
+                return answer
+            problem = f"{'.'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+        except json.JSONDecodeError as err:
+            problem = f"not JSON ({err.msg} at {err.pos})"
+        log.warning("unusable VLM answer", extra={"fields": {"raw": raw[:4000], "problem": problem, "temperature": temperature}})
+    raise UnparseableAnswer(f"the vision-language model did not return the expected JSON twice: {problem}")

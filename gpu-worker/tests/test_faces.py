@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from apex_gpu_worker.checks.faces import FaceAnalyzer, identity_distance
+from apex_gpu_worker.checks.image_quality import grey_stddev, high_frequency_ratio
+from apex_gpu_worker.settings import WorkerSettings
+from apex_gpu_worker.steps.validate import deterministic_checks
+
+ASTRONAUT = Image.fromarray(data.astronaut())
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return FaceAnalyzer()
+
+
+def by_name(checks):
+    return {c["name"]: c for c in checks}
+
+
+def test_the_astronaut_has_one_face_and_is_identical_to_itself_and_to_a_resized_copy(faces):
+    found = faces.faces(ASTRONAUT)
+    assert len(found) == 1
+    resized = faces.faces(ASTRONAUT.resize((300, 300)))
+    assert identity_distance(found[0], found[0]) == 0
+    assert identity_distance(found[0], resized[0]) < WorkerSettings().identity_max_distance
+
+
+def test_checks_pass_for_the_reference_itself_and_measure_every_value(faces):
+    checks = by_name(deterministic_checks(WorkerSettings(), faces, ASTRONAUT, ASTRONAUT, (512, 512)))
+    assert all(c["passed"] for c in checks.values()), checks
+    assert checks["face_count"]["value"] == 1 and checks["identity_distance"]["value"] == 0
+    assert checks["face_size"]["value"] > 0.12
+
+
+def test_a_picture_without_a_face_fails_with_a_clear_reason(faces):
+    coffee = Image.fromarray(data.coffee())
+    checks = by_name(deterministic_checks(WorkerSettings(), faces, coffee, ASTRONAUT, (600, 400)))
+    assert checks["face_count"] == {"name": "face_count", "passed": False, "value": 0, "detail": "exactly one face must be visible"}
+    assert checks["identity_distance"]["passed"] is False and checks["identity_distance"]["detail"] == "no face in the generated image"
+    assert checks["dimensions"]["passed"] is True
+
+
+def test_blank_and_noise_are_told_apart_from_a_photo():
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    settings = WorkerSettings()
+    assert grey_stddev(Image.new("RGB", (64, 64), "white")) < settings.blank_min_stddev
+    assert high_frequency_ratio(noise) > settings.noise_max_ratio
+    assert high_frequency_ratio(ASTRONAUT) < settings.noise_max_ratio and grey_stddev(ASTRONAUT) > settings.blank_min_stddev

@@ -1,0 +1,165 @@
+import asyncio
+import io
+import json
+
+import pytest
+from PIL import Image
+from redis.asyncio import Redis
+
+from apex_gpu_worker.cancellation import cancel_channel
+from apex_gpu_worker.diffusion.flux_engine import FluxEngine, GenerationRequest
+from apex_gpu_worker.diffusion.loras import LoraRequest, LoraUnusable
+from apex_gpu_worker.step_worker import start_step_worker
+from apex_gpu_worker.cancellation import CancellationListener
+from apex_gpu_worker.steps.generate import generate_step
+from support.loras import publish_file, publish_lora
+from support.queue_runs import JOB_ID, run_step
+
+PAYLOAD = {
+    "jobId": JOB_ID,
+    "attempt": 1,
+    "prompt": "a professional portrait photo",
+    "seed": 42,
+    "width": 256,
+    "height": 320,
+    "numImages": 1,
+    "loras": [],
+    "outputPrefix": f"jobs/{JOB_ID}/attempts/1",
+}
+
+
+@pytest.fixture
+def engine(settings):
+    return FluxEngine(settings)
+
+
+@pytest.fixture
+async def generate_worker(settings, store, engine):
+    cancellations = CancellationListener(settings.redis_url, settings.queue_prefix)
+    await cancellations.start()
+    worker = start_step_worker("generate", generate_step(settings, store, engine), settings, cancellations)
+    yield worker
+    await worker.close()
+    await cancellations.close()
+
+
+def render(engine, seed=1, loras=()):
+    request = GenerationRequest("a portrait", seed, 256, 256, 1, 4, 3.5, list(loras))
+    return engine.generate(request, lambda step, total: False).images[0].tobytes()
+
+
+async def test_generate_renders_uploads_and_reports_through_a_real_queue(settings, store, generate_worker):
+    job, state = await run_step(settings, "generate", {**PAYLOAD, "numImages": 2, "outputFormat": "webp"})
+    assert state == "completed", job.failedReason
+    result = job.returnvalue
+    assert [i["key"] for i in result["images"]] == [f"jobs/{JOB_ID}/attempts/1/0.webp", f"jobs/{JOB_ID}/attempts/1/1.webp"]
+    assert result["seed"] == 42
+    assert set(result["timings"]) == {"queueWaitSeconds", "loraLoadSeconds", "denoiseSeconds", "uploadSeconds"}
+    assert job.progress == {"step": 4, "total": 4}
+    image = Image.open(io.BytesIO(store.get_bytes(result["images"][0]["key"])))
+    assert (image.format, image.size) == ("WEBP", (256, 320))
+    assert b"apex:generation" in image.info["xmp"]
+
+
+async def test_a_size_above_the_native_budget_is_rendered_smaller_and_resized_to_the_request(settings, store, generate_worker):
+    job, state = await run_step(settings, "generate", {**PAYLOAD, "width": 816, "height": 1024})
+    assert state == "completed", job.failedReason
+    image = Image.open(io.BytesIO(store.get_bytes(job.returnvalue["images"][0]["key"])))
+    assert image.size == (816, 1024)
+    metadata = json.loads(image.text["apex:generation"])
+    assert metadata["seed"] == 42 and metadata["prompt"] == PAYLOAD["prompt"]
+
+
+async def test_an_invalid_payload_fails_permanently_naming_the_field(settings, store, generate_worker):
+    job, state = await run_step(settings, "generate", {**PAYLOAD, "width": 250}, {"attempts": 3})
+    assert state == "failed" and job.attemptsMade == 1
+    assert "invalid generate input: width" in job.failedReason
+
+
+async def test_an_unknown_lora_repo_fails_permanently_with_a_clear_message(settings, store, generate_worker):
+    data = {**PAYLOAD, "loras": [{"repo": "nobody/no-such-lora", "weight_name": "x.safetensors", "scale": 1}]}
+    job, state = await run_step(settings, "generate", data, {"attempts": 3})
+    assert state == "failed" and job.attemptsMade == 1
+    assert "nobody/no-such-lora is not in the local cache and the Hub is offline" in job.failedReason
+
+
+async def test_s3_failure_is_retried_and_the_step_then_completes(settings, store, generate_worker):
+    store._client.delete_bucket(Bucket=settings.s3_bucket)  # the upload fails until the bucket is back
+    restore = asyncio.get_running_loop().call_later(1.0, lambda: store._client.create_bucket(Bucket=settings.s3_bucket))
+    job, state = await run_step(settings, "generate", PAYLOAD, {"attempts": 5, "backoff": {"type": "fixed", "delay": 700}})
+    restore.cancel()
+    assert state == "completed", job.failedReason
+    assert job.attemptsMade >= 2  # at least one failed try before the bucket came back
+
+
+async def test_cancellation_stops_the_denoise_between_steps(settings, store, generate_worker):
+    redis = Redis.from_url(settings.redis_url)
+    steps_seen = []
+    data = {**PAYLOAD, "steps": 100, "width": 512, "height": 512}
+
+    async def cancel_after_first_progress():
+        from bullmq import Queue
+
+        queue = Queue("generate", {"connection": settings.redis_url, "prefix": settings.queue_prefix})
+        for _ in range(600):
+            job = await queue.getJob("cancel-me")
+            if job and isinstance(job.progress, dict):
+                steps_seen.append(job.progress["step"])
+                await redis.publish(cancel_channel(settings.queue_prefix), JOB_ID)
+                break
+            await asyncio.sleep(0.02)
+        await queue.close()
+
+    canceller = asyncio.create_task(cancel_after_first_progress())
+    job, state = await run_step(settings, "generate", data, {"jobId": "cancel-me", "attempts": 3})
+    await canceller
+    await redis.aclose()
+    assert state == "failed" and job.attemptsMade == 1
+    assert "cancelled" in job.failedReason
+    assert steps_seen and job.progress["step"] < 100
+
+
+def test_same_seed_same_image_and_another_seed_another(engine):
+    assert render(engine, seed=7) == render(engine, seed=7)
+    assert render(engine, seed=7) != render(engine, seed=8)
+
+
+def test_a_lora_changes_the_output_and_two_loras_combine_with_their_scales(settings, tiny_models, engine):
+    publish_lora(tiny_models["flux"], settings.lora_cache_dir, "acme/face-a", "a.safetensors", seed=1)
+    publish_lora(tiny_models["flux"], settings.lora_cache_dir, "acme/style-b", "b.safetensors", seed=2)
+    a = LoraRequest("acme/face-a", "a.safetensors", 1.0)
+    b = LoraRequest("acme/style-b", "b.safetensors", 0.7)
+    plain = render(engine)
+    with_a = render(engine, loras=[a])
+    with_both = render(engine, loras=[a, b])
+    with_a_weaker = render(engine, loras=[LoraRequest(a.repo, a.weight_name, 0.3)])
+    assert len({plain, with_a, with_both, with_a_weaker}) == 4
+    assert render(engine) == plain  # adapters are switched off again for a request without LoRAs
+
+
+def test_switching_loras_50_times_keeps_memory_bounded(settings, tiny_models, engine):
+    import psutil
+
+    repos = [LoraRequest(f"acme/lora-{i}", "w.safetensors", 1.0) for i in range(6)]  # more than the 4 slots
+    for i, lora in enumerate(repos):
+        publish_lora(tiny_models["flux"], settings.lora_cache_dir, lora.repo, "w.safetensors", seed=10 + i)
+    params = lambda: sum(p.numel() for p in engine.pipe.transformer.parameters())  # noqa: E731
+    render(engine, loras=[repos[0]])
+    baseline_params, baseline_rss = params(), psutil.Process().memory_info().rss
+    for i in range(50):
+        render(engine, loras=[repos[i % len(repos)]])
+    assert len(engine.loras.loaded) == settings.lora_max_loaded
+    assert params() <= baseline_params * 1.0 + 4 * (baseline_params // 10)  # at most the 4 slots' adapters
+    assert psutil.Process().memory_info().rss - baseline_rss < 200 * 2**20
+
+
+def test_an_unreadable_or_foreign_lora_is_a_clear_permanent_failure(settings, engine):
+    from safetensors.torch import save
+
+    publish_file(settings.lora_cache_dir, "acme/broken", "w.safetensors", b"not a safetensors file")
+    foreign = save({"lora_unet_down_blocks_0_attn.lora_down.weight": __import__("torch").zeros(4, 8)})
+    publish_file(settings.lora_cache_dir, "acme/sdxl-lora", "w.safetensors", foreign)
+    for repo in ("acme/broken", "acme/sdxl-lora"):
+        with pytest.raises(LoraUnusable, match=repo):
+            render(engine, loras=[LoraRequest(repo, "w.safetensors", 1.0)])
+    assert render(engine) == render(engine)  # the engine still works afterwards
