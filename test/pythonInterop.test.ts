@@ -11,6 +11,7 @@ const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
 const startPythonPromptWorker = (stack: Stack) =>
   startProcess(join(GPU_WORKER, '.venv', 'bin', 'python'), ['tests/support/scripted_prompt_worker.py'], {
     cwd: GPU_WORKER,
+    env: { PYTHONPATH: GPU_WORKER },
     config: stack.config,
     ready: 'python worker ready',
   });

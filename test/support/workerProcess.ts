@@ -6,10 +6,14 @@ import { configEnv } from './stack';
 const ROOT = join(__dirname, '..', '..');
 
 /** Spawns a real process with this suite's config and resolves once it prints `ready`. */
-export function startProcess(command: string, args: string[], opts: { cwd: string; config: Config; ready: string }): Promise<ChildProcess> {
+export function startProcess(
+  command: string,
+  args: string[],
+  opts: { cwd: string; config: Config; ready: string; env?: Record<string, string> },
+): Promise<ChildProcess> {
   const child = spawn(command, args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...configEnv(opts.config), LOG_SILENT: '0', LOG_LEVEL: 'info' },
+    env: { ...process.env, ...configEnv(opts.config), LOG_SILENT: '0', LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {

@@ -1,0 +1,77 @@
+/**
+ * Everything the product runs, on this machine: Redis, FerretDB and MinIO on free local ports, the
+ * API, the TypeScript orchestrator and the Python GPU worker, each a child process whose log lines
+ * are prefixed with its name. Used by `npm run dev` and `npm run demo`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { startServices } from './services';
+
+const ROOT = join(__dirname, '..');
+const GPU_WORKER = join(ROOT, 'gpu-worker');
+
+function run(name: string, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, quiet: boolean): ChildProcess {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prefix = (chunk: Buffer) =>
+    chunk
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => `[${name}] ${line}\n`)
+      .join('');
+  const forward = (d: Buffer) => (quiet ? undefined : process.stderr.write(prefix(d)));
+  child.stdout!.on('data', forward);
+  child.stderr!.on('data', forward);
+  return child;
+}
+
+/** Resolves once `child` prints `marker`; rejects if it exits first. */
+function waitFor(child: ChildProcess, marker: string, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (d: Buffer) => {
+      seen = (seen + d.toString()).slice(-10_000);
+      if (seen.includes(marker)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready:\n${seen}`)));
+  });
+}
+
+export type LocalStack = Awaited<ReturnType<typeof startLocalStack>>;
+
+export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: string, code: number | null) => void } = {}) {
+  const services = await startServices();
+  const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty' };
+  const quiet = opts.quiet ?? false;
+  const tsx = (script: string, ...args: string[]): [string, string[], string] => [process.execPath, ['--import', 'tsx', script, ...args], ROOT];
+  const processes = {
+    api: run('api', ...tsx('src/api/server.ts'), { ...env, APEX_SERVICE: 'api' }, quiet),
+    orchestrator: run('orchestrator', ...tsx('src/workers/main.ts', '--role', 'orchestrator'), { ...env, APEX_SERVICE: 'orchestrator' }, quiet),
+    // Without APEX_GPU_FLUX_MODEL / APEX_GPU_VLM_MODEL the worker builds and uses tiny random models, and says so.
+    'gpu-worker': run('gpu-worker', join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'apex_gpu_worker', '--role', 'all'], GPU_WORKER, env, quiet),
+  };
+  let stopping = false;
+  for (const [name, child] of Object.entries(processes)) {
+    child.once('exit', (code) => (stopping ? undefined : opts.onExit?.(name, code)));
+  }
+  const stop = async () => {
+    stopping = true;
+    await Promise.all(
+      Object.values(processes).map((c) => (c.exitCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))))),
+    );
+    await services.stop();
+  };
+  try {
+    await Promise.all([
+      waitFor(processes.api, 'listening', 'api'),
+      waitFor(processes.orchestrator, 'worker started', 'orchestrator'),
+      waitFor(processes['gpu-worker'], 'GPU worker ready', 'gpu-worker'),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { env, apiUrl: `http://127.0.0.1:${env.PORT ?? 8001}`, processes, stop };
+}

@@ -1,0 +1,77 @@
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import request from 'supertest';
+import { referencePhoto } from './support/fixtures';
+import { startStack, type Stack } from './support/stack';
+import { startProcess, stopProcess } from './support/workerProcess';
+
+const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
+
+/**
+ * The real Python worker (`python -m apex_gpu_worker --role all`) with the tiny random-weight models:
+ * FLUX, the in-process VLM, dlib's face models. What the verdict gates on is deployment config.
+ */
+const startGpuWorker = (stack: Stack, env: Record<string, string>) =>
+  startProcess(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'apex_gpu_worker', '--role', 'all'], {
+    cwd: GPU_WORKER,
+    config: stack.config,
+    ready: 'GPU worker ready',
+    env: {
+      HF_HUB_OFFLINE: '1',
+      APEX_GPU_DEFAULT_STEPS: '4',
+      APEX_GPU_NATIVE_MAX_MEGAPIXELS: '0.08',
+      APEX_GPU_VLM_MAX_NEW_TOKENS: '4096',
+      ...env,
+    },
+  });
+
+describe('full stack: API + TypeScript orchestrator + Python GPU worker with tiny models', () => {
+  let stack: Stack;
+  let gpu: ChildProcess | undefined;
+  beforeAll(async () => {
+    stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2' } });
+  });
+  afterAll(async () => {
+    if (gpu) await stopProcess(gpu);
+    await stack.close();
+  });
+
+  // The seed's request: curl -F image_file=@me.jpg -F 'parameters={...}' /jobs
+  const submit = async () => {
+    const res = await request(stack.app)
+      .post('/jobs')
+      .attach('image_file', await referencePhoto(), 'me.jpg')
+      .field('parameters', JSON.stringify({ purpose: 'corporate_headshot', attire: 'business_formal', resolution: '1k' }));
+    expect(res.status).toBe(202);
+    return res.body.job_id as string;
+  };
+
+  it('completes when the deployment gates only on image integrity', async () => {
+    gpu = await startGpuWorker(stack, { APEX_GPU_GATING_CHECKS: '["dimensions","not_blank"]', APEX_GPU_PASS_SCORE: '0' });
+    const jobId = await submit();
+    const job = await stack.waitForJob(jobId, undefined, 240_000);
+    expect(job.status).toBe('completed');
+    const view = (await request(stack.app).get(`/jobs/${jobId}`)).body;
+    const verdict = view.attempts[0].verdict;
+    expect(verdict.checks.map((c: any) => c.name)).toEqual(
+      expect.arrayContaining(['dimensions', 'face_count', 'identity_distance', 'vlm_attire']),
+    );
+    const result = await request(stack.app).get(`/jobs/${jobId}/result`).buffer(true);
+    expect(result.status).toBe(200);
+    expect(result.headers['content-type']).toBe('image/png');
+    await stopProcess(gpu);
+    gpu = undefined;
+  }, 300_000);
+
+  it('ends failed_validation with a report under the default thresholds (random weights draw no face)', async () => {
+    gpu = await startGpuWorker(stack, {});
+    const jobId = await submit();
+    const job = await stack.waitForJob(jobId, undefined, 240_000);
+    expect(job.status).toBe('failed_validation');
+    const report = (await request(stack.app).get(`/jobs/${jobId}/report`)).body;
+    expect(report.report.failedChecks).toEqual(expect.arrayContaining([{ name: 'face_count', count: 2 }]));
+    expect(report.report.summary).toEqual(expect.any(String));
+    const image = await request(stack.app).get(`/jobs/${jobId}/attempts/2/image`).buffer(true);
+    expect(image.status).toBe(200);
+  }, 300_000);
+});
