@@ -39,14 +39,19 @@ async function main() {
     for (;;) {
       job = await (await fetch(`${stack.apiUrl}/jobs/${jobId}`)).json();
       const attempt = job.attempts?.at(-1);
-      const step = attempt ? Object.entries(attempt.steps ?? {}).find(([, s]: any) => s.status === 'running' || s.status === 'queued') : undefined;
-      const line = `status ${job.status}${attempt ? `, attempt ${attempt.number}` : ''}${step ? `, ${step[0]} ${(step[1] as any).status}` : ''}`;
+      // A step is `queued` from the moment it is handed to its queue until its result is back.
+      const step = attempt ? Object.entries(attempt.steps ?? {}).find(([, s]: any) => s?.status === 'queued') : undefined;
+      const line = `status ${job.status}${attempt ? `, attempt ${attempt.number}` : ''}${step ? `, ${step[0]} in progress` : ''}`;
       if (line !== last) say((last = line));
       if (!['pending', 'running'].includes(job.status)) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     say('job record:');
     process.stdout.write(JSON.stringify(job, null, 2) + '\n');
+    for (const a of job.attempts ?? []) {
+      const failed = (a.verdict?.checks ?? []).filter((c: any) => !c.passed).map((c: any) => `${c.name}=${c.value}`);
+      say(`attempt ${a.number}: ${a.status}, score ${a.verdict?.score ?? '-'}${failed.length ? `, failed ${failed.join(' ')}` : ''}`);
+    }
     const best = job.status === 'completed' ? `${stack.apiUrl}/jobs/${jobId}/result` : `${stack.apiUrl}/jobs/${jobId}/attempts/1/image`;
     const image = await fetch(best);
     if (image.ok) {

@@ -1,0 +1,63 @@
+"""`python -m apex_gpu_worker` as a real process: it serves its role's queues and, on SIGTERM,
+stops taking jobs, finishes the one in hand and exits 0."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from bullmq import Queue
+
+from support.queue_runs import JOB_ID, wait_until_done
+from test_generate import PAYLOAD
+
+
+def worker_env(settings) -> dict:
+    return {
+        **os.environ,
+        "PYTHONPATH": ".",
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_PREFIX": settings.queue_prefix,
+        "S3_BUCKET": settings.s3_bucket,
+        "APEX_GPU_FLUX_MODEL": settings.flux_model,
+        "APEX_GPU_DEFAULT_STEPS": "4",
+        "APEX_GPU_NATIVE_MAX_MEGAPIXELS": "0.08",
+        "APEX_GPU_SHUTDOWN_GRACE_S": "60",
+    }
+
+
+async def start_worker(settings, *args: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "apex_gpu_worker", *args, env=worker_env(settings),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    async for line in proc.stderr:
+        if b"GPU worker ready" in line:
+            return proc
+    raise RuntimeError(f"worker exited with {await proc.wait()} before it was ready")
+
+
+async def test_sigterm_lets_the_job_in_hand_finish_then_exits_cleanly(settings, store):
+    proc = await start_worker(settings, "--role", "diffusion")
+    queue = Queue("generate", {"connection": settings.redis_url, "prefix": settings.queue_prefix})
+    job = await queue.add("generate", {**PAYLOAD, "steps": 60, "width": 512, "height": 512}, {"attempts": 1})
+    for _ in range(400):  # wait until it is being denoised
+        current = await queue.getJob(job.id)
+        if isinstance(current.progress, dict):
+            break
+        await asyncio.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    exit_code = await asyncio.wait_for(proc.wait(), 60)
+    finished, state = await wait_until_done(queue, job.id, timeout_s=5)
+    await queue.close()
+    assert exit_code == 0
+    assert state == "completed", finished.failedReason
+    assert finished.returnvalue["images"][0]["key"] == f"jobs/{JOB_ID}/attempts/1/0.png"
+
+
+def test_queues_outside_the_role_are_refused_at_start(settings):
+    result = subprocess.run([sys.executable, "-m", "apex_gpu_worker", "--role", "diffusion", "--queues", "validate"],
+                            env=worker_env(settings), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--queues: ['validate'] are not served by role diffusion" in result.stderr
