@@ -163,3 +163,22 @@ def test_an_unreadable_or_foreign_lora_is_a_clear_permanent_failure(settings, en
         with pytest.raises(LoraUnusable, match=repo):
             render(engine, loras=[LoraRequest(repo, "w.safetensors", 1.0)])
     assert render(engine) == render(engine)  # the engine still works afterwards
+
+
+def test_with_torch_compile_loras_are_hotswapped_without_recompiling(settings, tiny_models):
+    import torch._dynamo
+
+    settings.compile = True
+    settings.lora_max_loaded = 2
+    settings.lora_max_rank = 16
+    engine = FluxEngine(settings)
+    loras = [LoraRequest(f"acme/hot-{i}", "w.safetensors", 1.0) for i in range(4)]  # more than the 2 slots
+    for i, lora in enumerate(loras):
+        publish_lora(tiny_models["flux"], settings.lora_cache_dir, lora.repo, "w.safetensors", seed=30 + i, rank=4 + 2 * i)
+    outputs = [render(engine, loras=[loras[0]]), render(engine, loras=[loras[1]])]  # compiles, fills both slots
+    torch._dynamo.config.error_on_recompile = True
+    try:
+        outputs += [render(engine, loras=[lora]) for lora in loras[2:]]  # evicts and hotswaps into the slots
+    finally:
+        torch._dynamo.config.error_on_recompile = False
+    assert len(set(outputs)) == 4

@@ -71,14 +71,14 @@ class FluxEngine:
         self.pipe = FluxPipeline.from_pretrained(settings.flux_model, dtype=resolve_dtype(settings.dtype, self.device))
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
-        if settings.compile:
-            # Hotswap must be prepared before the first adapter is loaded and before compiling.
-            self.pipe.enable_lora_hotswap(target_rank=settings.lora_max_rank)
         token = settings.hf_token.get_secret_value() if settings.hf_token else None
-        self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded, settings.compile)
+        self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded)
         self.loras.load_base([LoraRequest(l.repo, l.weight_name, l.scale) for l in settings.base_loras])
         if settings.compile:
-            self.pipe.transformer = torch.compile(self.pipe.transformer, fullgraph=False)
+            self.loras.reserve_slots_for_hotswap(settings.lora_max_rank)
+            # In place (nn.Module.compile): the pipeline keeps its transformer class, which LoRA
+            # loading and set_adapters look up.
+            self.pipe.transformer.compile(fullgraph=False)
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
         log.info("FLUX pipeline loaded", extra={"fields": {"model": settings.flux_model, "device": self.device,

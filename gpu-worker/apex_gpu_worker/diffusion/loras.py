@@ -19,6 +19,10 @@ from huggingface_hub.errors import (
 
 log = logging.getLogger("apex_gpu_worker.loras")
 
+# Under torch.compile every adapter slot exists before compiling, as a zero LoRA on these modules;
+# a request's LoRA is then hotswapped into a slot and must target a subset of them.
+HOTSWAP_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+
 
 @dataclass(frozen=True)
 class LoraRequest:
@@ -37,12 +41,12 @@ class LoraUnusable(UnrecoverableError):
 
 
 class LoraRegistry:
-    def __init__(self, pipe, cache_dir, token: str | None, max_loaded: int, hotswap: bool):
+    def __init__(self, pipe, cache_dir, token: str | None, max_loaded: int):
         self._pipe = pipe
         self._cache_dir = str(cache_dir)
         self._token = token
         self._max_loaded = max_loaded
-        self._hotswap = hotswap
+        self._hotswap = False
         self._base: list[LoraRequest] = []
         self._loaded: OrderedDict[str, str] = OrderedDict()  # adapter name -> slot it occupies
         self._free_slots = [f"slot_{i}" for i in range(max_loaded)]
@@ -55,6 +59,18 @@ class LoraRegistry:
         for lora in loras:
             self._pipe.load_lora_weights(self._file(lora), adapter_name=f"base_{lora.adapter_name}")
         self._base = loras
+        self.activate([])
+
+    def reserve_slots_for_hotswap(self, rank: int) -> None:
+        """Creates every slot as a zero adapter of the largest rank and pads for hotswap, so loading
+        a request's LoRA later replaces weights in place and a compiled transformer is reused."""
+        from peft import LoraConfig
+        from peft.utils.hotswap import prepare_model_for_compiled_hotswap
+
+        for slot in self._free_slots:
+            self._pipe.transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=HOTSWAP_TARGETS), adapter_name=slot)
+        prepare_model_for_compiled_hotswap(self._pipe.transformer, target_rank=rank)
+        self._hotswap = True
         self.activate([])
 
     def activate(self, requested: list[LoraRequest]) -> None:
@@ -79,27 +95,27 @@ class LoraRegistry:
         path = self._file(lora)
         if self._free_slots:
             slot = self._free_slots.pop(0)
-            hotswap = False
         else:
             evicted, slot = self._loaded.popitem(last=False)
             log.info("evicting LoRA adapter", extra={"fields": {"adapter": evicted}})
-            hotswap = self._hotswap
-            if not hotswap:
+            if not self._hotswap:
                 self._pipe.delete_adapters(slot)
-        # Adapters live in fixed slots: with hotswap the weights of a slot are replaced in place,
-        # so a compiled transformer is not recompiled; without, the slot is deleted and reloaded.
+        hotswap = self._hotswap
+        # Adapters live in fixed slots: with hotswap the weights of a slot are replaced in place, so
+        # a compiled transformer is not recompiled; without, an evicted slot is deleted and reloaded.
         try:
             self._pipe.load_lora_weights(path, adapter_name=slot, hotswap=hotswap)
         except Exception as err:
-            if hotswap:  # the slot still holds the evicted weights: drop it, a later load reuses it
-                self._pipe.delete_adapters(slot)
-            self._free_slots.append(slot)
+            self._free_slots.append(slot)  # with hotswap it still holds earlier weights, never activated
             raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {err}") from err
-        if slot not in self._pipe.get_list_adapters().get("transformer", []):
+        if slot not in self._transformer_adapters():
             self._free_slots.append(slot)
             raise LoraUnusable(f"LoRA {lora.repo} has no weights for this model's transformer")
         self._loaded[name] = slot
         return slot
+
+    def _transformer_adapters(self) -> set[str]:
+        return set(getattr(self._pipe.transformer, "peft_config", {}))
 
     def _file(self, lora: LoraRequest) -> str:
         try:
