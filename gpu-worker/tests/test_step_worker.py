@@ -3,19 +3,13 @@ import asyncio
 from bullmq import Queue
 
 from apex_gpu_worker.step_worker import start_step_worker
+from support.queue_runs import JOB_ID, PARAMETERS
 
 VALID = {
-    "jobId": "65a1b2c3d4e5f60718293a4b",
+    "jobId": JOB_ID,
     "attempt": 1,
-    "parameters": {
-        "purpose": "professional_linkedin",
-        "attire": "business_casual",
-        "background": "neutral_studio",
-        "vibe": "confident",
-        "lighting": "studio_softbox",
-        "resolution": "1k",
-    },
-    "referenceImageKey": "jobs/65a1b2c3d4e5f60718293a4b/reference.jpg",
+    "parameters": PARAMETERS,
+    "referenceImageKey": f"jobs/{JOB_ID}/reference.jpg",
     "previous": None,
 }
 
