@@ -70,7 +70,7 @@ async function benchEngine(config: Config, jobs: number) {
   const parameters = PortraitParameters.parse({});
   const states = [];
   for (let i = 0; i < jobs; i += CONCURRENCY) {
-    const batch = Array.from({ length: Math.min(CONCURRENCY, jobs - i) }, () => createPortraitJob(deps, parameters, reference));
+    const batch = Array.from({ length: Math.min(CONCURRENCY, jobs - i) }, () => createPortraitJob(deps, { tenant: 'bench', parameters, reference }));
     states.push(...(await Promise.all(batch)));
   }
   const started = performance.now();

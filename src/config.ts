@@ -40,6 +40,14 @@ export const EnvSchema = z.object({
    */
   ORCHESTRATOR_MAX_STALLS: z.coerce.number().int().min(1).default(5),
 
+  /**
+   * required: every route but /health needs an API key. open: no auth (local development only).
+   * auto: required as soon as one key exists. Production refuses to start unless required.
+   */
+  AUTH_MODE: z.enum(['auto', 'required', 'open']).default('auto'),
+  /** Requests per minute per API key (per client address when open). */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
   MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),
@@ -47,13 +55,18 @@ export const EnvSchema = z.object({
 
 export type Config = z.infer<typeof EnvSchema>;
 
+const ProductionSafe = EnvSchema.refine((c) => c.NODE_ENV !== 'production' || c.AUTH_MODE === 'required', {
+  path: ['AUTH_MODE'],
+  message: 'must be "required" when NODE_ENV=production (create keys with `npm run keys -- create --tenant NAME`)',
+});
+
 export class ConfigError extends Error {
   name = 'ConfigError';
 }
 
 /** Parses the environment; a bad value stops the process with a message naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = EnvSchema.safeParse(env);
+  const parsed = ProductionSafe.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

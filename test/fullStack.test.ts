@@ -1,3 +1,4 @@
+import { Job, Queue } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -59,6 +60,25 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     const result = await request(stack.app).get(`/jobs/${jobId}/result`).buffer(true);
     expect(result.status).toBe(200);
     expect(result.headers['content-type']).toBe('image/png');
+    await stopProcess(gpu);
+    gpu = undefined;
+  }, 300_000);
+
+  it('cancel aborts a running generation inside the Python worker and the job ends cancelled', async () => {
+    // Enough denoising steps that the generation is still running when the cancel arrives.
+    gpu = await startGpuWorker(stack, { APEX_GPU_DEFAULT_STEPS: '100', APEX_GPU_NATIVE_MAX_MEGAPIXELS: '1.0' });
+    const jobId = await submit();
+    await stack.waitForJob(jobId, (j) => (j.attempts as any[])[0]?.steps.generate !== undefined, 120_000);
+    const generate = new Queue('generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
+    const stepId = `${jobId}-a1-generate`;
+    for (let i = 0; i < 600 && typeof (await Job.fromId(generate, stepId))?.progress !== 'object'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await request(stack.app).post(`/jobs/${jobId}/cancel`)).status).toBe(202);
+    const job = await stack.waitForJob(jobId, undefined, 60_000);
+    expect(job.status).toBe('cancelled');
+    const step = (await Job.fromId(generate, stepId))!;
+    expect(step.failedReason).toContain('cancelled');
+    expect((step.progress as { step: number }).step).toBeLessThan(100);
+    await generate.close();
     await stopProcess(gpu);
     gpu = undefined;
   }, 300_000);

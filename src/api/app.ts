@@ -1,11 +1,14 @@
 import express from 'express';
+import helmet from 'helmet';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
 import { logger, withLogContext } from '../logger';
 import type { ObjectStore } from '../store/objectStore';
+import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
+import { rateLimit } from './rateLimit';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 
@@ -14,6 +17,8 @@ export type AppDeps = { config: Config; objects: ObjectStore; portraitQueue: Que
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback'); // req.ip behind a local reverse proxy, for per-address limits
+  app.use(helmet());
   app.use((req, res, next) => {
     const traceId = (req.get('x-request-id') ?? '').slice(0, 64) || randomUUID();
     res.setHeader('x-request-id', traceId);
@@ -25,7 +30,8 @@ export function createApp(deps: AppDeps): express.Express {
     );
     withLogContext({ traceId }, next);
   });
-  app.use(healthRouter(deps));
+  app.use(healthRouter(deps)); // unauthenticated: load balancers and probes
+  app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter(deps));
   app.use(notFound);
   app.use(errorHandler);

@@ -1,7 +1,9 @@
-import { Job, Queue, WaitingChildrenError, type ConnectionOptions } from 'bullmq';
+import { Job, Queue, WaitingChildrenError } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { logger } from '../logger';
 import { JobModel } from '../store/jobModel';
+import { isCancelled } from './cancellation';
 import { PortraitState } from './contracts/portraitState';
 import {
   applyStepOutcome,
@@ -31,7 +33,7 @@ export class PortraitOrchestrator {
 
   constructor(
     private readonly config: Config,
-    connection: ConnectionOptions,
+    private readonly connection: Redis,
   ) {
     const opts = { connection, prefix: config.QUEUE_PREFIX };
     this.stepQueues = Object.fromEntries(STEP_NAMES.map((s) => [s, new Queue(s, opts)])) as Record<StepName, Queue>;
@@ -41,6 +43,9 @@ export class PortraitOrchestrator {
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
     let state = PortraitState.parse(job.data);
     for (;;) {
+      if (!state.cancelled && (await isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId))) {
+        state = { ...state, cancelled: true };
+      }
       const next = planNextStep(state);
       if (next.kind === 'done') {
         await this.mirror(state, next.status);
@@ -57,6 +62,24 @@ export class PortraitOrchestrator {
       state = applyStepOutcome(state, next, await this.readOutcome(state, next));
     }
   };
+
+  /**
+   * A cancel request for a job whose step is still queued: the step is removed and detached, so the
+   * parent wakes now and ends `cancelled` (a running step is aborted by the worker holding it).
+   */
+  async releaseQueuedStep(portraitJob: Job<PortraitState> | undefined): Promise<void> {
+    if (!portraitJob) return;
+    const state = PortraitState.parse(portraitJob.data);
+    const next = planNextStep(state);
+    const record = next.kind === 'step' ? stepRecordOf(state, next) : undefined;
+    if (next.kind !== 'step' || !record) return;
+    const step = await Job.fromId(this.stepQueues[next.step], record.stepJobId);
+    const stepState = step ? await step.getState() : 'unknown';
+    if (!step || !['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(stepState)) return;
+    await step.removeChildDependency();
+    await step.remove().catch(() => undefined);
+    logger.info('queued step removed for a cancelled job', { jobId: state.jobId, stepJobId: record.stepJobId });
+  }
 
   async close(): Promise<void> {
     await Promise.all([...Object.values(this.stepQueues), this.timeouts].map((q) => q.close()));

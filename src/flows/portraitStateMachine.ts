@@ -11,6 +11,7 @@ import { STEPS, stepJobId, type StepName, type StepResult } from './steps';
  *                                              -> rejected, k < max: attempt k+1 (with feedback)
  *                                              -> rejected, k = max: report -> failed_validation
  *   any step failing permanently or timing out: failed
+ *   a cancel request, at any point: cancelled
  */
 
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed_validation' | 'failed' | 'cancelled';
@@ -18,7 +19,7 @@ export const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'comple
 
 export type NextStep =
   | { kind: 'step'; step: StepName; attempt?: number }
-  | { kind: 'done'; status: 'completed' | 'failed_validation' | 'failed' };
+  | { kind: 'done'; status: 'completed' | 'failed_validation' | 'failed' | 'cancelled' };
 
 export type StepOutcome =
   | { status: 'completed'; value: unknown; startedAt?: number; finishedAt?: number; tries?: number }
@@ -26,6 +27,7 @@ export type StepOutcome =
   | { status: 'timed_out' };
 
 export function planNextStep(state: PortraitState): NextStep {
+  if (state.cancelled) return { kind: 'done', status: 'cancelled' };
   if (state.error) return { kind: 'done', status: 'failed' };
   if (state.report) {
     return state.report.result ? { kind: 'done', status: 'failed_validation' } : { kind: 'step', step: 'report' };

@@ -14,29 +14,26 @@ const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': '
 
 export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
 
+/** What a new portrait job is: whose, with which parameters and photo, and (optionally) its id. */
+export type PortraitRequest = { tenant: string; parameters: PortraitParameters; reference: ReferenceUpload; jobId?: string };
+
 /** POST /jobs: create the job, then start its orchestrator. */
-export async function submitPortraitJob(
-  deps: SubmissionDeps,
-  parameters: PortraitParameters,
-  reference: ReferenceUpload,
-): Promise<{ jobId: string }> {
-  const state = await createPortraitJob(deps, parameters, reference);
+export async function submitPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<{ jobId: string }> {
+  const state = await createPortraitJob(deps, request);
   await enqueuePortraitJob(deps, state);
   logger.info('portrait job submitted', { jobId: state.jobId });
   return { jobId: state.jobId };
 }
 
 /** Reference image into S3, then the Job document (pending); returns the orchestrator's initial state. */
-export async function createPortraitJob(
-  deps: SubmissionDeps,
-  parameters: PortraitParameters,
-  reference: ReferenceUpload,
-): Promise<PortraitState> {
-  const jobId = new Types.ObjectId().toHexString();
+export async function createPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<PortraitState> {
+  const { tenant, parameters, reference } = request;
+  const jobId = request.jobId ?? new Types.ObjectId().toHexString();
   const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
   await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
   await JobModel.create({
     _id: jobId,
+    tenant,
     status: 'pending',
     parameters,
     reference: {

@@ -8,6 +8,8 @@ import { JOB_STATUSES } from '../flows/portraitStateMachine';
  */
 const jobSchema = new Schema(
   {
+    /** The API key's tenant that created it: every lookup filters on it, so other tenants get 404. */
+    tenant: { type: String, required: true, index: true },
     status: { type: String, enum: JOB_STATUSES, required: true, index: true },
     parameters: { type: Schema.Types.Mixed, required: true },
     reference: {

@@ -1,8 +1,11 @@
 import type { Job } from 'bullmq';
 import type { Config } from '../config';
 import type { PortraitState } from '../flows/contracts/portraitState';
+import { Queue } from 'bullmq';
+import { cancelChannel } from '../flows/cancellation';
 import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
-import { ORCHESTRATOR_QUEUES } from '../flows/queues';
+import { ORCHESTRATOR_QUEUES, portraitJobId } from '../flows/queues';
+import { logger } from '../logger';
 import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
 import { markJobFailed } from '../store/jobModel';
 import { connectRedis } from './redis';
@@ -35,12 +38,24 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       maxStalledCount: config.ORCHESTRATOR_MAX_STALLS,
     },
   );
+  // Cancel requests: a job whose step is still queued is released here; the worker holding a
+  // running step aborts it itself (every process listens on the same channel).
+  const subscriber = connectRedis(config.REDIS_URL);
+  const portraitQueue = new Queue<PortraitState>(ORCHESTRATOR_QUEUES.portrait, { connection, prefix: config.QUEUE_PREFIX });
+  void subscriber.subscribe(cancelChannel(config.QUEUE_PREFIX));
+  subscriber.on('message', (_channel, jobId: string) => {
+    portraitQueue
+      .getJob(portraitJobId(jobId))
+      .then((job) => orchestrator.releaseQueuedStep(job))
+      .catch((err) => logger.warn('could not release a cancelled job', { jobId, error: String(err) }));
+  });
   return {
     workers,
     /** Stops taking jobs, lets in-flight ones finish their current transition, closes connections. */
     async close() {
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([orchestrator.close(), timeouts.close()]);
+      subscriber.disconnect();
+      await Promise.all([orchestrator.close(), timeouts.close(), portraitQueue.close()]);
       connection.disconnect();
       workerConnection.disconnect();
     },

@@ -1,11 +1,18 @@
 import { Router, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { Types } from 'mongoose';
 import multer from 'multer';
+import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { requestCancel } from '../../flows/cancellation';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import { submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
 import { JobModel, type JobDocument } from '../../store/jobModel';
+import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotencyModel';
+import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
@@ -33,21 +40,54 @@ function parseParameters(raw: unknown) {
   return parsed.data;
 }
 
-async function findJob(req: Request): Promise<JobDocument> {
+/** The caller's job; another tenant's job answers exactly like a missing one. */
+async function findJob(req: Request, res: Response): Promise<JobDocument> {
   const id = String(req.params.id);
   if (!JobId.safeParse(id).success) {
     throw new ApiError(400, 'invalid_id', 'job id must be a 24-character hex string', 'id');
   }
   const job = await JobModel.findById(id).lean<JobDocument>();
-  if (!job) throw new ApiError(404, 'job_not_found', `no job with id ${id}`, 'id');
+  if (!job || job.tenant !== callerOf(res).tenant) throw new ApiError(404, 'job_not_found', `no job with id ${id}`, 'id');
   return job;
+}
+
+const FINISHED = new Set(['completed', 'failed_validation', 'failed', 'cancelled']);
+
+export const JobListQuery = z.strictObject({
+  status: z.enum(['pending', 'running', 'completed', 'failed_validation', 'failed', 'cancelled']).optional(),
+  cursor: JobId.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> {
+  const parsed = schema.safeParse(query);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
+    throw new ApiError(400, 'invalid_query', `${field}: ${issue.message}`, field);
+  }
+  return parsed.data;
+}
+
+/** A request's identity for Idempotency-Key: the parameters and the exact uploaded bytes. */
+function requestHash(parameters: unknown, file: Buffer): string {
+  return createHash('sha256').update(JSON.stringify(parameters)).update('\0').update(file).digest('hex');
+}
+
+function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters', 'idempotency-key');
+  }
+  return key;
 }
 
 function notReady(job: JobDocument, what: string): ApiError {
   return new ApiError(409, 'not_ready', `job is ${job.status}; ${what}`, undefined, { status: job.status });
 }
 
-export function jobsRouter(deps: SubmissionDeps): Router {
+export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
@@ -70,8 +110,27 @@ export function jobsRouter(deps: SubmissionDeps): Router {
         const parameters = parseParameters(req.body?.parameters);
         if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required', 'image_file');
         if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty', 'image_file');
+        const idempotencyKey = idempotencyKeyOf(req);
         const reference = await normalizeReferenceImage(req.file.buffer, deps.config);
-        const { jobId } = await submitPortraitJob(deps, parameters, reference);
+        const { tenant } = callerOf(res);
+        let jobId = new Types.ObjectId().toHexString();
+        if (idempotencyKey) {
+          const claim = await claimIdempotencyKey(tenant, 'POST /jobs', idempotencyKey, requestHash(parameters, req.file.buffer), jobId);
+          if (claim.kind === 'conflict') {
+            throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'idempotency-key');
+          }
+          if (claim.kind === 'replay') {
+            const job = await JobModel.findById(claim.resourceId).lean<JobDocument>();
+            res.setHeader('Idempotent-Replayed', 'true');
+            return res.status(200).location(`/jobs/${claim.resourceId}`).json({ job_id: claim.resourceId, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
+          }
+        }
+        try {
+          jobId = (await submitPortraitJob(deps, { tenant, parameters, reference, jobId })).jobId;
+        } catch (e) {
+          if (idempotencyKey) await releaseIdempotencyKey(tenant, 'POST /jobs', idempotencyKey);
+          throw e;
+        }
         res.status(202).location(`/jobs/${jobId}`).json({ job_id: jobId, status: 'pending', message: 'Job created and processing started' });
       } catch (e) {
         next(e);
@@ -79,8 +138,32 @@ export function jobsRouter(deps: SubmissionDeps): Router {
     });
   });
 
+  /** Newest first; `next_cursor` continues after the last job shown (ids only grow, so pages are stable). */
+  router.get('/jobs', async (req, res) => {
+    const query = parseQuery(JobListQuery, req.query);
+    const filter: Record<string, unknown> = { tenant: callerOf(res).tenant };
+    if (query.status) filter.status = query.status;
+    if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
+    const docs = await JobModel.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<JobDocument[]>();
+    const page = docs.slice(0, query.limit);
+    res.json({
+      jobs: page.map((d) => jobView(d)),
+      next_cursor: docs.length > query.limit ? page.at(-1)!._id.toHexString() : null,
+    });
+  });
+
   router.get('/jobs/:id', async (req, res) => {
-    res.json(jobView(await findJob(req)));
+    res.json(jobView(await findJob(req, res)));
+  });
+
+  /** Stops a job wherever it is: a queued job never starts, a running step is aborted by its worker. */
+  router.post('/jobs/:id/cancel', async (req, res) => {
+    const job = await findJob(req, res);
+    if (FINISHED.has(job.status)) {
+      throw new ApiError(409, 'not_cancellable', `job is already ${job.status}`, undefined, { status: job.status });
+    }
+    await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, job._id.toHexString());
+    res.status(202).json({ job_id: job._id.toHexString(), status: 'cancelling', message: 'the job ends cancelled once its current step has stopped' });
   });
 
   async function streamImage(res: Response, key: string) {
@@ -92,7 +175,7 @@ export function jobsRouter(deps: SubmissionDeps): Router {
   }
 
   router.get('/jobs/:id/result', async (req, res) => {
-    const job = await findJob(req);
+    const job = await findJob(req, res);
     const result = job.result as { imageKey: string } | null;
     if (job.status !== 'completed' || !result) throw notReady(job, 'the result exists once it is completed');
     await streamImage(res, result.imageKey);
@@ -100,7 +183,7 @@ export function jobsRouter(deps: SubmissionDeps): Router {
 
   /** Every attempt's image stays available, so a failed_validation job still returns its images. */
   router.get('/jobs/:id/attempts/:attempt/image', async (req, res) => {
-    const job = await findJob(req);
+    const job = await findJob(req, res);
     const number = Number(req.params.attempt);
     const attempt = (job.attempts as AttemptRecord[]).find((a) => a.number === number);
     if (!Number.isInteger(number) || number < 1) {
@@ -112,7 +195,7 @@ export function jobsRouter(deps: SubmissionDeps): Router {
   });
 
   router.get('/jobs/:id/report', async (req, res) => {
-    const job = await findJob(req);
+    const job = await findJob(req, res);
     const report = job.report as { result?: unknown } | null;
     if (job.status !== 'failed_validation' || !report?.result) {
       throw notReady(job, 'a report exists only when every attempt failed validation');

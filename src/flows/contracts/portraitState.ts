@@ -53,6 +53,8 @@ export const PortraitState = z.object({
     .object({ step: StepRecord, result: ReportStepResult.optional() })
     .optional(),
   error: JobError.optional(),
+  /** Set once a cancel request is seen; the job then ends `cancelled` whatever its step did. */
+  cancelled: z.boolean().optional(),
 });
 
 export type StepRecord = z.infer<typeof StepRecord>;
