@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
 bash scripts/setup-python.sh
+bash scripts/setup-python.sh test/fuzz/requirements.txt test/fuzz/.venv  # schemathesis, for test/fuzz.test.ts
 npx tsx scripts/services.ts install
 npx tsc -p .
 status=0

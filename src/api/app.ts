@@ -9,6 +9,7 @@ import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
 import { rateLimit } from './rateLimit';
+import { docsRouter } from './routes/docs';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 
@@ -31,6 +32,7 @@ export function createApp(deps: AppDeps): express.Express {
     withLogContext({ traceId }, next);
   });
   app.use(healthRouter(deps)); // unauthenticated: load balancers and probes
+  app.use(docsRouter()); // unauthenticated: the API's documentation
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter(deps));
   app.use(notFound);

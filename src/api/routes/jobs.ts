@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
-import multer from 'multer';
+import multer, { MulterError } from 'multer';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
@@ -91,6 +91,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
+    defParamCharset: 'utf8', // field and file names as sent, not as latin1
     limits: { fileSize: deps.config.MAX_UPLOAD_BYTES, files: 1, fields: 5, fieldSize: 16 * 1024, parts: 8 },
   }).single('image_file');
 
@@ -104,7 +105,9 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     }
     upload(req, res, async (err) => {
       try {
-        if (err) throw err;
+        // Anything the multipart parser itself rejects (busboy: malformed headers, bad boundaries)
+        // is the client's malformed body; multer's own limit errors keep their codes.
+        if (err) throw err instanceof MulterError ? err : new ApiError(400, 'malformed_multipart', `malformed multipart body: ${err.message}`);
         const unknown = Object.keys(req.body ?? {}).find((k) => !ALLOWED_FIELDS.has(k));
         if (unknown) throw new ApiError(400, 'unknown_field', `unknown form field "${unknown}"`, unknown);
         const parameters = parseParameters(req.body?.parameters);

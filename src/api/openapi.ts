@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { JobId } from '../flows/contracts/common';
+import { PortraitParameters } from '../flows/contracts/portraitParameters';
+import { JobListQuery } from './routes/jobs';
+
+/**
+ * The OpenAPI 3.1 document, built from the zod schemas the routes validate with (query, form
+ * fields) and the response shapes below. A test fails when a route of the app is missing here.
+ */
+
+export const ERROR_CODES = {
+  400: ['bad_upload', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  401: ['unauthorized'],
+  404: ['job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
+  409: ['not_ready', 'not_cancellable'],
+  413: ['file_too_large', 'image_too_large', 'field_too_large'],
+  415: ['multipart_required', 'unsupported_image_type'],
+  422: ['idempotency_key_reused'],
+  429: ['rate_limited'],
+  500: ['internal_error'],
+  503: ['dependency_unavailable'],
+} as const;
+
+const ErrorBody = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }) })
+  .describe('Every error: a stable code, a message for people, and the request field at fault when there is one.');
+
+const Attempt = z.object({
+  number: z.number().int(),
+  status: z.enum(['running', 'passed', 'rejected', 'errored']),
+  seed: z.number().int(),
+  prompt: z.string().nullable(),
+  image_url: z.string().nullable(),
+  verdict: z.unknown().nullable(),
+  steps: z.record(z.string(), z.unknown()),
+});
+
+const JobView = z.object({
+  job_id: JobId,
+  status: z.enum(['pending', 'running', 'completed', 'failed_validation', 'failed', 'cancelled']),
+  parameters: PortraitParameters,
+  attempts: z.array(Attempt),
+  result: z.object({ attempt: z.number(), image_key: z.string(), score: z.number(), url: z.string().optional() }).nullable(),
+  report: z.unknown().nullable(),
+  error: z.unknown().nullable(),
+  created_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+});
+
+const JobAccepted = z.object({ job_id: JobId, status: z.string(), message: z.string() });
+const JobList = z.object({ jobs: z.array(JobView), next_cursor: JobId.nullable() });
+const Health = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.unknown()) });
+
+const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'output' }) } } });
+const image = (description: string) => ({ description, content: { 'image/png': {}, 'image/webp': {}, 'image/jpeg': {} } });
+const idParam = { name: 'id', in: 'path', required: true, schema: z.toJSONSchema(JobId) };
+
+function errors(...statuses: (keyof typeof ERROR_CODES)[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [String(s), json(ErrorBody, `error; code is one of: ${ERROR_CODES[s].join(', ')}`)]),
+  );
+}
+
+function queryParameters(schema: z.ZodObject) {
+  const jsonSchema = z.toJSONSchema(schema, { io: 'input' }) as { properties: Record<string, object>; required?: string[] };
+  return Object.entries(jsonSchema.properties).map(([name, s]) => ({ name, in: 'query', required: jsonSchema.required?.includes(name) ?? false, schema: s }));
+}
+
+const authErrors = [401, 429] as const;
+
+export function openApiDocument() {
+  const paths = {
+    '/health': {
+      get: { operationId: 'health', summary: 'Real pings of Redis, MongoDB and S3', security: [], responses: { 200: json(Health, 'all dependencies answer'), ...errors(503) } },
+    },
+    '/parameters': {
+      get: { operationId: 'parameters', summary: 'The portrait vocabulary and its defaults', responses: { 200: { description: 'every choice with its meaning', content: { 'application/json': {} } }, ...errors(...authErrors) } },
+    },
+    '/jobs': {
+      post: {
+        operationId: 'createJob',
+        summary: 'Submit a reference photo and parameters; the portrait is generated, validated and retried with feedback',
+        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['image_file'],
+                properties: {
+                  image_file: { type: 'string', format: 'binary', description: 'JPEG, PNG or WebP reference photo' },
+                  parameters: { type: 'string', description: 'JSON object: ' + JSON.stringify(z.toJSONSchema(PortraitParameters, { io: 'input' })) },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: { 202: json(JobAccepted, 'accepted'), 200: json(JobAccepted, 'replayed: this Idempotency-Key already created the job'), ...errors(400, 413, 415, 422, ...authErrors) },
+      },
+      get: { operationId: 'listJobs', summary: "The caller's jobs, newest first, with cursor pagination", parameters: queryParameters(JobListQuery), responses: { 200: json(JobList, 'one page'), ...errors(400, ...authErrors) } },
+    },
+    '/jobs/{id}': { get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } } },
+    '/jobs/{id}/cancel': {
+      post: { operationId: 'cancelJob', summary: 'Cancel a pending or running job', parameters: [idParam], responses: { 202: json(JobAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
+    },
+    '/jobs/{id}/result': { get: { operationId: 'getResult', summary: 'The accepted portrait', parameters: [idParam], responses: { 200: image('the image'), ...errors(400, 404, 409, ...authErrors) } } },
+    '/jobs/{id}/report': { get: { operationId: 'getReport', summary: 'The failure analysis of a failed_validation job', parameters: [idParam], responses: { 200: { description: 'the report', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } } },
+    '/jobs/{id}/attempts/{attempt}/image': {
+      get: {
+        operationId: 'getAttemptImage',
+        summary: "One attempt's image (kept for failed_validation jobs too)",
+        parameters: [idParam, { name: 'attempt', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+        responses: { 200: image('the image'), ...errors(400, 404, 409, ...authErrors) },
+      },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'APEX Portraits API', version: '0.1.0', description: 'Portrait generation with machine validation. Errors share one shape: {error: {code, message, field?}}.' },
+    servers: [{ url: '/' }],
+    components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys -- create --tenant NAME`' } } },
+    security: [{ apiKey: [] }],
+    paths,
+  };
+}

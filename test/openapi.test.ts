@@ -1,0 +1,66 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { ERROR_CODES } from '../src/api/openapi';
+import { startStack, type Stack } from './support/stack';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Every METHOD /path the app routes, with Express's :params written as OpenAPI's {params}. */
+function appRoutes(app: Express): string[] {
+  const routes: string[] = [];
+  const walk = (stack: any[]) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const method of Object.keys(layer.route.methods)) {
+          routes.push(`${method.toUpperCase()} ${String(layer.route.path).replace(/:(\w+)/g, '{$1}')}`);
+        }
+      } else if (layer.handle?.stack) {
+        walk(layer.handle.stack);
+      }
+    }
+  };
+  walk((app as any).router.stack);
+  return routes.filter((r) => !r.startsWith('GET /docs') && r !== 'GET /openapi.json');
+}
+
+describe('OpenAPI document', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gpu: false, orchestrator: false });
+  });
+  afterAll(() => stack.close());
+
+  it('is OpenAPI 3.1 and documents every route the app serves', async () => {
+    const doc = (await request(stack.app).get('/openapi.json').expect(200)).body;
+    expect(doc.openapi).toBe('3.1.0');
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops as object).map((m) => `${m.toUpperCase()} ${path}`));
+    const served = appRoutes(stack.app);
+    expect(served.length).toBeGreaterThan(5);
+    expect(served.filter((r) => !documented.includes(r))).toEqual([]);
+    expect(documented.filter((r) => !served.includes(r))).toEqual([]);
+  });
+
+  it('describes query parameters from the zod schema the route validates with', async () => {
+    const doc = (await request(stack.app).get('/openapi.json')).body;
+    const limit = doc.paths['/jobs'].get.parameters.find((p: any) => p.name === 'limit');
+    expect(limit.schema).toMatchObject({ minimum: 1, maximum: 100, default: 20 });
+  });
+
+  it('lists every error code the API code can send', () => {
+    const documented = new Set(Object.values(ERROR_CODES).flat());
+    const source = readdirSync(join(__dirname, '..', 'src', 'api'), { recursive: true })
+      .filter((f) => String(f).endsWith('.ts'))
+      .map((f) => readFileSync(join(__dirname, '..', 'src', 'api', String(f)), 'utf8'))
+      .join('\n');
+    const sent = [...source.matchAll(/ApiError\(\s*\d{3},\s*'([a-z_]+)'/g), ...source.matchAll(/\[\d{3}, '([a-z_]+)'\]/g)].map((m) => m[1]);
+    expect(sent.length).toBeGreaterThan(15);
+    expect(sent.filter((code) => !documented.has(code as never))).toEqual([]);
+  });
+
+  it('serves the interactive docs page and its assets without a CDN', async () => {
+    const page = await request(stack.app).get('/docs').expect(200);
+    expect(page.text).toContain('/docs/assets/swagger-ui-bundle.js');
+    await request(stack.app).get('/docs/assets/swagger-ui-bundle.js').expect(200).expect('content-type', /javascript/);
+    await request(stack.app).get('/docs/init.js').expect(200);
+  });
+});
