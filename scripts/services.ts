@@ -150,7 +150,7 @@ function kill(child: ChildProcess): Promise<void> {
 export async function startServices(): Promise<RunningServices> {
   installServices();
   const dataDir = mkdtempSync(join(tmpdir(), 'apex-services-'));
-  const [redisPort, mongoPort, s3Port] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [redisPort, mongoPort, s3Port, debugPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const s3User = 'apex-local';
   const s3Secret = `apex-local-${Math.random().toString(36).slice(2)}`;
 
@@ -168,6 +168,8 @@ export async function startServices(): Promise<RunningServices> {
       // when a read transaction tries to upgrade; synchronous=normal is WAL's usual pairing.
       `--sqlite-url=file:${join(dataDir, 'ferretdb')}/?_txlock=immediate&_pragma=synchronous(normal)`,
       `--listen-addr=127.0.0.1:${mongoPort}`, '--telemetry=disable', '--log-level=error',
+      // Its debug/metrics HTTP listener defaults to the fixed :8088, which two stacks would fight over.
+      `--debug-addr=127.0.0.1:${debugPort}`,
       `--state-dir=${join(dataDir, 'ferretdb')}`,
     ]),
     s3: launch(binPath('minio'), ['server', join(dataDir, 'minio'), '--address', `127.0.0.1:${s3Port}`, '--console-address', `127.0.0.1:${await freePort()}`, '--quiet'], {

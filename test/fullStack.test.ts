@@ -57,6 +57,14 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     expect(verdict.checks.map((c: any) => c.name)).toEqual(
       expect.arrayContaining(['dimensions', 'face_count', 'identity_distance', 'vlm_attire']),
     );
+    // The Python worker's denoising progress reaches the job's event stream.
+    const events = await request(stack.app).get(`/jobs/${jobId}/events`).buffer(true).parse((res, cb) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => cb(null, text));
+    });
+    expect(events.body).toMatch(/event: progress\ndata: \{"step":"generate","attempt":1,"denoise_step":\d+,"denoise_total":4\}/);
+    expect(events.body).toMatch(/event: status\ndata: \{"status":"completed"\}\n\n$/);
     const result = await request(stack.app).get(`/jobs/${jobId}/result`).buffer(true);
     expect(result.status).toBe(200);
     expect(result.headers['content-type']).toBe('image/png');

@@ -8,6 +8,7 @@ from pathlib import Path
 from bullmq import Worker
 
 from .cancellation import CancellationListener
+from .job_events import JobEvents
 from .object_store import ObjectStore
 from .settings import DEFAULT_CACHE, WorkerSettings
 from .step_worker import StepProcessor, start_step_worker
@@ -36,7 +37,8 @@ def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[
         from .diffusion.flux_engine import FluxEngine
         from .steps.generate import generate_step
 
-        processors["generate"] = generate_step(settings, store, FluxEngine(settings))
+        events = JobEvents(settings.redis_url, settings.queue_prefix)
+        processors["generate"] = generate_step(settings, store, FluxEngine(settings), events)
     vlm_queues = {"prompt", "validate", "report"} & set(queues)
     if vlm_queues:
         from .checks.faces import FaceAnalyzer

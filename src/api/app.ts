@@ -10,6 +10,7 @@ import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
 import { rateLimit } from './rateLimit';
 import { docsRouter } from './routes/docs';
+import { eventsRouter } from './routes/events';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 
@@ -35,6 +36,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(docsRouter()); // unauthenticated: the API's documentation
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter(deps));
+  app.use(eventsRouter(deps));
   app.use(notFound);
   app.use(errorHandler);
   return app;

@@ -105,6 +105,14 @@ export function openApiDocument() {
     '/jobs/{id}/cancel': {
       post: { operationId: 'cancelJob', summary: 'Cancel a pending or running job', parameters: [idParam], responses: { 202: json(JobAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
     },
+    '/jobs/{id}/events': {
+      get: {
+        operationId: 'jobEvents',
+        summary: 'Server-Sent Events: step transitions, generation progress, then the terminal status; resume with Last-Event-ID',
+        parameters: [idParam, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+        responses: { 200: { description: 'an event stream (event: status | step | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, ...authErrors) },
+      },
+    },
     '/jobs/{id}/result': { get: { operationId: 'getResult', summary: 'The accepted portrait', parameters: [idParam], responses: { 200: image('the image'), ...errors(400, 404, 409, ...authErrors) } } },
     '/jobs/{id}/report': { get: { operationId: 'getReport', summary: 'The failure analysis of a failed_validation job', parameters: [idParam], responses: { 200: { description: 'the report', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } } },
     '/jobs/{id}/attempts/{attempt}/image': {

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { logger } from '../logger';
 import { JobModel } from '../store/jobModel';
 import { isCancelled } from './cancellation';
+import { appendJobEvent, type JobEventType } from './jobEvents';
 import { PortraitState } from './contracts/portraitState';
 import {
   applyStepOutcome,
@@ -49,6 +50,7 @@ export class PortraitOrchestrator {
       const next = planNextStep(state);
       if (next.kind === 'done') {
         await this.mirror(state, next.status);
+        await this.event(state, 'status', { status: next.status });
         return { status: next.status };
       }
       if (!stepRecordOf(state, next)) {
@@ -56,10 +58,13 @@ export class PortraitOrchestrator {
         await this.enqueue(job, state, next);
         await this.mirror(state, 'running');
         await job.updateData(state);
+        await this.event(state, 'step', { step: next.step, attempt: next.attempt ?? null, status: 'queued' });
       }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       // Persisted together with the next step's enqueue: replaying this fold is idempotent.
-      state = applyStepOutcome(state, next, await this.readOutcome(state, next));
+      const outcome = await this.readOutcome(state, next);
+      state = applyStepOutcome(state, next, outcome);
+      await this.event(state, 'step', { step: next.step, attempt: next.attempt ?? null, status: outcome.status });
     }
   };
 
@@ -116,6 +121,11 @@ export class PortraitOrchestrator {
     if (childState === 'failed') return { status: 'failed', reason: child!.failedReason, ...times };
     // Released by the step-timeout watchdog while the step was still queued or running.
     return { status: 'timed_out' };
+  }
+
+  /** Appends to the job's event log (SSE); a replayed transition may append it twice. */
+  private event(state: PortraitState, type: JobEventType, data: Record<string, unknown>): Promise<void> {
+    return appendJobEvent(this.connection, this.config.QUEUE_PREFIX, state.jobId, type, data);
   }
 
   /** Writes the Job document from the state: idempotent, so a replayed transition rewrites the same. */

@@ -9,7 +9,8 @@ export type GpuScript = { [S in StepName]?: Handler<S> };
 export type GpuCall = { step: StepName; stepJobId: string; attemptsMade: number; input: any };
 
 /**
- * Stands in for the Python GPU worker (next issue) on the real GPU queues: validates each payload
+ * Stands in for the Python GPU worker on the real GPU queues where the models are not the subject
+ * of a test (the full-stack suite runs the real one): validates each payload
  * against its contract like the real worker must, runs the test's script (or a plausible default),
  * writes real images to S3 and records every call so tests can assert what ran, and how often.
  */

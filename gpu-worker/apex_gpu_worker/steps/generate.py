@@ -10,6 +10,7 @@ from PIL import Image
 from ..diffusion.flux_engine import FluxEngine, GenerationRequest
 from ..diffusion.loras import LoraRequest
 from ..images import CONTENT_TYPES, encode
+from ..job_events import JobEvents
 from ..object_store import ObjectStore
 from ..settings import WorkerSettings
 
@@ -20,7 +21,7 @@ def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
     return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngine):
+def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngine, events: JobEvents | None = None):
     async def run(payload: dict, job, signal) -> dict:
         started = time.time()
         width, height = payload["width"], payload["height"]
@@ -44,7 +45,11 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
             now = time.monotonic()
             if step == total or now - last_report >= settings.progress_every_s:
                 last_report = now
-                asyncio.run_coroutine_threadsafe(job.updateProgress({"step": step, "total": total}), loop)
+                progress = {"step": step, "total": total}
+                asyncio.run_coroutine_threadsafe(job.updateProgress(progress), loop)
+                if events:
+                    event = {"step": "generate", "attempt": payload["attempt"], "denoise_step": step, "denoise_total": total}
+                    asyncio.run_coroutine_threadsafe(events.append(payload["jobId"], "progress", event), loop)
             return signal.aborted
 
         generation = await asyncio.to_thread(engine.generate, request, on_step)

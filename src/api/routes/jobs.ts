@@ -41,7 +41,7 @@ function parseParameters(raw: unknown) {
 }
 
 /** The caller's job; another tenant's job answers exactly like a missing one. */
-async function findJob(req: Request, res: Response): Promise<JobDocument> {
+export async function findJob(req: Request, res: Response): Promise<JobDocument> {
   const id = String(req.params.id);
   if (!JobId.safeParse(id).success) {
     throw new ApiError(400, 'invalid_id', 'job id must be a 24-character hex string', 'id');
