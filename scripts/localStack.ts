@@ -1,6 +1,6 @@
 /**
  * Everything the product runs, on this machine: Redis, FerretDB and MinIO on free local ports, the
- * API, the TypeScript orchestrator and the Python GPU worker, each a child process whose log lines
+ * API, the TypeScript orchestrator and notifier, and the Python GPU worker, each a child process whose log lines
  * are prefixed with its name. Used by `npm run dev` and `npm run demo`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -49,6 +49,7 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
   const processes = {
     api: run('api', ...tsx('src/api/server.ts'), { ...env, APEX_SERVICE: 'api' }, quiet),
     orchestrator: run('orchestrator', ...tsx('src/workers/main.ts', '--role', 'orchestrator'), { ...env, APEX_SERVICE: 'orchestrator' }, quiet),
+    notifier: run('notifier', ...tsx('src/workers/main.ts', '--role', 'notifier'), { ...env, APEX_SERVICE: 'notifier' }, quiet),
     // Without APEX_GPU_FLUX_MODEL / APEX_GPU_VLM_MODEL the worker builds and uses tiny random models, and says so.
     'gpu-worker': run('gpu-worker', join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'apex_gpu_worker', '--role', 'all'], GPU_WORKER, env, quiet),
   };
@@ -67,6 +68,7 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
     await Promise.all([
       waitFor(processes.api, 'listening', 'api'),
       waitFor(processes.orchestrator, 'worker started', 'orchestrator'),
+      waitFor(processes.notifier, 'worker started', 'notifier'),
       waitFor(processes['gpu-worker'], 'GPU worker ready', 'gpu-worker'),
     ]);
   } catch (err) {

@@ -48,6 +48,13 @@ export const EnvSchema = z.object({
   /** Requests per minute per API key (per client address when open). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
 
+  /** Standard Webhooks signing secret (`whsec_` + base64); without it, jobs cannot ask for webhooks. */
+  WEBHOOK_SECRET: z.string().min(24).optional(),
+  /** Allow webhook targets on loopback/private/link-local addresses (off: SSRF protection). */
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
+  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).default(5000),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
   MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),

@@ -44,6 +44,7 @@ export function jobView(doc: JobDocument) {
     result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score, ...(doc.status === 'completed' ? { url: `/jobs/${jobId}/result` } : {}) } : null,
     report: report ? { step: stepView(report.step), available: Boolean(report.result) } : null,
     error: doc.error ?? null,
+    webhook: doc.webhook ?? null,
     created_at: iso(doc.createdAt),
     updated_at: iso(doc.updatedAt),
     started_at: iso((doc.attempts as AttemptRecord[])[0]?.steps.prompt?.queuedAt),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JobId } from '../flows/contracts/common';
 import { PortraitParameters } from '../flows/contracts/portraitParameters';
+import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
 import { JobListQuery } from './routes/jobs';
 
 /**
@@ -9,7 +10,7 @@ import { JobListQuery } from './routes/jobs';
  */
 
 export const ERROR_CODES = {
-  400: ['bad_upload', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  400: ['bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
   401: ['unauthorized'],
   404: ['job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable'],
@@ -91,6 +92,8 @@ export function openApiDocument() {
                 properties: {
                   image_file: { type: 'string', format: 'binary', description: 'JPEG, PNG or WebP reference photo' },
                   parameters: { type: 'string', description: 'JSON object: ' + JSON.stringify(z.toJSONSchema(PortraitParameters, { io: 'input' })) },
+                  webhook_url: { type: 'string', format: 'uri', description: 'where to POST signed events (Standard Webhooks); must resolve to a public address' },
+                  webhook_events: { type: 'string', description: `comma-separated, of: ${WEBHOOK_EVENTS.join(', ')} (default: the terminal ones)` },
                 },
                 additionalProperties: false,
               },
@@ -104,6 +107,9 @@ export function openApiDocument() {
     '/jobs/{id}': { get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } } },
     '/jobs/{id}/cancel': {
       post: { operationId: 'cancelJob', summary: 'Cancel a pending or running job', parameters: [idParam], responses: { 202: json(JobAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
+    },
+    '/jobs/{id}/deliveries': {
+      get: { operationId: 'jobWebhookDeliveries', summary: 'Every webhook delivery attempt of the job', parameters: [idParam], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
     },
     '/jobs/{id}/events': {
       get: {

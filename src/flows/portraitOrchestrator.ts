@@ -5,6 +5,7 @@ import { logger } from '../logger';
 import { JobModel } from '../store/jobModel';
 import { isCancelled } from './cancellation';
 import { appendJobEvent, type JobEventType } from './jobEvents';
+import { NOTIFY_QUEUE, type NotifyJobData, type WebhookEvent } from './webhooks/events';
 import { PortraitState } from './contracts/portraitState';
 import {
   applyStepOutcome,
@@ -31,6 +32,7 @@ type StepNext = Extract<NextStep, { kind: 'step' }>;
 export class PortraitOrchestrator {
   private readonly stepQueues: Record<StepName, Queue>;
   private readonly timeouts: Queue<StepTimeoutData>;
+  private readonly notifyQueue: Queue<NotifyJobData>;
 
   constructor(
     private readonly config: Config,
@@ -39,6 +41,7 @@ export class PortraitOrchestrator {
     const opts = { connection, prefix: config.QUEUE_PREFIX };
     this.stepQueues = Object.fromEntries(STEP_NAMES.map((s) => [s, new Queue(s, opts)])) as Record<StepName, Queue>;
     this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
+    this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
   }
 
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
@@ -51,6 +54,7 @@ export class PortraitOrchestrator {
       if (next.kind === 'done') {
         await this.mirror(state, next.status);
         await this.event(state, 'status', { status: next.status });
+        await this.notify(state, `job.${next.status}`, `${state.jobId}-${next.status}`, { status: next.status });
         return { status: next.status };
       }
       if (!stepRecordOf(state, next)) {
@@ -58,13 +62,13 @@ export class PortraitOrchestrator {
         await this.enqueue(job, state, next);
         await this.mirror(state, 'running');
         await job.updateData(state);
-        await this.event(state, 'step', { step: next.step, attempt: next.attempt ?? null, status: 'queued' });
+        await this.step(state, { step: next.step, attempt: next.attempt ?? null, status: 'queued' });
       }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       // Persisted together with the next step's enqueue: replaying this fold is idempotent.
       const outcome = await this.readOutcome(state, next);
       state = applyStepOutcome(state, next, outcome);
-      await this.event(state, 'step', { step: next.step, attempt: next.attempt ?? null, status: outcome.status });
+      await this.step(state, { step: next.step, attempt: next.attempt ?? null, status: outcome.status });
     }
   };
 
@@ -87,7 +91,7 @@ export class PortraitOrchestrator {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...Object.values(this.stepQueues), this.timeouts].map((q) => q.close()));
+    await Promise.all([...Object.values(this.stepQueues), this.timeouts, this.notifyQueue].map((q) => q.close()));
   }
 
   private async enqueue(parent: Job<PortraitState>, state: PortraitState, next: StepNext): Promise<void> {
@@ -121,6 +125,26 @@ export class PortraitOrchestrator {
     if (childState === 'failed') return { status: 'failed', reason: child!.failedReason, ...times };
     // Released by the step-timeout watchdog while the step was still queued or running.
     return { status: 'timed_out' };
+  }
+
+  private async step(state: PortraitState, data: { step: StepName; attempt: number | null; status: string }): Promise<void> {
+    await this.event(state, 'step', data);
+    await this.notify(state, 'job.step', `${state.jobId}-a${data.attempt ?? 'r'}-${data.step}-${data.status}`, data);
+  }
+
+  /**
+   * Queues a webhook when the job asked for this event. The delivery's id derives from the
+   * transition, so a replayed transition does not notify twice.
+   */
+  private async notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
+    if (!state.webhook?.events.includes(type)) return;
+    const webhookId = `whk-${id}`;
+    const retention = { age: this.config.STEP_RETENTION_S };
+    await this.notifyQueue.add(
+      type,
+      { webhookId, jobId: state.jobId, tenant: state.tenant ?? 'local', url: state.webhook.url, type, data: { job_id: state.jobId, ...data }, createdAt: new Date().toISOString() },
+      { jobId: webhookId, attempts: this.config.WEBHOOK_ATTEMPTS, backoff: { type: 'exponential', delay: this.config.WEBHOOK_BACKOFF_MS }, removeOnComplete: retention, removeOnFail: retention },
+    );
   }
 
   /** Appends to the job's event log (SSE); a replayed transition may append it twice. */

@@ -7,6 +7,7 @@ import type { ObjectStore } from '../store/objectStore';
 import type { PortraitParameters } from './contracts/portraitParameters';
 import { PortraitState } from './contracts/portraitState';
 import { portraitJobId } from './queues';
+import type { WebhookSpec } from './webhooks/events';
 
 export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
 
@@ -15,7 +16,13 @@ const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': '
 export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
 
 /** What a new portrait job is: whose, with which parameters and photo, and (optionally) its id. */
-export type PortraitRequest = { tenant: string; parameters: PortraitParameters; reference: ReferenceUpload; jobId?: string };
+export type PortraitRequest = {
+  tenant: string;
+  parameters: PortraitParameters;
+  reference: ReferenceUpload;
+  jobId?: string;
+  webhook?: WebhookSpec;
+};
 
 /** POST /jobs: create the job, then start its orchestrator. */
 export async function submitPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<{ jobId: string }> {
@@ -27,7 +34,7 @@ export async function submitPortraitJob(deps: SubmissionDeps, request: PortraitR
 
 /** Reference image into S3, then the Job document (pending); returns the orchestrator's initial state. */
 export async function createPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<PortraitState> {
-  const { tenant, parameters, reference } = request;
+  const { tenant, parameters, reference, webhook } = request;
   const jobId = request.jobId ?? new Types.ObjectId().toHexString();
   const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
   await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
@@ -35,6 +42,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     _id: jobId,
     tenant,
     status: 'pending',
+    webhook,
     parameters,
     reference: {
       key: referenceImageKey,
@@ -44,7 +52,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
       bytes: reference.data.length,
     },
   });
-  return PortraitState.parse({ jobId, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
+  return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
 }
 
 /**

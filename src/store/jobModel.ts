@@ -23,6 +23,8 @@ const jobSchema = new Schema(
     report: { type: Schema.Types.Mixed },
     result: { type: Schema.Types.Mixed },
     error: { type: Schema.Types.Mixed },
+    /** Where and for which events the job's webhooks go (url, events). */
+    webhook: { type: Schema.Types.Mixed },
     finishedAt: { type: Date },
   },
   { timestamps: true, minimize: false, versionKey: false },

@@ -2,14 +2,15 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { logger } from '../logger';
 import { connectMongo } from '../store/mongo';
+import { startNotifierRole } from './notifierRole';
 import { startOrchestratorRole } from './orchestratorRole';
 
 /**
  * Entry point of the long-running TypeScript workers:
- *   tsx src/workers/main.ts --role orchestrator [--concurrency N]
+ *   tsx src/workers/main.ts --role orchestrator|notifier [--concurrency N]
  * Stateless: scaling out is starting more of these.
  */
-const ROLES = { orchestrator: startOrchestratorRole } as const;
+const ROLES = { orchestrator: startOrchestratorRole, notifier: startNotifierRole } as const;
 
 async function main() {
   const { values } = parseArgs({ options: { role: { type: 'string' }, concurrency: { type: 'string' } } });

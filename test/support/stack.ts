@@ -8,6 +8,7 @@ import type { StepName } from '../../src/flows/steps';
 import { JobModel, type JobDocument } from '../../src/store/jobModel';
 import { connectMongo } from '../../src/store/mongo';
 import { ObjectStore } from '../../src/store/objectStore';
+import { startNotifierRole } from '../../src/workers/notifierRole';
 import { startOrchestratorRole } from '../../src/workers/orchestratorRole';
 import { connectRedis } from '../../src/workers/redis';
 import { ScriptedGpuWorker, type GpuScript } from './scriptedGpuWorker';
@@ -36,7 +37,7 @@ export type Stack = Awaited<ReturnType<typeof startStack>>;
 
 /** API app (not listening: supertest drives it), orchestrator role and, unless disabled, a GPU double. */
 export async function startStack(
-  opts: { config?: Record<string, string>; gpu?: GpuScript | false; gpuSteps?: StepName[]; orchestrator?: boolean } = {},
+  opts: { config?: Record<string, string>; gpu?: GpuScript | false; gpuSteps?: StepName[]; orchestrator?: boolean; notifier?: boolean } = {},
 ) {
   const config = await testConfig(opts.config);
   await connectMongo(config.MONGO_URL);
@@ -46,6 +47,7 @@ export async function startStack(
   const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
   const app = createApp({ config, objects, portraitQueue, redis });
   const orchestrator = opts.orchestrator === false ? undefined : startOrchestratorRole(config);
+  const notifier = opts.notifier ? startNotifierRole(config) : undefined;
   const gpu = opts.gpu === false ? undefined : new ScriptedGpuWorker(config, redis, objects, opts.gpu ?? {}, opts.gpuSteps).start();
 
   async function waitForJob(jobId: string, done = (j: JobDocument) => !['pending', 'running'].includes(j.status), timeoutMs = 60_000) {
@@ -61,6 +63,7 @@ export async function startStack(
   async function close() {
     await gpu?.close();
     await orchestrator?.close();
+    await notifier?.close();
     await portraitQueue.obliterate({ force: true }).catch(() => undefined);
     await portraitQueue.close();
     redis.disconnect();

@@ -5,7 +5,11 @@ import multer, { MulterError } from 'multer';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
+import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
+import { resolveWebhookTarget } from '../../flows/webhooks/addressGuard';
+import { DEFAULT_WEBHOOK_EVENTS, WebhookSpec } from '../../flows/webhooks/events';
+import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
@@ -17,7 +21,7 @@ import { ApiError } from '../errors';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
 
-const ALLOWED_FIELDS = new Set(['parameters']);
+const ALLOWED_FIELDS = new Set(['parameters', 'webhook_url', 'webhook_events']);
 
 function parseParameters(raw: unknown) {
   let json: unknown = {};
@@ -69,9 +73,32 @@ function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> 
   return parsed.data;
 }
 
+/** `webhook_url` (+ `webhook_events`, comma-separated) into a checked spec; the target must pass the SSRF check now. */
+async function parseWebhook(config: Config, body: Record<string, unknown>): Promise<WebhookSpec | undefined> {
+  const url = body.webhook_url;
+  if (url === undefined || url === '') {
+    if (body.webhook_events !== undefined) throw new ApiError(400, 'invalid_webhook', 'webhook_events needs webhook_url', 'webhook_events');
+    return undefined;
+  }
+  if (!config.WEBHOOK_SECRET) throw new ApiError(400, 'webhooks_disabled', 'this deployment has no WEBHOOK_SECRET, so it sends no webhooks', 'webhook_url');
+  const events = typeof body.webhook_events === 'string' ? body.webhook_events.split(',').map((e) => e.trim()) : DEFAULT_WEBHOOK_EVENTS;
+  const parsed = WebhookSpec.safeParse({ url, events });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path[0] === 'events' ? 'webhook_events' : 'webhook_url';
+    throw new ApiError(400, 'invalid_webhook', `${field}: ${issue.message}`, field);
+  }
+  try {
+    await resolveWebhookTarget(parsed.data.url, config.WEBHOOK_ALLOW_PRIVATE);
+  } catch (err) {
+    throw new ApiError(400, 'invalid_webhook', `webhook_url: ${err instanceof Error ? err.message : String(err)}`, 'webhook_url');
+  }
+  return parsed.data;
+}
+
 /** A request's identity for Idempotency-Key: the parameters and the exact uploaded bytes. */
-function requestHash(parameters: unknown, file: Buffer): string {
-  return createHash('sha256').update(JSON.stringify(parameters)).update('\0').update(file).digest('hex');
+function requestHash(parameters: unknown, webhook: unknown, file: Buffer): string {
+  return createHash('sha256').update(JSON.stringify({ parameters, webhook })).update('\0').update(file).digest('hex');
 }
 
 function idempotencyKeyOf(req: Request): string | undefined {
@@ -113,12 +140,13 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         const parameters = parseParameters(req.body?.parameters);
         if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required', 'image_file');
         if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty', 'image_file');
+        const webhook = await parseWebhook(deps.config, req.body ?? {});
         const idempotencyKey = idempotencyKeyOf(req);
         const reference = await normalizeReferenceImage(req.file.buffer, deps.config);
         const { tenant } = callerOf(res);
         let jobId = new Types.ObjectId().toHexString();
         if (idempotencyKey) {
-          const claim = await claimIdempotencyKey(tenant, 'POST /jobs', idempotencyKey, requestHash(parameters, req.file.buffer), jobId);
+          const claim = await claimIdempotencyKey(tenant, 'POST /jobs', idempotencyKey, requestHash(parameters, webhook ?? null, req.file.buffer), jobId);
           if (claim.kind === 'conflict') {
             throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'idempotency-key');
           }
@@ -129,7 +157,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
           }
         }
         try {
-          jobId = (await submitPortraitJob(deps, { tenant, parameters, reference, jobId })).jobId;
+          jobId = (await submitPortraitJob(deps, { tenant, parameters, reference, jobId, webhook })).jobId;
         } catch (e) {
           if (idempotencyKey) await releaseIdempotencyKey(tenant, 'POST /jobs', idempotencyKey);
           throw e;
@@ -157,6 +185,19 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
 
   router.get('/jobs/:id', async (req, res) => {
     res.json(jobView(await findJob(req, res)));
+  });
+
+  /** Every webhook delivery attempt for the job, oldest first. */
+  router.get('/jobs/:id/deliveries', async (req, res) => {
+    const job = await findJob(req, res);
+    const deliveries = await WebhookDeliveryModel.find({ jobId: job._id.toHexString() }).sort({ createdAt: 1 }).lean();
+    res.json({
+      job_id: job._id.toHexString(),
+      deliveries: deliveries.map((d: any) => ({
+        webhook_id: d.webhookId, type: d.type, url: d.url, attempt: d.attempt, status: d.status, error: d.error ?? null,
+        duration_ms: d.durationMs, at: d.createdAt?.toISOString?.() ?? null,
+      })),
+    });
   });
 
   /** Stops a job wherever it is: a queued job never starts, a running step is aborted by its worker. */

@@ -1,3 +1,4 @@
+import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key } from './common';
 import { GeneratedImage } from './generate';
@@ -53,6 +54,8 @@ export const PortraitState = z.object({
     .object({ step: StepRecord, result: ReportStepResult.optional() })
     .optional(),
   error: JobError.optional(),
+  tenant: z.string().optional(),
+  webhook: WebhookSpec.optional(),
   /** Set once a cancel request is seen; the job then ends `cancelled` whatever its step did. */
   cancelled: z.boolean().optional(),
 });

@@ -1,0 +1,57 @@
+import http from 'node:http';
+import https from 'node:https';
+import { resolveWebhookTarget } from './addressGuard';
+import { sign } from './signature';
+
+export type DeliveryResult = { status: number | null; error?: string; durationMs: number };
+
+const TIMEOUT_MS = 10_000;
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/**
+ * One signed POST of `body` to `url`, connecting to the address that passed the SSRF check (the
+ * socket's DNS lookup is pinned to it; TLS still verifies the URL's host name). Redirects are not
+ * followed: a 3xx is a failed delivery like any other non-2xx.
+ */
+export async function deliver(opts: {
+  url: string;
+  id: string;
+  body: string;
+  secret: string;
+  allowPrivate: boolean;
+  now?: () => number;
+}): Promise<DeliveryResult> {
+  const started = Date.now();
+  const target = await resolveWebhookTarget(opts.url, opts.allowPrivate);
+  const timestamp = Math.floor((opts.now ?? Date.now)() / 1000);
+  const url = new URL(opts.url);
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise<DeliveryResult>((resolve) => {
+    const req = client.request(
+      url,
+      {
+        method: 'POST',
+        timeout: TIMEOUT_MS,
+        lookup: (_host, _options, callback) => callback(null, target.address, target.family),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'apex-portraits-webhooks/1',
+          'webhook-id': opts.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': sign(opts.secret, opts.id, timestamp, opts.body),
+        },
+      },
+      (res) => {
+        let read = 0;
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > MAX_RESPONSE_BYTES) res.destroy();
+        });
+        res.on('close', () => resolve({ status: res.statusCode ?? null, durationMs: Date.now() - started }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no response within ${TIMEOUT_MS} ms`)));
+    req.on('error', (err) => resolve({ status: null, error: err.message, durationMs: Date.now() - started }));
+    req.end(opts.body);
+  });
+}

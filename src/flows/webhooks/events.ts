@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/** What a job's webhook can be told: its terminal states, and (opt-in) every step transition. */
+export const WEBHOOK_EVENTS = ['job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled', 'job.step'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = ['job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled'];
+
+export const WebhookSpec = z.object({
+  url: z.url({ protocol: /^https?$/ }).max(2048),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).max(WEBHOOK_EVENTS.length),
+});
+export type WebhookSpec = z.infer<typeof WebhookSpec>;
+
+/** Queue `notify`: one delivery, retried with backoff by BullMQ; its id is the webhook-id. */
+export const NotifyJobData = z.object({
+  webhookId: z.string(),
+  jobId: z.string(),
+  tenant: z.string(),
+  url: z.string(),
+  type: z.enum(WEBHOOK_EVENTS),
+  data: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+});
+export type NotifyJobData = z.infer<typeof NotifyJobData>;
+
+export const NOTIFY_QUEUE = 'notify';

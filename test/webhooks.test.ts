@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { UnsafeWebhookTarget } from '../src/flows/webhooks/addressGuard';
+import { deliver } from '../src/flows/webhooks/delivery';
+import { sign, verify } from '../src/flows/webhooks/signature';
+import { referencePhoto } from './support/fixtures';
+import { startStack, type Stack } from './support/stack';
+
+type Received = { headers: Record<string, string>; body: string };
+
+/** A webhook receiver (the peer we cannot run: a customer's endpoint), as a real local HTTP server. */
+async function startReceiver(statuses: number[]) {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push({ headers: req.headers as Record<string, string>, body });
+      res.statusCode = statuses.shift() ?? 200;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, received, close: () => new Promise((r) => server.close(r)) };
+}
+
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+
+describe('webhooks', () => {
+  it('signs like the Standard Webhooks reference vector', () => {
+    const sig = sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
+    expect(sig).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+  });
+
+  describe('delivered through the notify queue', () => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack({ notifier: true, config: { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_BACKOFF_MS: '50' } });
+    });
+    afterAll(() => stack.close());
+
+    it('sends signed step and terminal events, retries a failed delivery and records every attempt', async () => {
+      const receiver = await startReceiver([500]); // the first delivery fails, the rest succeed
+      const res = await request(stack.app)
+        .post('/jobs')
+        .attach('image_file', await referencePhoto(), 'me.jpg')
+        .field('webhook_url', receiver.url)
+        .field('webhook_events', 'job.completed,job.step');
+      expect(res.status).toBe(202);
+      const jobId = res.body.job_id;
+      await stack.waitForJob(jobId);
+      let deliveries: any[] = [];
+      for (let i = 0; i < 200; i++) {
+        deliveries = (await request(stack.app).get(`/jobs/${jobId}/deliveries`)).body.deliveries;
+        if (deliveries.some((d) => d.type === 'job.completed' && d.status === 200)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await receiver.close();
+      for (const r of receiver.received) expect(verify(SECRET, r.headers, r.body)).toBe(true);
+      expect(verify(`whsec_${randomBytes(32).toString('base64')}`, receiver.received[0].headers, receiver.received[0].body)).toBe(false);
+      const bodies = receiver.received.map((r) => JSON.parse(r.body));
+      expect(bodies.at(-1)).toMatchObject({ type: 'job.completed', data: { job_id: jobId, status: 'completed' } });
+      expect(bodies.filter((b) => b.type === 'job.step').map((b) => b.data.step)).toEqual(expect.arrayContaining(['prompt', 'generate', 'validate']));
+      // The failed first delivery was retried under the same webhook-id.
+      const first = receiver.received[0].headers['webhook-id'];
+      expect(receiver.received.filter((r) => r.headers['webhook-id'] === first)).toHaveLength(2);
+      const attemptsOfFirst = deliveries.filter((d) => d.webhook_id === first);
+      expect(attemptsOfFirst.map((d) => [d.attempt, d.status])).toEqual([[1, 500], [2, 200]]);
+      expect(deliveries.length).toBe(receiver.received.length);
+    });
+  });
+
+  describe('SSRF protection and configuration', () => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack({ gpu: false, orchestrator: false, config: { WEBHOOK_SECRET: SECRET } });
+    });
+    afterAll(() => stack.close());
+
+    // Checked by address only: nothing is ever sent to these.
+    it.each(['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://10.1.2.3/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/hook', 'http://192.168.1.1/'])(
+      'refuses %s at submission, naming webhook_url',
+      async (url) => {
+        const res = await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg').field('webhook_url', url);
+        expect(res.status).toBe(400);
+        expect(res.body.error).toMatchObject({ code: 'invalid_webhook', field: 'webhook_url' });
+      },
+    );
+
+    it('refuses non-http schemes, credentials in the URL and unknown event names', async () => {
+      const photo = await referencePhoto();
+      const post = () => request(stack.app).post('/jobs').attach('image_file', photo, 'me.jpg');
+      expect((await post().field('webhook_url', 'ftp://example.com/x')).body.error.field).toBe('webhook_url');
+      expect((await post().field('webhook_url', 'http://user:pw@example.com/x')).body.error.field).toBe('webhook_url');
+      expect((await post().field('webhook_url', 'http://93.184.215.14/x').field('webhook_events', 'job.exploded')).body.error.field).toBe('webhook_events');
+    });
+
+    it('re-checks the address at delivery time and sends nothing to a private target', async () => {
+      const receiver = await startReceiver([]);
+      await expect(deliver({ url: receiver.url, id: 'whk-1', body: '{}', secret: SECRET, allowPrivate: false })).rejects.toBeInstanceOf(UnsafeWebhookTarget);
+      await receiver.close();
+      expect(receiver.received).toEqual([]);
+    });
+  });
+
+  it('a deployment without WEBHOOK_SECRET says it sends no webhooks', async () => {
+    const stack = await startStack({ gpu: false, orchestrator: false });
+    try {
+      const res = await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg').field('webhook_url', 'https://example.com/hook');
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'webhooks_disabled', field: 'webhook_url' });
+    } finally {
+      await stack.close();
+    }
+  });
+});
