@@ -45,6 +45,8 @@ export function jobView(doc: JobDocument) {
     report: report ? { step: stepView(report.step), available: Boolean(report.result) } : null,
     error: doc.error ?? null,
     webhook: doc.webhook ?? null,
+    cycle: doc.cycle ?? 1,
+    history: doc.history ?? [],
     created_at: iso(doc.createdAt),
     updated_at: iso(doc.updatedAt),
     started_at: iso((doc.attempts as AttemptRecord[])[0]?.steps.prompt?.queuedAt),

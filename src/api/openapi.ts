@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   400: ['bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
   401: ['unauthorized'],
   404: ['job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
-  409: ['not_ready', 'not_cancellable'],
+  409: ['not_ready', 'not_cancellable', 'not_retryable'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type'],
   422: ['idempotency_key_reused'],
@@ -107,6 +107,9 @@ export function openApiDocument() {
     '/jobs/{id}': { get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } } },
     '/jobs/{id}/cancel': {
       post: { operationId: 'cancelJob', summary: 'Cancel a pending or running job', parameters: [idParam], responses: { 202: json(JobAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
+    },
+    '/jobs/{id}/retry': {
+      post: { operationId: 'retryJob', summary: 'Start a new attempt cycle for a failed or failed_validation job (history kept)', parameters: [idParam], responses: { 202: json(JobAccepted, 'retrying'), ...errors(400, 404, 409, ...authErrors) } },
     },
     '/jobs/{id}/deliveries': {
       get: { operationId: 'jobWebhookDeliveries', summary: 'Every webhook delivery attempt of the job', parameters: [idParam], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },

@@ -165,6 +165,8 @@ export class PortraitOrchestrator {
           attempts: state.attempts,
           report: state.report ?? null,
           error: state.error ?? null,
+          cycle: state.cycle,
+          history: state.history,
           result: best ? { attempt: best.number, imageKey: best.images[0].key, score: best.verdict!.score } : null,
           ...(finished ? { finishedAt: new Date() } : {}),
         },

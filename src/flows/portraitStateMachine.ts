@@ -63,7 +63,9 @@ export function seedFor(jobId: string, attempt: number): number {
 
 /** Records that the step was queued (opening a new attempt when it is the attempt's first step). */
 export function markStepQueued(state: PortraitState, next: StepNext, now: number): PortraitState {
-  const record: StepRecord = { stepJobId: stepJobId(state.jobId, next.step, next.attempt), status: 'queued', queuedAt: now };
+  // A retry cycle has its own report step, so its id must differ from the earlier cycle's.
+  const id = stepJobId(state.jobId, next.step, next.attempt) + (next.step === 'report' && state.cycle > 1 ? `-c${state.cycle}` : '');
+  const record: StepRecord = { stepJobId: id, status: 'queued', queuedAt: now };
   if (next.step === 'report') return { ...state, report: { step: record } };
   const attempts = [...state.attempts];
   if (!attempts.some((a) => a.number === next.attempt)) {
@@ -199,6 +201,20 @@ function timing(outcome: StepOutcome): Partial<StepRecord> {
   if (outcome.status === 'timed_out') return { finishedAt: Date.now() };
   const { startedAt, finishedAt, tries } = outcome;
   return { startedAt, finishedAt, tries };
+}
+
+/**
+ * POST /jobs/:id/retry: a failed job gets a new cycle of up to `attempts` attempts, numbered after
+ * the old ones; the old attempts stay, and how the cycle ended moves to `history`.
+ */
+export function startRetryCycle(state: PortraitState, status: JobStatus, attempts: number): PortraitState {
+  const { error, report, cancelled: _cancelled, ...rest } = state;
+  return {
+    ...rest,
+    history: [...state.history, { cycle: state.cycle, status, ...(error ? { error } : {}), ...(report?.result ? { report: report.result } : {}) }],
+    cycle: state.cycle + 1,
+    maxAttempts: state.attempts.length + attempts,
+  };
 }
 
 /** The attempt whose image is the job's result: the passing one, else the best-scored one. */

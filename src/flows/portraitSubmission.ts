@@ -2,10 +2,11 @@ import { Types } from 'mongoose';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import { logger } from '../logger';
-import { JobModel, markJobFailed } from '../store/jobModel';
+import { JobModel, markJobFailed, type JobDocument } from '../store/jobModel';
 import type { ObjectStore } from '../store/objectStore';
 import type { PortraitParameters } from './contracts/portraitParameters';
 import { PortraitState } from './contracts/portraitState';
+import { startRetryCycle, type JobStatus } from './portraitStateMachine';
 import { portraitJobId } from './queues';
 import type { WebhookSpec } from './webhooks/events';
 
@@ -55,6 +56,39 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
   return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
 }
 
+const RETRYABLE = ['failed', 'failed_validation'];
+
+/**
+ * POST /jobs/:id/retry: the job's state is rebuilt from its document, a new attempt cycle starts
+ * (history kept), and a new orchestrator job runs it. Returns false when the job is not (or no
+ * longer) in a failed state, e.g. a concurrent retry won.
+ */
+export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): Promise<boolean> {
+  const jobId = doc._id.toHexString();
+  const previous = PortraitState.parse({
+    jobId,
+    tenant: doc.tenant,
+    webhook: doc.webhook ?? undefined,
+    parameters: doc.parameters,
+    referenceImageKey: doc.reference!.key,
+    maxAttempts: Math.max(1, (doc.attempts as unknown[]).length),
+    attempts: doc.attempts,
+    report: doc.report ?? undefined,
+    error: doc.error ?? undefined,
+    cycle: doc.cycle ?? 1,
+    history: doc.history ?? [],
+  });
+  const state = startRetryCycle(previous, doc.status as JobStatus, deps.config.MAX_ATTEMPTS);
+  const claimed = await JobModel.updateOne(
+    { _id: jobId, status: { $in: RETRYABLE }, cycle: previous.cycle },
+    { $set: { status: 'pending', cycle: state.cycle, history: state.history, error: null, report: null, result: null, finishedAt: null } },
+  );
+  if (claimed.modifiedCount !== 1) return false;
+  await enqueuePortraitJob(deps, state);
+  logger.info('portrait job retried', { jobId, cycle: state.cycle });
+  return true;
+}
+
 /**
  * Adds the orchestrator job. Its BullMQ id is derived from the Mongo id, so a repeated enqueue is a
  * no-op; if the enqueue fails the document is marked failed rather than left pending forever.
@@ -63,7 +97,7 @@ export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitSt
   const { jobId } = state;
   try {
     await deps.portraitQueue.add('portrait', state, {
-      jobId: portraitJobId(jobId),
+      jobId: portraitJobId(jobId, state.cycle),
       // Retries cover the orchestrator's own infrastructure errors (a MongoDB or Redis blip).
       attempts: 8,
       backoff: { type: 'exponential', delay: 500 },

@@ -25,6 +25,8 @@ const jobSchema = new Schema(
     error: { type: Schema.Types.Mixed },
     /** Where and for which events the job's webhooks go (url, events). */
     webhook: { type: Schema.Types.Mixed },
+    cycle: { type: Number, default: 1 },
+    history: { type: [Schema.Types.Mixed], default: [] },
     finishedAt: { type: Date },
   },
   { timestamps: true, minimize: false, versionKey: false },

@@ -7,7 +7,7 @@ import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
 import { ORCHESTRATOR_QUEUES, portraitJobId } from '../flows/queues';
 import { logger } from '../logger';
 import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
-import { markJobFailed } from '../store/jobModel';
+import { JobModel, markJobFailed } from '../store/jobModel';
 import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
@@ -44,8 +44,9 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const portraitQueue = new Queue<PortraitState>(ORCHESTRATOR_QUEUES.portrait, { connection, prefix: config.QUEUE_PREFIX });
   void subscriber.subscribe(cancelChannel(config.QUEUE_PREFIX));
   subscriber.on('message', (_channel, jobId: string) => {
-    portraitQueue
-      .getJob(portraitJobId(jobId))
+    JobModel.findById(jobId, { cycle: 1 })
+      .lean<{ cycle?: number }>()
+      .then((doc) => (doc ? portraitQueue.getJob(portraitJobId(jobId, doc.cycle ?? 1)) : undefined))
       .then((job) => orchestrator.releaseQueuedStep(job))
       .catch((err) => logger.warn('could not release a cancelled job', { jobId, error: String(err) }));
   });

@@ -13,7 +13,7 @@ import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
-import { submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
+import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
 import { JobModel, type JobDocument } from '../../store/jobModel';
 import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotencyModel';
 import { callerOf } from '../auth';
@@ -198,6 +198,15 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         duration_ms: d.durationMs, at: d.createdAt?.toISOString?.() ?? null,
       })),
     });
+  });
+
+  /** A failed job gets a new cycle of attempts; the old attempts and how the cycle ended are kept. */
+  router.post('/jobs/:id/retry', async (req, res) => {
+    const job = await findJob(req, res);
+    if (!['failed', 'failed_validation'].includes(job.status) || !(await retryPortraitJob(deps, job))) {
+      throw new ApiError(409, 'not_retryable', `only failed jobs can be retried; this one is ${job.status}`, undefined, { status: job.status });
+    }
+    res.status(202).location(`/jobs/${job._id.toHexString()}`).json({ job_id: job._id.toHexString(), status: 'pending', message: 'a new attempt cycle started' });
   });
 
   /** Stops a job wherever it is: a queued job never starts, a running step is aborted by its worker. */

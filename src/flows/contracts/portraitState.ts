@@ -56,6 +56,11 @@ export const PortraitState = z.object({
   error: JobError.optional(),
   tenant: z.string().optional(),
   webhook: WebhookSpec.optional(),
+  /** Attempt cycles: 1, then one more per retry; `history` keeps how each earlier cycle ended. */
+  cycle: z.number().int().min(1).default(1),
+  history: z
+    .array(z.object({ cycle: z.number().int(), status: z.string(), error: JobError.optional(), report: z.unknown().optional() }))
+    .default([]),
   /** Set once a cancel request is seen; the job then ends `cancelled` whatever its step did. */
   cancelled: z.boolean().optional(),
 });
