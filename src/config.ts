@@ -55,6 +55,11 @@ export const EnvSchema = z.object({
   WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
   WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).default(5000),
 
+  /** AES-256-GCM key (32 bytes, base64) for per-request secrets; without it, requests carrying secrets are refused. */
+  SECRETS_KEY: z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded').optional(),
+  /** Upper bound of POST /generations?wait=N, in seconds. */
+  GENERATION_MAX_WAIT_S: z.coerce.number().int().min(0).max(300).default(30),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
   MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),

@@ -1,9 +1,11 @@
 import { Job, Queue } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import request from 'supertest';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
+import { captureLogs, dumpMongo, dumpRedis } from './support/secretScan';
 import { startProcess, stopProcess } from './support/workerProcess';
 
 const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
@@ -30,7 +32,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   let stack: Stack;
   let gpu: ChildProcess | undefined;
   beforeAll(async () => {
-    stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2' } });
+    stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2', SECRETS_KEY: randomBytes(32).toString('base64') } });
   });
   afterAll(async () => {
     if (gpu) await stopProcess(gpu);
@@ -70,6 +72,36 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     expect(result.headers['content-type']).toBe('image/png');
     await stopProcess(gpu);
     gpu = undefined;
+  }, 300_000);
+
+  it("a generation's per-request secret is opened only inside the Python step: not in Redis, MongoDB, logs or responses", async () => {
+    const token = `hf_${randomBytes(16).toString('hex')}`;
+    const logs = captureLogs();
+    let res, view, pythonOutput = '';
+    try {
+      gpu = await startGpuWorker(stack, { LOG_LEVEL: 'DEBUG' });
+      gpu.stdout!.on('data', (d) => (pythonOutput += d));
+      gpu.stderr!.on('data', (d) => (pythonOutput += d));
+      res = await request(stack.app).post('/generations?wait=30').send({ prompt: 'a studio portrait', width: 256, height: 256, secrets: { hf_token: token } });
+      view = await request(stack.app).get(`/generations/${res.body.generation_id}?include=base64`);
+      await stopProcess(gpu);
+      gpu = undefined;
+    } finally {
+      logs.stop();
+    }
+    // Completed means the Python step opened the sealed envelope (a wrong key fails the step).
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('completed');
+    const everywhere = {
+      redis: await dumpRedis(stack.redis, stack.config.QUEUE_PREFIX),
+      mongodb: await dumpMongo(),
+      apiLogs: logs.lines.join(''),
+      pythonLogs: pythonOutput,
+      responses: JSON.stringify([res.body, view.body]),
+    };
+    expect(everywhere.redis).toContain('v1.'); // the sealed envelope is there, in the step payload
+    expect(logs.lines.length).toBeGreaterThan(0);
+    for (const [where, text] of Object.entries(everywhere)) expect({ where, leaked: text.includes(token) }).toEqual({ where, leaked: false });
   }, 300_000);
 
   it('cancel aborts a running generation inside the Python worker and the job ends cancelled', async () => {

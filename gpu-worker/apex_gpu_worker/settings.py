@@ -57,6 +57,8 @@ class WorkerSettings(BaseSettings):
     compile: bool = False
     base_loras: list[BaseLora] = []
     hf_token: SecretStr | None = Field(None, validation_alias=_env("HF_TOKEN", "HF_TOKEN"))
+    # Opens per-request secrets sealed by the API (the same SECRETS_KEY the TypeScript side uses).
+    secrets_key: SecretStr | None = Field(None, validation_alias=_env("SECRETS_KEY", "SECRETS_KEY"))
     lora_cache_dir: Path = DEFAULT_CACHE / "loras"
     lora_max_loaded: int = Field(4, ge=1)  # per-request adapters kept in memory (LRU)
     lora_max_rank: int = Field(128, ge=1)  # hotswap pads every adapter to this rank

@@ -3,6 +3,7 @@ import io
 import json
 
 import pytest
+from bullmq import Queue
 from PIL import Image
 from redis.asyncio import Redis
 
@@ -13,7 +14,7 @@ from apex_gpu_worker.step_worker import start_step_worker
 from apex_gpu_worker.cancellation import CancellationListener
 from apex_gpu_worker.steps.generate import generate_step
 from support.loras import publish_file, publish_lora
-from support.queue_runs import JOB_ID, run_step
+from support.queue_runs import JOB_ID, run_step, wait_until_done
 
 PAYLOAD = {
     "jobId": JOB_ID,
@@ -84,12 +85,19 @@ async def test_an_unknown_lora_repo_fails_permanently_with_a_clear_message(setti
 
 
 async def test_s3_failure_is_retried_and_the_step_then_completes(settings, store, generate_worker):
+
     store._client.delete_bucket(Bucket=settings.s3_bucket)  # the upload fails until the bucket is back
-    restore = asyncio.get_running_loop().call_later(1.0, lambda: store._client.create_bucket(Bucket=settings.s3_bucket))
-    job, state = await run_step(settings, "generate", PAYLOAD, {"attempts": 5, "backoff": {"type": "fixed", "delay": 700}})
-    restore.cancel()
-    assert state == "completed", job.failedReason
-    assert job.attemptsMade >= 2  # at least one failed try before the bucket came back
+    queue = Queue("generate", {"connection": settings.redis_url, "prefix": settings.queue_prefix})
+    job = await queue.add("generate", PAYLOAD, {"attempts": 5, "backoff": {"type": "fixed", "delay": 500}})
+    for _ in range(2400):  # restore the bucket only once a try has failed on it
+        if (await queue.getJob(job.id)).attemptsMade >= 1:
+            break
+        await asyncio.sleep(0.05)
+    store._client.create_bucket(Bucket=settings.s3_bucket)
+    finished, state = await wait_until_done(queue, job.id)
+    await queue.close()
+    assert state == "completed", finished.failedReason
+    assert finished.attemptsMade >= 2
 
 
 async def test_cancellation_stops_the_denoise_between_steps(settings, store, generate_worker):

@@ -11,6 +11,7 @@ import { errorHandler, notFound } from './errors';
 import { rateLimit } from './rateLimit';
 import { docsRouter } from './routes/docs';
 import { eventsRouter } from './routes/events';
+import { generationsRouter } from './routes/generations';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 
@@ -33,10 +34,11 @@ export function createApp(deps: AppDeps): express.Express {
     withLogContext({ traceId }, next);
   });
   app.use(healthRouter(deps)); // unauthenticated: load balancers and probes
-  app.use(docsRouter()); // unauthenticated: the API's documentation
+  app.use(docsRouter(deps.config)); // unauthenticated: the API's documentation
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter(deps));
   app.use(eventsRouter(deps));
+  app.use(generationsRouter(deps));
   app.use(notFound);
   app.use(errorHandler);
   return app;

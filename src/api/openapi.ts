@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { JobId } from '../flows/contracts/common';
 import { PortraitParameters } from '../flows/contracts/portraitParameters';
 import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
+import type { Config } from '../config';
+import { GenerationRequest } from '../flows/contracts/generation';
 import { JobListQuery } from './routes/jobs';
 
 /**
@@ -10,9 +12,9 @@ import { JobListQuery } from './routes/jobs';
  */
 
 export const ERROR_CODES = {
-  400: ['bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  400: ['invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
   401: ['unauthorized'],
-  404: ['job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
+  404: ['generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type'],
@@ -69,7 +71,8 @@ function queryParameters(schema: z.ZodObject) {
 
 const authErrors = [401, 429] as const;
 
-export function openApiDocument() {
+export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
+  const generationId = { ...idParam, description: 'a generation id' };
   const paths = {
     '/health': {
       get: { operationId: 'health', summary: 'Real pings of Redis, MongoDB and S3', security: [], responses: { 200: json(Health, 'all dependencies answer'), ...errors(503) } },
@@ -103,6 +106,30 @@ export function openApiDocument() {
         responses: { 202: json(JobAccepted, 'accepted'), 200: json(JobAccepted, 'replayed: this Idempotency-Key already created the job'), ...errors(400, 413, 415, 422, ...authErrors) },
       },
       get: { operationId: 'listJobs', summary: "The caller's jobs, newest first, with cursor pagination", parameters: queryParameters(JobListQuery), responses: { 200: json(JobList, 'one page'), ...errors(400, ...authErrors) } },
+    },
+    '/generations': {
+      post: {
+        operationId: 'createGeneration',
+        summary: 'Text-to-image with optional per-request LoRAs; waits up to ?wait seconds for the result',
+        parameters: [{ name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: config.GENERATION_MAX_WAIT_S } }],
+        requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(GenerationRequest, { io: 'input' }) } } },
+        responses: {
+          200: { description: 'finished within the wait', content: { 'application/json': {} } },
+          202: { description: 'still running: poll GET /generations/{id}', content: { 'application/json': {} } },
+          ...errors(400, 413, ...authErrors),
+        },
+      },
+    },
+    '/generations/{id}': {
+      get: {
+        operationId: 'getGeneration',
+        summary: 'Status and images (S3 keys, presigned URLs; base64 with ?include=base64)',
+        parameters: [generationId, { name: 'include', in: 'query', required: false, schema: { type: 'string', enum: ['base64'] } }],
+        responses: { 200: { description: 'the generation', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
+      },
+    },
+    '/generations/{id}/cancel': {
+      post: { operationId: 'cancelGeneration', summary: 'Cancel a pending or running generation', parameters: [generationId], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
     },
     '/jobs/{id}': { get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } } },
     '/jobs/{id}/cancel': {

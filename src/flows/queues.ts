@@ -5,6 +5,5 @@ export const ORCHESTRATOR_QUEUES = {
   stepTimeouts: 'step-timeouts',
 } as const;
 
-/** BullMQ refuses custom ids that contain ':' or are all digits; ours are `portrait-<hex id>`. */
 /** The orchestrator job of a portrait job's cycle (a retry starts cycle 2, 3, ...). */
 export const portraitJobId = (jobId: string, cycle = 1) => (cycle === 1 ? `portrait-${jobId}` : `portrait-${jobId}-c${cycle}`);

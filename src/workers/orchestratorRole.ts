@@ -3,7 +3,10 @@ import type { Config } from '../config';
 import type { PortraitState } from '../flows/contracts/portraitState';
 import { Queue } from 'bullmq';
 import { cancelChannel } from '../flows/cancellation';
+import { GENERATION_QUEUE } from '../flows/contracts/generation';
+import { GenerationOrchestrator, type GenerationJobData } from '../flows/generationOrchestrator';
 import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
+import { GenerationModel } from '../store/generationModel';
 import { ORCHESTRATOR_QUEUES, portraitJobId } from '../flows/queues';
 import { logger } from '../logger';
 import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
@@ -11,12 +14,13 @@ import { JobModel, markJobFailed } from '../store/jobModel';
 import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
-/** The orchestrator role: portrait state machines and the step-timeout watchdog. */
+/** The orchestrator role: portrait state machines, generations and the step-timeout watchdog. */
 export function startOrchestratorRole(config: Config, concurrency = config.ORCHESTRATOR_CONCURRENCY) {
   // Connections passed to BullMQ as instances stay ours to close.
   const connection = connectRedis(config.REDIS_URL);
   const workerConnection = connectRedis(config.REDIS_URL);
   const orchestrator = new PortraitOrchestrator(config, connection);
+  const generations = new GenerationOrchestrator(config, connection);
   const timeouts = createStepTimeoutProcessor(connection, config.QUEUE_PREFIX);
   const workers = startQueueWorkers(
     [
@@ -26,6 +30,15 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         // The detail (a driver or Redis error) is in the log; the user gets a message safe to show.
         onFinalFailure: (job: Job<PortraitState>) =>
           markJobFailed(job.data.jobId, 'the job could not be orchestrated after several retries; see the server logs'),
+      },
+      {
+        queue: GENERATION_QUEUE,
+        processor: generations.process,
+        onFinalFailure: (job: Job<GenerationJobData>) =>
+          GenerationModel.updateOne(
+            { _id: job.data.generationId },
+            { $set: { status: 'failed', error: { code: 'internal', message: 'the generation could not be orchestrated; see the server logs' }, finishedAt: new Date() } },
+          ).then(() => undefined),
       },
       { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },
     ],
@@ -48,6 +61,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       .lean<{ cycle?: number }>()
       .then((doc) => (doc ? portraitQueue.getJob(portraitJobId(jobId, doc.cycle ?? 1)) : undefined))
       .then((job) => orchestrator.releaseQueuedStep(job))
+      .then(() => generations.releaseQueuedStep(jobId))
       .catch((err) => logger.warn('could not release a cancelled job', { jobId, error: String(err) }));
   });
   return {
@@ -56,7 +70,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       subscriber.disconnect();
-      await Promise.all([orchestrator.close(), timeouts.close(), portraitQueue.close()]);
+      await Promise.all([orchestrator.close(), generations.close(), timeouts.close(), portraitQueue.close()]);
       connection.disconnect();
       workerConnection.disconnect();
     },

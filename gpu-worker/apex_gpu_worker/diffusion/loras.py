@@ -5,7 +5,7 @@ client and in memory as loaded adapters, least recently used evicted past a boun
 import hashlib
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bullmq import UnrecoverableError
 from huggingface_hub import hf_hub_download, list_repo_files
@@ -29,10 +29,14 @@ class LoraRequest:
     repo: str
     weight_name: str | None
     scale: float
+    # A caller's own Hub token (opened from the job's sealed secrets) for a private repo.
+    token: str | None = field(default=None, repr=False)
 
     @property
     def adapter_name(self) -> str:
-        digest = hashlib.sha256(f"{self.repo}|{self.weight_name or ''}".encode()).hexdigest()[:12]
+        # A token is part of the identity: an adapter loaded with one caller's access is never
+        # handed to a request that did not present the same token.
+        digest = hashlib.sha256(f"{self.repo}|{self.weight_name or ''}|{self.token or ''}".encode()).hexdigest()[:12]
         return f"lora_{digest}"
 
 
@@ -119,8 +123,9 @@ class LoraRegistry:
 
     def _file(self, lora: LoraRequest) -> str:
         try:
-            weight_name = lora.weight_name or self._single_safetensors(lora.repo)
-            return hf_hub_download(lora.repo, weight_name, token=self._token, cache_dir=self._cache_dir)
+            token = lora.token or self._token
+            weight_name = lora.weight_name or self._single_safetensors(lora.repo, token)
+            return hf_hub_download(lora.repo, weight_name, token=token, cache_dir=self._cache_dir)
         except LocalEntryNotFoundError as err:  # first: it is a subclass of EntryNotFoundError
             raise LoraUnusable(f"LoRA {lora.repo} is not in the local cache and the Hub is offline") from err
         except (RepositoryNotFoundError, GatedRepoError) as err:
@@ -128,9 +133,9 @@ class LoraRegistry:
         except (EntryNotFoundError, RevisionNotFoundError) as err:
             raise LoraUnusable(f"LoRA repo {lora.repo} has no file {lora.weight_name!r}") from err
 
-    def _single_safetensors(self, repo: str) -> str:
+    def _single_safetensors(self, repo: str, token: str | None) -> str:
         try:
-            files = [f for f in list_repo_files(repo, token=self._token) if f.endswith(".safetensors")]
+            files = [f for f in list_repo_files(repo, token=token) if f.endswith(".safetensors")]
         except LocalEntryNotFoundError:
             files = []  # offline: only an explicit weight_name can be served from the cache
         if len(files) != 1:

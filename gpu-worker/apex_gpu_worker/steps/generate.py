@@ -12,6 +12,7 @@ from ..diffusion.loras import LoraRequest
 from ..images import CONTENT_TYPES, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
+from ..secrets import open_secrets
 from ..settings import WorkerSettings
 
 
@@ -25,6 +26,8 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
     async def run(payload: dict, job, signal) -> dict:
         started = time.time()
         width, height = payload["width"], payload["height"]
+        key = settings.secrets_key.get_secret_value() if settings.secrets_key else None
+        hf_token = open_secrets(key, payload["jobId"], payload["secrets"]).get("hf_token") if "secrets" in payload else None
         if width * height > settings.max_megapixels * 1_000_000:
             raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
         request = GenerationRequest(
@@ -35,7 +38,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
             num_images=payload["numImages"],
             steps=payload.get("steps", settings.default_steps),
             guidance=payload.get("guidance", settings.default_guidance),
-            loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0)) for l in payload["loras"]],
+            loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0), hf_token) for l in payload["loras"]],
         )
         loop = asyncio.get_running_loop()
         last_report = 0.0

@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
 import { dirname } from 'node:path';
+import type { Config } from '../../config';
 import { openApiDocument } from '../openapi';
 
 const SWAGGER_UI = dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -11,9 +12,9 @@ const PAGE = `<!doctype html>
 <script src="/docs/assets/swagger-ui-bundle.js"></script><script src="/docs/init.js"></script></body></html>`;
 
 /** /openapi.json and an interactive page at /docs (Swagger UI served from the package, no CDN). */
-export function docsRouter(): Router {
+export function docsRouter(config: Config): Router {
   const router = Router();
-  const document = openApiDocument();
+  const document = openApiDocument(config);
   router.get('/openapi.json', (_req, res) => void res.json(document));
   router.get('/docs', (_req, res) => void res.type('html').send(PAGE));
   router.get('/docs/init.js', (_req, res) =>

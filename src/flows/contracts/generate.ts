@@ -25,6 +25,8 @@ export const GenerateStepInput = z.strictObject({
   /** Identity reference for the portrait workflow; absent for plain generations. */
   referenceImageKey: S3Key.optional(),
   loras: z.array(LoraSpec).max(8),
+  /** Per-request secrets sealed with the deployment's SECRETS_KEY (src/flows/secrets.ts), bound to jobId. */
+  secrets: z.string().max(8192).optional(),
   /** Images are written as `<outputPrefix>/<index>.<png|webp>`. */
   outputPrefix: S3Key,
 });

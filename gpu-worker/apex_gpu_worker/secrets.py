@@ -1,0 +1,26 @@
+"""Opens per-request secrets that the API sealed with AES-256-GCM (src/flows/secrets.ts defines the
+`v1.<iv>.<tag>.<ciphertext>` envelope; the job id is the authenticated data). Only the step that
+uses a secret opens it; the values are never logged or returned."""
+
+import base64
+import json
+
+from bullmq import UnrecoverableError
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+def _b64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def open_secrets(key_base64: str | None, job_id: str, envelope: str) -> dict[str, str]:
+    if not key_base64:
+        raise UnrecoverableError("the job carries sealed secrets but this worker has no SECRETS_KEY")
+    try:
+        version, iv, tag, ciphertext = envelope.split(".")
+        if version != "v1":
+            raise ValueError(f"unknown envelope version {version!r}")
+        plain = AESGCM(base64.b64decode(key_base64)).decrypt(_b64url(iv), _b64url(ciphertext) + _b64url(tag), job_id.encode())
+        return json.loads(plain)
+    except Exception as err:  # a wrong key, a tampered envelope or one bound to another job
+        raise UnrecoverableError(f"the job's sealed secrets cannot be opened: {type(err).__name__}") from None

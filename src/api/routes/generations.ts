@@ -1,0 +1,133 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Queue } from 'bullmq';
+import express, { Router, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import { randomInt } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from '../../config';
+import { requestCancel } from '../../flows/cancellation';
+import { JobId } from '../../flows/contracts/common';
+import { GENERATION_QUEUE, GenerationRequest, generationJobId } from '../../flows/contracts/generation';
+import type { GenerationJobData } from '../../flows/generationOrchestrator';
+import { TERMINAL_STATUSES } from '../../flows/jobEvents';
+import { sealSecrets } from '../../flows/secrets';
+import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
+import type { ObjectStore } from '../../store/objectStore';
+import { callerOf } from '../auth';
+import { ApiError } from '../errors';
+
+const URL_TTL_S = 3600;
+
+function bodyError(error: z.ZodError): ApiError {
+  const issue = error.issues[0];
+  const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.') || 'body';
+  return new ApiError(400, 'invalid_generation', `${field}: ${issue.message}`, field);
+}
+
+async function findGeneration(req: Request, res: Response): Promise<GenerationDocument> {
+  const id = String(req.params.id);
+  if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'generation id must be a 24-character hex string', 'id');
+  const doc = await GenerationModel.findById(id).lean<GenerationDocument>();
+  if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, 'generation_not_found', `no generation with id ${id}`, 'id');
+  return doc;
+}
+
+/**
+ * Text-to-image generations: POST /generations (JSON, `?wait=N` seconds at most GENERATION_MAX_WAIT_S),
+ * GET /generations/:id (S3 keys with presigned URLs; base64 only when asked), cancel.
+ */
+export function generationsRouter(deps: { config: Config; redis: Redis; objects: ObjectStore }): Router {
+  const router = Router();
+  const queue = new Queue<GenerationJobData>(GENERATION_QUEUE, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
+  const WaitQuery = z.strictObject({ wait: z.coerce.number().int().min(0).max(deps.config.GENERATION_MAX_WAIT_S).optional() });
+  const GetQuery = z.strictObject({ include: z.enum(['base64']).optional() });
+
+  async function view(doc: GenerationDocument, base64: boolean) {
+    const request = doc.request as GenerationRequest;
+    const images = await Promise.all(
+      (doc.images as { key: string; width: number; height: number; contentType: string }[]).map(async (image) => ({
+        key: image.key,
+        width: image.width,
+        height: image.height,
+        content_type: image.contentType,
+        url: await getSignedUrl(deps.objects.client, new GetObjectCommand({ Bucket: deps.objects.bucket, Key: image.key }), { expiresIn: URL_TTL_S }),
+        url_expires_in: URL_TTL_S,
+        ...(base64 || request.return_base64 ? { base64: (await deps.objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
+      })),
+    );
+    return {
+      generation_id: doc._id.toHexString(),
+      status: doc.status,
+      request,
+      seed: doc.seed,
+      images,
+      timings: doc.timings ?? null,
+      error: doc.error ?? null,
+      created_at: doc.createdAt?.toISOString() ?? null,
+      finished_at: doc.finishedAt?.toISOString() ?? null,
+    };
+  }
+
+  router.post('/generations', express.json({ limit: '64kb' }), async (req, res) => {
+    const query = WaitQuery.safeParse(req.query);
+    if (!query.success) throw new ApiError(400, 'invalid_query', `wait: must be an integer from 0 to ${deps.config.GENERATION_MAX_WAIT_S}`, 'wait');
+    const parsed = GenerationRequest.safeParse(req.body);
+    if (!parsed.success) throw bodyError(parsed.error);
+    const { secrets, ...request } = parsed.data;
+    if (secrets && Object.keys(secrets).length > 0 && !deps.config.SECRETS_KEY) {
+      throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'secrets');
+    }
+    const id = new Types.ObjectId().toHexString();
+    const seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
+    await GenerationModel.create({ _id: id, tenant: callerOf(res).tenant, status: 'pending', request, seed });
+    const input = {
+      jobId: id,
+      attempt: 1,
+      prompt: request.prompt,
+      ...(request.negative_prompt ? { negativePrompt: request.negative_prompt } : {}),
+      seed,
+      width: request.width,
+      height: request.height,
+      numImages: request.num_images,
+      ...(request.steps ? { steps: request.steps } : {}),
+      ...(request.guidance !== undefined ? { guidance: request.guidance } : {}),
+      outputFormat: request.output_format,
+      loras: request.loras,
+      outputPrefix: `generations/${id}`,
+      ...(secrets && Object.keys(secrets).length > 0 ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
+    };
+    await queue.add('generation', { generationId: id, input }, {
+      jobId: generationJobId(id),
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { age: deps.config.STEP_RETENTION_S },
+      removeOnFail: { age: deps.config.STEP_RETENTION_S },
+    });
+    const deadline = Date.now() + (query.data.wait ?? 0) * 1000;
+    let doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
+    while (!TERMINAL_STATUSES.has(doc.status) && Date.now() < deadline && !req.socket.destroyed) {
+      await new Promise((r) => setTimeout(r, 200));
+      doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
+    }
+    res.status(TERMINAL_STATUSES.has(doc.status) ? 200 : 202).location(`/generations/${id}`).json(await view(doc, false));
+  });
+
+  router.get('/generations/:id', async (req, res) => {
+    const query = GetQuery.safeParse(req.query);
+    if (!query.success) throw new ApiError(400, 'invalid_query', 'include: only "base64" is supported', 'include');
+    res.json(await view(await findGeneration(req, res), query.data.include === 'base64'));
+  });
+
+  router.post('/generations/:id/cancel', async (req, res) => {
+    const doc = await findGeneration(req, res);
+    if (TERMINAL_STATUSES.has(doc.status)) {
+      throw new ApiError(409, 'not_cancellable', `generation is already ${doc.status}`, undefined, { status: doc.status });
+    }
+    await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, doc._id.toHexString());
+    res.status(202).json({ generation_id: doc._id.toHexString(), status: 'cancelling' });
+  });
+
+  return router;
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { LoraSpec } from './generate';
+
+const side = z.number().int().min(256).max(2048).multipleOf(16);
+
+/** POST /generations: plain text-to-image (the FluxDevCustomFaces seed's request, minus its keys). */
+export const GenerationRequest = z.strictObject({
+  prompt: z.string().min(1).max(4000),
+  negative_prompt: z.string().max(2000).optional(),
+  width: side.default(1024),
+  height: side.default(1024),
+  steps: z.number().int().min(1).max(100).optional(),
+  guidance: z.number().min(0).max(30).optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  num_images: z.number().int().min(1).max(4).default(1),
+  loras: z.array(LoraSpec).max(8).default([]),
+  output_format: z.enum(['png', 'webp']).default('png'),
+  /** Images inline as base64 in GET /generations/:id; otherwise S3 keys and presigned URLs only. */
+  return_base64: z.boolean().default(false),
+  /** Sealed before they enter Redis or MongoDB; never returned or logged. */
+  secrets: z.strictObject({ hf_token: z.string().min(1).max(512) }).partial().optional(),
+});
+export type GenerationRequest = z.infer<typeof GenerationRequest>;
+
+export const GENERATION_QUEUE = 'generation';
+export const generationJobId = (id: string) => `generation-${id}`;

@@ -1,0 +1,95 @@
+import { Job, Queue, WaitingChildrenError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config';
+import { logger } from '../logger';
+import { GenerationModel } from '../store/generationModel';
+import { isCancelled } from './cancellation';
+import { GenerateStepInput } from './contracts/generate';
+import { appendJobEvent } from './jobEvents';
+import { ORCHESTRATOR_QUEUES } from './queues';
+import { STEPS } from './steps';
+import type { StepTimeoutData } from './stepTimeouts';
+
+export type GenerationJobData = { generationId: string; input: GenerateStepInput; queued?: boolean };
+
+/**
+ * The generation workflow: one `generate` step as a child job (the same queue and worker the
+ * portrait attempts use), its outcome mirrored into the Generation document. The step's payload
+ * carries the sealed secrets; nothing here opens them.
+ */
+export class GenerationOrchestrator {
+  private readonly generate: Queue;
+  private readonly timeouts: Queue<StepTimeoutData>;
+
+  constructor(
+    private readonly config: Config,
+    private readonly connection: Redis,
+  ) {
+    const opts = { connection, prefix: config.QUEUE_PREFIX };
+    this.generate = new Queue('generate', opts);
+    this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
+  }
+
+  static stepId = (generationId: string) => `${generationId}-generate`;
+
+  readonly process = async (job: Job<GenerationJobData>, token?: string): Promise<{ status: string }> => {
+    const { generationId, input } = job.data;
+    const stepId = GenerationOrchestrator.stepId(generationId);
+    if (!job.data.queued && !(await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId))) {
+      const retention = { age: this.config.STEP_RETENTION_S };
+      await this.generate.add('generate', STEPS.generate.input.parse(input), {
+        jobId: stepId,
+        parent: { id: job.id!, queue: job.queueQualifiedName },
+        attempts: this.config.STEP_RETRIES,
+        backoff: { type: 'exponential', delay: this.config.STEP_BACKOFF_MS },
+        ignoreDependencyOnFailure: true,
+        removeOnComplete: retention,
+        removeOnFail: retention,
+      });
+      await this.timeouts.add('step-timeout', { queue: 'generate', stepJobId: stepId }, { jobId: `${stepId}-timeout`, delay: this.config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true });
+      await GenerationModel.updateOne({ _id: generationId }, { $set: { status: 'running' } });
+      await job.updateData({ ...job.data, queued: true });
+      await this.event(generationId, { status: 'running' });
+    }
+    if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+    const child = await Job.fromId(this.generate, stepId);
+    const state = child ? await child.getState() : 'missing';
+    let status: 'completed' | 'failed' | 'cancelled';
+    let fields: Record<string, unknown>;
+    if (await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId)) {
+      status = 'cancelled';
+      fields = {};
+    } else if (state === 'completed') {
+      const result = STEPS.generate.result.safeParse(child!.returnvalue);
+      status = result.success ? 'completed' : 'failed';
+      fields = result.success
+        ? { images: result.data.images, timings: result.data.timings }
+        : { error: { code: 'invalid_step_result', message: result.error.issues[0].message } };
+    } else {
+      status = 'failed';
+      fields = state === 'failed'
+        ? { error: { code: 'step_failed', message: `generate step failed: ${child!.failedReason}` } }
+        : { error: { code: 'step_timed_out', message: 'generate step did not finish in time' } };
+    }
+    await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
+    await this.event(generationId, { status });
+    logger.info('generation finished', { generationId, status });
+    return { status };
+  };
+
+  /** A cancel request while the step is still queued: remove it so the parent wakes now. */
+  async releaseQueuedStep(generationId: string): Promise<void> {
+    const step = await Job.fromId(this.generate, GenerationOrchestrator.stepId(generationId));
+    if (!step || !['waiting', 'delayed', 'prioritized'].includes(await step.getState())) return;
+    await step.removeChildDependency();
+    await step.remove().catch(() => undefined);
+  }
+
+  private event(generationId: string, data: Record<string, unknown>) {
+    return appendJobEvent(this.connection, this.config.QUEUE_PREFIX, generationId, 'status', data);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.generate.close(), this.timeouts.close()]);
+  }
+}

@@ -1,0 +1,30 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+/**
+ * Per-request secrets (a caller's Hugging Face token) are sealed with AES-256-GCM under the
+ * deployment's SECRETS_KEY before they enter Redis or MongoDB, bound to the job they belong to
+ * (its id is the additional authenticated data), and opened only inside the GPU step that uses them
+ * (gpu-worker/apex_gpu_worker/secrets.py). Format: `v1.<iv>.<tag>.<ciphertext>`, base64url parts.
+ */
+export function sealSecrets(keyBase64: string, jobId: string, secrets: Record<string, string>): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key(keyBase64), iv);
+  cipher.setAAD(Buffer.from(jobId));
+  const ciphertext = Buffer.concat([cipher.update(JSON.stringify(secrets), 'utf8'), cipher.final()]);
+  return ['v1', iv, cipher.getAuthTag(), ciphertext].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+}
+
+export function openSecrets(keyBase64: string, jobId: string, envelope: string): Record<string, string> {
+  const [version, iv, tag, ciphertext] = envelope.split('.');
+  if (version !== 'v1' || !iv || !tag || ciphertext === undefined) throw new Error('not a v1 secrets envelope');
+  const decipher = createDecipheriv('aes-256-gcm', key(keyBase64), Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(jobId));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return JSON.parse(Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8'));
+}
+
+function key(keyBase64: string): Buffer {
+  const k = Buffer.from(keyBase64, 'base64');
+  if (k.length !== 32) throw new Error('SECRETS_KEY must be 32 bytes, base64-encoded');
+  return k;
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { createApiKey } from '../src/store/apiKeyModel';
+import { startStack, type Stack } from './support/stack';
+
+const SECRETS_KEY = randomBytes(32).toString('base64');
+
+describe('POST /generations (text-to-image)', () => {
+  let stack: Stack;
+  let auth: string;
+  let other: string;
+  beforeAll(async () => {
+    stack = await startStack({ config: { AUTH_MODE: 'required', SECRETS_KEY } });
+    auth = `Bearer ${(await createApiKey('acme')).key}`;
+    other = `Bearer ${(await createApiKey('globex')).key}`;
+  });
+  afterAll(() => stack.close());
+
+  const post = (body: object, query = '') => request(stack.app).post(`/generations${query}`).set('Authorization', auth).send(body);
+
+  it('?wait returns the finished images as keys with presigned URLs that really serve them', async () => {
+    const res = await post({ prompt: 'a lighthouse at dusk', width: 512, height: 768, num_images: 2, seed: 7 }, '?wait=20');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'completed', seed: 7, request: { prompt: 'a lighthouse at dusk', num_images: 2 } });
+    expect(res.body.images).toHaveLength(2);
+    const image = res.body.images[0];
+    expect(image).toMatchObject({ key: `generations/${res.body.generation_id}/0.png`, width: 512, height: 768 });
+    expect(image.base64).toBeUndefined();
+    const fetched = await fetch(image.url);
+    expect(fetched.status).toBe(200);
+    expect(Buffer.from(await fetched.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
+    const call = stack.gpu!.callsFor(res.body.generation_id, 'generate')[0];
+    expect(call.input).toMatchObject({ prompt: 'a lighthouse at dusk', seed: 7, numImages: 2, outputFormat: 'png' });
+  });
+
+  it('answers 202 when the result takes longer than ?wait, and base64 only when asked', async () => {
+    const res = await post({ prompt: 'a cat' });
+    expect(res.status).toBe(202);
+    const id = res.body.generation_id;
+    let view;
+    for (let i = 0; i < 200; i++) {
+      view = (await request(stack.app).get(`/generations/${id}`).set('Authorization', auth)).body;
+      if (view.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(view.status).toBe('completed');
+    expect(view.images[0].base64).toBeUndefined();
+    const withBase64 = (await request(stack.app).get(`/generations/${id}?include=base64`).set('Authorization', auth)).body;
+    expect(Buffer.from(withBase64.images[0].base64, 'base64').subarray(1, 4).toString()).toBe('PNG');
+    expect((await request(stack.app).get(`/generations/${id}`).set('Authorization', other)).status).toBe(404);
+  });
+
+  it('seals per-request secrets before the step payload: the token is nowhere in clear text', async () => {
+    const token = `hf_${randomBytes(12).toString('hex')}`;
+    const res = await post({ prompt: 'a private style', secrets: { hf_token: token } }, '?wait=20');
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(res.body)).not.toContain(token);
+    const call = stack.gpu!.callsFor(res.body.generation_id, 'generate')[0];
+    expect(call.input.secrets).toMatch(/^v1\./);
+    expect(JSON.stringify(call.input)).not.toContain(token);
+  });
+
+  it.each([
+    [{ prompt: '' }, 'prompt'],
+    [{ prompt: 'x', width: 250 }, 'width'],
+    [{ prompt: 'x', num_images: 5 }, 'num_images'],
+    [{ prompt: 'x', loras: [{ repo: 'not a repo' }] }, 'loras.0.repo'],
+    [{ prompt: 'x', aws_secret_access_key: 'AKIA...' }, 'aws_secret_access_key'],
+  ])('rejects %j naming %s', async (body, field) => {
+    const res = await post(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_generation', field });
+  });
+});
+
+describe('generations without a GPU worker or a SECRETS_KEY', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gpu: false });
+  });
+  afterAll(() => stack.close());
+
+  it('refuses per-request secrets instead of storing them', async () => {
+    const res = await request(stack.app).post('/generations').send({ prompt: 'x', secrets: { hf_token: 'hf_abc' } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'secrets_disabled', field: 'secrets' });
+  });
+
+  it('cancels a queued generation before its step runs, then refuses a second cancel', async () => {
+    const id = (await request(stack.app).post('/generations').send({ prompt: 'x' })).body.generation_id;
+    let status = '';
+    for (let i = 0; i < 200 && status !== 'running'; i++) {
+      status = (await request(stack.app).get(`/generations/${id}`)).body.status;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await request(stack.app).post(`/generations/${id}/cancel`)).status).toBe(202);
+    for (let i = 0; i < 200 && status !== 'cancelled'; i++) {
+      status = (await request(stack.app).get(`/generations/${id}`)).body.status;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(status).toBe('cancelled');
+    const again = await request(stack.app).post(`/generations/${id}/cancel`);
+    expect([again.status, again.body.error.code]).toEqual([409, 'not_cancellable']);
+  });
+});
