@@ -45,6 +45,8 @@ describe('POST /generations (text-to-image)', () => {
     }
     expect(view.status).toBe('completed');
     expect(view.images[0].base64).toBeUndefined();
+    const events = await request(stack.app).get(`/generations/${id}/events`).set('Authorization', auth);
+    expect(events.text).toMatch(/event: status\ndata: \{"status":"completed"\}\n\n$/);
     const withBase64 = (await request(stack.app).get(`/generations/${id}?include=base64`).set('Authorization', auth)).body;
     expect(Buffer.from(withBase64.images[0].base64, 'base64').subarray(1, 4).toString()).toBe('PNG');
     expect((await request(stack.app).get(`/generations/${id}`).set('Authorization', other)).status).toBe(404);

@@ -70,6 +70,17 @@ describe('webhooks', () => {
       expect(attemptsOfFirst.map((d) => [d.attempt, d.status])).toEqual([[1, 500], [2, 200]]);
       expect(deliveries.length).toBe(receiver.received.length);
     });
+
+    it('notifies the end of a generation too', async () => {
+      const receiver = await startReceiver([]);
+      const res = await request(stack.app).post('/generations?wait=20').send({ prompt: 'a fox', webhook: { url: receiver.url } });
+      expect(res.body.status).toBe('completed');
+      for (let i = 0; i < 200 && receiver.received.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await receiver.close();
+      expect(receiver.received).toHaveLength(1);
+      expect(verify(SECRET, receiver.received[0].headers, receiver.received[0].body)).toBe(true);
+      expect(JSON.parse(receiver.received[0].body)).toMatchObject({ type: 'generation.completed', data: { generation_id: res.body.generation_id, status: 'completed' } });
+    });
   });
 
   describe('SSRF protection and configuration', () => {
@@ -88,6 +99,12 @@ describe('webhooks', () => {
         expect(res.body.error).toMatchObject({ code: 'invalid_webhook', field: 'webhook_url' });
       },
     );
+
+    it('checks a generation webhook the same way', async () => {
+      const res = await request(stack.app).post('/generations').send({ prompt: 'x', webhook: { url: 'http://169.254.169.254/' } });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_webhook', field: 'webhook.url' });
+    });
 
     it('refuses non-http schemes, credentials in the URL and unknown event names', async () => {
       const photo = await referencePhoto();

@@ -128,6 +128,14 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         responses: { 200: { description: 'the generation', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
       },
     },
+    '/generations/{id}/events': {
+      get: {
+        operationId: 'generationEvents',
+        summary: 'Server-Sent Events: running, denoising progress, then the terminal status; resume with Last-Event-ID',
+        parameters: [generationId, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+        responses: { 200: { description: 'an event stream (event: status | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, ...authErrors) },
+      },
+    },
     '/generations/{id}/cancel': {
       post: { operationId: 'cancelGeneration', summary: 'Cancel a pending or running generation', parameters: [generationId], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
     },

@@ -7,10 +7,13 @@ import { isCancelled } from './cancellation';
 import { GenerateStepInput } from './contracts/generate';
 import { appendJobEvent } from './jobEvents';
 import { ORCHESTRATOR_QUEUES } from './queues';
+import { addStepJob } from './stepJobs';
 import { STEPS } from './steps';
+import { NOTIFY_QUEUE, type NotifyJobData, type WebhookSpec } from './webhooks/events';
+import { queueWebhook } from './webhooks/notify';
 import type { StepTimeoutData } from './stepTimeouts';
 
-export type GenerationJobData = { generationId: string; input: GenerateStepInput; queued?: boolean };
+export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean };
 
 /**
  * The generation workflow: one `generate` step as a child job (the same queue and worker the
@@ -20,6 +23,7 @@ export type GenerationJobData = { generationId: string; input: GenerateStepInput
 export class GenerationOrchestrator {
   private readonly generate: Queue;
   private readonly timeouts: Queue<StepTimeoutData>;
+  private readonly notifyQueue: Queue<NotifyJobData>;
 
   constructor(
     private readonly config: Config,
@@ -28,6 +32,7 @@ export class GenerationOrchestrator {
     const opts = { connection, prefix: config.QUEUE_PREFIX };
     this.generate = new Queue('generate', opts);
     this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
+    this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
   }
 
   static stepId = (generationId: string) => `${generationId}-generate`;
@@ -36,17 +41,8 @@ export class GenerationOrchestrator {
     const { generationId, input } = job.data;
     const stepId = GenerationOrchestrator.stepId(generationId);
     if (!job.data.queued && !(await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId))) {
-      const retention = { age: this.config.STEP_RETENTION_S };
-      await this.generate.add('generate', STEPS.generate.input.parse(input), {
-        jobId: stepId,
-        parent: { id: job.id!, queue: job.queueQualifiedName },
-        attempts: this.config.STEP_RETRIES,
-        backoff: { type: 'exponential', delay: this.config.STEP_BACKOFF_MS },
-        ignoreDependencyOnFailure: true,
-        removeOnComplete: retention,
-        removeOnFail: retention,
-      });
-      await this.timeouts.add('step-timeout', { queue: 'generate', stepJobId: stepId }, { jobId: `${stepId}-timeout`, delay: this.config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true });
+      const queues = { step: this.generate, timeouts: this.timeouts };
+      await addStepJob(this.config, queues, job, 'generate', stepId, STEPS.generate.input.parse(input));
       await GenerationModel.updateOne({ _id: generationId }, { $set: { status: 'running' } });
       await job.updateData({ ...job.data, queued: true });
       await this.event(generationId, { status: 'running' });
@@ -73,6 +69,13 @@ export class GenerationOrchestrator {
     }
     await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
     await this.event(generationId, { status });
+    await queueWebhook(this.notifyQueue, this.config, job.data.webhook, {
+      type: `generation.${status}`,
+      id: `${generationId}-${status}`,
+      jobId: generationId,
+      tenant: job.data.tenant ?? 'local',
+      data: { generation_id: generationId, status },
+    });
     logger.info('generation finished', { generationId, status });
     return { status };
   };
@@ -90,6 +93,6 @@ export class GenerationOrchestrator {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.generate.close(), this.timeouts.close()]);
+    await Promise.all([this.generate.close(), this.timeouts.close(), this.notifyQueue.close()]);
   }
 }

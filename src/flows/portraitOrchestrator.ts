@@ -6,6 +6,7 @@ import { JobModel } from '../store/jobModel';
 import { isCancelled } from './cancellation';
 import { appendJobEvent, type JobEventType } from './jobEvents';
 import { NOTIFY_QUEUE, type NotifyJobData, type WebhookEvent } from './webhooks/events';
+import { queueWebhook } from './webhooks/notify';
 import { PortraitState } from './contracts/portraitState';
 import {
   applyStepOutcome,
@@ -18,6 +19,7 @@ import {
   type StepOutcome,
 } from './portraitStateMachine';
 import { ORCHESTRATOR_QUEUES } from './queues';
+import { addStepJob } from './stepJobs';
 import { STEPS, STEP_NAMES, type StepName } from './steps';
 import type { StepTimeoutData } from './stepTimeouts';
 
@@ -97,22 +99,7 @@ export class PortraitOrchestrator {
   private async enqueue(parent: Job<PortraitState>, state: PortraitState, next: StepNext): Promise<void> {
     const record = stepRecordOf(state, next)!;
     const input = STEPS[next.step].input.parse(buildStepInput(state, next));
-    const retention = { age: this.config.STEP_RETENTION_S };
-    await this.stepQueues[next.step].add(next.step, input, {
-      jobId: record.stepJobId,
-      parent: { id: parent.id!, queue: parent.queueQualifiedName },
-      attempts: this.config.STEP_RETRIES,
-      backoff: { type: 'exponential', delay: this.config.STEP_BACKOFF_MS },
-      // A failed step releases the parent, which records the failure instead of hanging.
-      ignoreDependencyOnFailure: true,
-      removeOnComplete: retention,
-      removeOnFail: retention,
-    });
-    await this.timeouts.add(
-      'step-timeout',
-      { queue: next.step, stepJobId: record.stepJobId },
-      { jobId: `${record.stepJobId}-timeout`, delay: this.config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
-    );
+    await addStepJob(this.config, { step: this.stepQueues[next.step], timeouts: this.timeouts }, parent, next.step, record.stepJobId, input);
     logger.debug('step queued', { step: next.step, attempt: next.attempt, stepJobId: record.stepJobId });
   }
 
@@ -132,19 +119,9 @@ export class PortraitOrchestrator {
     await this.notify(state, 'job.step', `${state.jobId}-a${data.attempt ?? 'r'}-${data.step}-${data.status}`, data);
   }
 
-  /**
-   * Queues a webhook when the job asked for this event. The delivery's id derives from the
-   * transition, so a replayed transition does not notify twice.
-   */
-  private async notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
-    if (!state.webhook?.events.includes(type)) return;
-    const webhookId = `whk-${id}`;
-    const retention = { age: this.config.STEP_RETENTION_S };
-    await this.notifyQueue.add(
-      type,
-      { webhookId, jobId: state.jobId, tenant: state.tenant ?? 'local', url: state.webhook.url, type, data: { job_id: state.jobId, ...data }, createdAt: new Date().toISOString() },
-      { jobId: webhookId, attempts: this.config.WEBHOOK_ATTEMPTS, backoff: { type: 'exponential', delay: this.config.WEBHOOK_BACKOFF_MS }, removeOnComplete: retention, removeOnFail: retention },
-    );
+  private notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
+    const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
+    return queueWebhook(this.notifyQueue, this.config, state.webhook, event);
   }
 
   /** Appends to the job's event log (SSE); a replayed transition may append it twice. */

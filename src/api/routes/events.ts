@@ -1,21 +1,21 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { readJobEvents, TERMINAL_STATUSES, type JobEvent } from '../../flows/jobEvents';
+import { findGeneration } from './generations';
 import { findJob } from './jobs';
 
 const HEARTBEAT_MS = 15_000;
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 /**
- * GET /jobs/:id/events: Server-Sent Events from the job's event log (status transitions, steps,
+ * GET /jobs/:id/events and /generations/:id/events: Server-Sent Events from the job's event log (status transitions, steps,
  * generation progress), ending with the terminal status. `Last-Event-ID` (or `?last_event_id=`)
  * resumes after that event. Each stream holds its own Redis connection for its blocking reads.
  */
 export function eventsRouter(deps: { config: Config; redis: Redis }): Router {
   const router = Router();
-  router.get('/jobs/:id/events', async (req, res) => {
-    const job = await findJob(req, res);
+  const stream = async (req: Request, res: Response, job: { _id: { toHexString(): string }; status: string }) => {
     const jobId = job._id.toHexString();
     const given = String(req.get('last-event-id') ?? req.query.last_event_id ?? '');
     let lastId = STREAM_ID.test(given) ? given : '0';
@@ -52,6 +52,8 @@ export function eventsRouter(deps: { config: Config; redis: Redis }): Router {
       reader.disconnect();
       res.end();
     }
-  });
+  };
+  router.get('/jobs/:id/events', async (req, res) => stream(req, res, await findJob(req, res)));
+  router.get('/generations/:id/events', async (req, res) => stream(req, res, await findGeneration(req, res)));
   return router;
 }

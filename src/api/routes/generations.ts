@@ -13,10 +13,12 @@ import { GENERATION_QUEUE, GenerationRequest, generationJobId } from '../../flow
 import type { GenerationJobData } from '../../flows/generationOrchestrator';
 import { TERMINAL_STATUSES } from '../../flows/jobEvents';
 import { sealSecrets } from '../../flows/secrets';
+import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
 import type { ObjectStore } from '../../store/objectStore';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
+import { checkWebhook } from '../webhookInput';
 
 const URL_TTL_S = 3600;
 
@@ -26,7 +28,7 @@ function bodyError(error: z.ZodError): ApiError {
   return new ApiError(400, 'invalid_generation', `${field}: ${issue.message}`, field);
 }
 
-async function findGeneration(req: Request, res: Response): Promise<GenerationDocument> {
+export async function findGeneration(req: Request, res: Response): Promise<GenerationDocument> {
   const id = String(req.params.id);
   if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'generation id must be a 24-character hex string', 'id');
   const doc = await GenerationModel.findById(id).lean<GenerationDocument>();
@@ -76,6 +78,7 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     const parsed = GenerationRequest.safeParse(req.body);
     if (!parsed.success) throw bodyError(parsed.error);
     const { secrets, ...request } = parsed.data;
+    const webhook = await checkWebhook(deps.config, { url: request.webhook?.url, events: request.webhook?.events }, DEFAULT_GENERATION_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
     if (secrets && Object.keys(secrets).length > 0 && !deps.config.SECRETS_KEY) {
       throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'secrets');
     }
@@ -98,7 +101,7 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
       outputPrefix: `generations/${id}`,
       ...(secrets && Object.keys(secrets).length > 0 ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
     };
-    await queue.add('generation', { generationId: id, input }, {
+    await queue.add('generation', { generationId: id, tenant: callerOf(res).tenant, webhook, input }, {
       jobId: generationJobId(id),
       attempts: 8,
       backoff: { type: 'exponential', delay: 500 },

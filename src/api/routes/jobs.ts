@@ -5,10 +5,8 @@ import multer, { MulterError } from 'multer';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
-import { resolveWebhookTarget } from '../../flows/webhooks/addressGuard';
-import { DEFAULT_WEBHOOK_EVENTS, WebhookSpec } from '../../flows/webhooks/events';
+import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
@@ -18,6 +16,7 @@ import { JobModel, type JobDocument } from '../../store/jobModel';
 import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotencyModel';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
+import { checkWebhook } from '../webhookInput';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
 
@@ -73,29 +72,6 @@ function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> 
   return parsed.data;
 }
 
-/** `webhook_url` (+ `webhook_events`, comma-separated) into a checked spec; the target must pass the SSRF check now. */
-async function parseWebhook(config: Config, body: Record<string, unknown>): Promise<WebhookSpec | undefined> {
-  const url = body.webhook_url;
-  if (url === undefined || url === '') {
-    if (body.webhook_events !== undefined) throw new ApiError(400, 'invalid_webhook', 'webhook_events needs webhook_url', 'webhook_events');
-    return undefined;
-  }
-  if (!config.WEBHOOK_SECRET) throw new ApiError(400, 'webhooks_disabled', 'this deployment has no WEBHOOK_SECRET, so it sends no webhooks', 'webhook_url');
-  const events = typeof body.webhook_events === 'string' ? body.webhook_events.split(',').map((e) => e.trim()) : DEFAULT_WEBHOOK_EVENTS;
-  const parsed = WebhookSpec.safeParse({ url, events });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path[0] === 'events' ? 'webhook_events' : 'webhook_url';
-    throw new ApiError(400, 'invalid_webhook', `${field}: ${issue.message}`, field);
-  }
-  try {
-    await resolveWebhookTarget(parsed.data.url, config.WEBHOOK_ALLOW_PRIVATE);
-  } catch (err) {
-    throw new ApiError(400, 'invalid_webhook', `webhook_url: ${err instanceof Error ? err.message : String(err)}`, 'webhook_url');
-  }
-  return parsed.data;
-}
-
 /** A request's identity for Idempotency-Key: the parameters and the exact uploaded bytes. */
 function requestHash(parameters: unknown, webhook: unknown, file: Buffer): string {
   return createHash('sha256').update(JSON.stringify({ parameters, webhook })).update('\0').update(file).digest('hex');
@@ -140,7 +116,8 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         const parameters = parseParameters(req.body?.parameters);
         if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required', 'image_file');
         if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty', 'image_file');
-        const webhook = await parseWebhook(deps.config, req.body ?? {});
+        const events = typeof req.body?.webhook_events === 'string' ? req.body.webhook_events.split(',').map((e: string) => e.trim()) : undefined;
+        const webhook = await checkWebhook(deps.config, { url: req.body?.webhook_url, events }, DEFAULT_WEBHOOK_EVENTS, { url: 'webhook_url', events: 'webhook_events' });
         const idempotencyKey = idempotencyKeyOf(req);
         const reference = await normalizeReferenceImage(req.file.buffer, deps.config);
         const { tenant } = callerOf(res);

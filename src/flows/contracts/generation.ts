@@ -17,6 +17,8 @@ export const GenerationRequest = z.strictObject({
   output_format: z.enum(['png', 'webp']).default('png'),
   /** Images inline as base64 in GET /generations/:id; otherwise S3 keys and presigned URLs only. */
   return_base64: z.boolean().default(false),
+  /** Signed notifications when it ends (events: generation.completed|failed|cancelled). */
+  webhook: z.strictObject({ url: z.string().max(2048), events: z.array(z.string()).max(8).optional() }).optional(),
   /** Sealed before they enter Redis or MongoDB; never returned or logged. */
   secrets: z.strictObject({ hf_token: z.string().min(1).max(512) }).partial().optional(),
 });

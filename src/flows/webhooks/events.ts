@@ -1,9 +1,13 @@
 import { z } from 'zod';
 
 /** What a job's webhook can be told: its terminal states, and (opt-in) every step transition. */
-export const WEBHOOK_EVENTS = ['job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled', 'job.step'] as const;
+export const WEBHOOK_EVENTS = [
+  'job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled', 'job.step',
+  'generation.completed', 'generation.failed', 'generation.cancelled',
+] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = ['job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled'];
+export const DEFAULT_GENERATION_EVENTS: WebhookEvent[] = ['generation.completed', 'generation.failed', 'generation.cancelled'];
 
 export const WebhookSpec = z.object({
   url: z.url({ protocol: /^https?$/ }).max(2048),

@@ -1,0 +1,23 @@
+import type { Queue } from 'bullmq';
+import type { Config } from '../../config';
+import type { NotifyJobData, WebhookEvent, WebhookSpec } from './events';
+
+/**
+ * Queues one webhook delivery when the resource asked for this event. The id derives from the
+ * transition (`whk-<id>`), so a replayed transition does not notify twice.
+ */
+export async function queueWebhook(
+  queue: Queue<NotifyJobData>,
+  config: Config,
+  webhook: WebhookSpec | undefined,
+  event: { type: WebhookEvent; id: string; jobId: string; tenant: string; data: Record<string, unknown> },
+): Promise<void> {
+  if (!webhook?.events.includes(event.type)) return;
+  const webhookId = `whk-${event.id}`;
+  const retention = { age: config.STEP_RETENTION_S };
+  await queue.add(
+    event.type,
+    { webhookId, jobId: event.jobId, tenant: event.tenant, url: webhook.url, type: event.type, data: event.data, createdAt: new Date().toISOString() },
+    { jobId: webhookId, attempts: config.WEBHOOK_ATTEMPTS, backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS }, removeOnComplete: retention, removeOnFail: retention },
+  );
+}
