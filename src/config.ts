@@ -57,6 +57,8 @@ export const EnvSchema = z.object({
 
   /** AES-256-GCM key (32 bytes, base64) for per-request secrets; without it, requests carrying secrets are refused. */
   SECRETS_KEY: z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded').optional(),
+  /** Allow a generation's destination endpoint on loopback/private addresses (off: SSRF protection). */
+  DESTINATION_ALLOW_PRIVATE: bool.default(false),
   /** Upper bound of POST /generations?wait=N, in seconds. */
   GENERATION_MAX_WAIT_S: z.coerce.number().int().min(0).max(300).default(30),
 

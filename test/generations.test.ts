@@ -63,6 +63,9 @@ describe('POST /generations (text-to-image)', () => {
   });
 
   it.each([
+    [{ prompt: 'x', destination: { bucket: 'my-renders' } }, 'secrets.s3'],
+    [{ prompt: 'x', secrets: { s3: { access_key_id: 'a', secret_access_key: 'b' } } }, 'destination'],
+    [{ prompt: 'x', destination: { bucket: 'my-renders', endpoint: 'http://127.0.0.1:9000' }, secrets: { s3: { access_key_id: 'a', secret_access_key: 'b' } } }, 'destination.endpoint'],
     [{ prompt: '' }, 'prompt'],
     [{ prompt: 'x', width: 250 }, 'width'],
     [{ prompt: 'x', num_images: 5 }, 'num_images'],

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { UnsafeWebhookTarget } from '../src/flows/webhooks/addressGuard';
+import { UnsafeTarget } from '../src/flows/outboundTarget';
 import { deliver } from '../src/flows/webhooks/delivery';
 import { sign, verify } from '../src/flows/webhooks/signature';
 import { referencePhoto } from './support/fixtures';
@@ -116,7 +116,7 @@ describe('webhooks', () => {
 
     it('re-checks the address at delivery time and sends nothing to a private target', async () => {
       const receiver = await startReceiver([]);
-      await expect(deliver({ url: receiver.url, id: 'whk-1', body: '{}', secret: SECRET, allowPrivate: false })).rejects.toBeInstanceOf(UnsafeWebhookTarget);
+      await expect(deliver({ url: receiver.url, id: 'whk-1', body: '{}', secret: SECRET, allowPrivate: false })).rejects.toBeInstanceOf(UnsafeTarget);
       await receiver.close();
       expect(receiver.received).toEqual([]);
     });

@@ -190,3 +190,34 @@ def test_with_torch_compile_loras_are_hotswapped_without_recompiling(settings, t
     finally:
         torch._dynamo.config.error_on_recompile = False
     assert len(set(outputs)) == 4
+
+
+async def test_images_go_to_the_callers_own_bucket_with_keys_from_the_sealed_secrets(settings, store, services, generate_worker):
+    import base64
+    import os
+
+    from pydantic import SecretStr
+
+    from support.sealing import seal
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings.secrets_key = SecretStr(key)  # the worker reads the same settings object
+    destination = f"caller-{os.urandom(4).hex()}"
+    store._client.create_bucket(Bucket=destination)
+    keys = {"access_key_id": services["S3_ACCESS_KEY_ID"], "secret_access_key": services["S3_SECRET_ACCESS_KEY"]}
+    data = {**PAYLOAD, "destination": {"bucket": destination, "prefix": "renders", "endpoint": services["S3_ENDPOINT"]},
+            "secrets": seal(key, JOB_ID, {"s3": keys})}
+    job, state = await run_step(settings, "generate", data)
+    assert state == "completed", job.failedReason
+    image = job.returnvalue["images"][0]
+    assert image["bucket"] == destination and image["key"] == f"renders/jobs/{JOB_ID}/attempts/1/0.png"
+    assert store._client.get_object(Bucket=destination, Key=image["key"])["ContentType"] == "image/png"
+    assert store._client.list_objects_v2(Bucket=settings.s3_bucket).get("KeyCount", 0) == 0  # nothing in ours
+    assert keys["secret_access_key"] not in str(job.returnvalue)
+
+
+async def test_a_destination_without_its_keys_fails_permanently(settings, store, generate_worker):
+    data = {**PAYLOAD, "destination": {"bucket": "somebody-elses"}}
+    job, state = await run_step(settings, "generate", data, {"attempts": 3})
+    assert state == "failed" and job.attemptsMade == 1
+    assert "destination needs the bucket's keys in secrets.s3" in job.failedReason

@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import { resolveWebhookTarget } from '../flows/webhooks/addressGuard';
+import { resolveOutboundTarget } from '../flows/outboundTarget';
 import { WebhookSpec, type WebhookEvent } from '../flows/webhooks/events';
 import { ApiError } from './errors';
 
@@ -25,7 +25,7 @@ export async function checkWebhook(
     throw new ApiError(400, 'invalid_webhook', `${field}: ${parsed.error.issues[0].message}`, field);
   }
   try {
-    await resolveWebhookTarget(parsed.data.url, config.WEBHOOK_ALLOW_PRIVATE);
+    await resolveOutboundTarget(parsed.data.url, config.WEBHOOK_ALLOW_PRIVATE);
   } catch (err) {
     throw new ApiError(400, 'invalid_webhook', `${fields.url}: ${err instanceof Error ? err.message : String(err)}`, fields.url);
   }

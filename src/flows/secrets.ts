@@ -6,7 +6,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
  * (its id is the additional authenticated data), and opened only inside the GPU step that uses them
  * (gpu-worker/apex_gpu_worker/secrets.py). Format: `v1.<iv>.<tag>.<ciphertext>`, base64url parts.
  */
-export function sealSecrets(keyBase64: string, jobId: string, secrets: Record<string, string>): string {
+export function sealSecrets(keyBase64: string, jobId: string, secrets: Record<string, unknown>): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key(keyBase64), iv);
   cipher.setAAD(Buffer.from(jobId));
@@ -14,7 +14,7 @@ export function sealSecrets(keyBase64: string, jobId: string, secrets: Record<st
   return ['v1', iv, cipher.getAuthTag(), ciphertext].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
 }
 
-export function openSecrets(keyBase64: string, jobId: string, envelope: string): Record<string, string> {
+export function openSecrets(keyBase64: string, jobId: string, envelope: string): Record<string, unknown> {
   const [version, iv, tag, ciphertext] = envelope.split('.');
   if (version !== 'v1' || !iv || !tag || ciphertext === undefined) throw new Error('not a v1 secrets envelope');
   const decipher = createDecipheriv('aes-256-gcm', key(keyBase64), Buffer.from(iv, 'base64url'));

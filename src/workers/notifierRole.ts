@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config';
 import { logger } from '../logger';
-import { UnsafeWebhookTarget } from '../flows/webhooks/addressGuard';
+import { UnsafeTarget } from '../flows/outboundTarget';
 import { deliver } from '../flows/webhooks/delivery';
 import { NOTIFY_QUEUE, type NotifyJobData } from '../flows/webhooks/events';
 import { WebhookDeliveryModel } from '../store/webhookDeliveryModel';
@@ -25,7 +25,7 @@ export function startNotifierRole(config: Config, concurrency = 20) {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       await WebhookDeliveryModel.create({ jobId, tenant, webhookId, type, url, attempt: job.attemptsMade + 1, status: null, error: message, durationMs: 0 });
-      throw err instanceof UnsafeWebhookTarget ? new UnrecoverableError(message) : err;
+      throw err instanceof UnsafeTarget ? new UnrecoverableError(message) : err;
     }
     await WebhookDeliveryModel.create({ jobId, tenant, webhookId, type, url, attempt: job.attemptsMade + 1, ...result });
     if (result.status === null || result.status < 200 || result.status >= 300) {

@@ -27,7 +27,13 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
         started = time.time()
         width, height = payload["width"], payload["height"]
         key = settings.secrets_key.get_secret_value() if settings.secrets_key else None
-        hf_token = open_secrets(key, payload["jobId"], payload["secrets"]).get("hf_token") if "secrets" in payload else None
+        secrets = open_secrets(key, payload["jobId"], payload["secrets"]) if "secrets" in payload else {}
+        hf_token = secrets.get("hf_token")
+        destination = payload.get("destination")
+        if destination and "s3" not in secrets:
+            raise UnrecoverableError("destination needs the bucket's keys in secrets.s3")
+        target = ObjectStore.for_destination(destination, secrets["s3"]) if destination else store
+        key_prefix = f"{destination['prefix'].rstrip('/')}/" if destination and destination.get("prefix") else ""
         if width * height > settings.max_megapixels * 1_000_000:
             raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
         request = GenerationRequest(
@@ -64,10 +70,11 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
             image = to_output_size(image, width, height)
             metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
                         "index": index, "model": settings.flux_model, "loras": payload["loras"]}
-            key = f"{payload['outputPrefix']}/{index}.{fmt}"
+            object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
             data = await asyncio.to_thread(encode, image, fmt, metadata)
-            await asyncio.to_thread(store.put_bytes, key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
-            results.append({"key": key, "width": image.width, "height": image.height, "contentType": CONTENT_TYPES[fmt]})
+            await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
+            image_result = {"key": object_key, "width": image.width, "height": image.height, "contentType": CONTENT_TYPES[fmt]}
+            results.append({**image_result, "bucket": target.bucket} if destination else image_result)
         return {
             "images": results,
             "seed": request.seed,

@@ -13,6 +13,7 @@ import { GENERATION_QUEUE, GenerationRequest, generationJobId } from '../../flow
 import type { GenerationJobData } from '../../flows/generationOrchestrator';
 import { TERMINAL_STATUSES } from '../../flows/jobEvents';
 import { sealSecrets } from '../../flows/secrets';
+import { resolveOutboundTarget } from '../../flows/outboundTarget';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
 import type { ObjectStore } from '../../store/objectStore';
@@ -49,15 +50,20 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
   async function view(doc: GenerationDocument, base64: boolean) {
     const request = doc.request as GenerationRequest;
     const images = await Promise.all(
-      (doc.images as { key: string; width: number; height: number; contentType: string }[]).map(async (image) => ({
-        key: image.key,
-        width: image.width,
-        height: image.height,
-        content_type: image.contentType,
-        url: await getSignedUrl(deps.objects.client, new GetObjectCommand({ Bucket: deps.objects.bucket, Key: image.key }), { expiresIn: URL_TTL_S }),
-        url_expires_in: URL_TTL_S,
-        ...(base64 || request.return_base64 ? { base64: (await deps.objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
-      })),
+      (doc.images as { key: string; bucket?: string; width: number; height: number; contentType: string }[]).map(async (image) =>
+        image.bucket
+          ? // In the caller's own bucket: the deployment holds no keys to it outside the step.
+            { key: image.key, bucket: image.bucket, width: image.width, height: image.height, content_type: image.contentType }
+          : {
+              key: image.key,
+              width: image.width,
+              height: image.height,
+              content_type: image.contentType,
+              url: await getSignedUrl(deps.objects.client, new GetObjectCommand({ Bucket: deps.objects.bucket, Key: image.key }), { expiresIn: URL_TTL_S }),
+              url_expires_in: URL_TTL_S,
+              ...(base64 || request.return_base64 ? { base64: (await deps.objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
+            },
+      ),
     );
     return {
       generation_id: doc._id.toHexString(),
@@ -78,6 +84,14 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     const parsed = GenerationRequest.safeParse(req.body);
     if (!parsed.success) throw bodyError(parsed.error);
     const { secrets, ...request } = parsed.data;
+    if (Boolean(request.destination) !== Boolean(secrets?.s3)) {
+      throw new ApiError(400, 'invalid_generation', 'destination and secrets.s3 go together: the bucket and the keys to write to it', request.destination ? 'secrets.s3' : 'destination');
+    }
+    if (request.destination?.endpoint) {
+      await resolveOutboundTarget(request.destination.endpoint, deps.config.DESTINATION_ALLOW_PRIVATE).catch((err: Error) => {
+        throw new ApiError(400, 'invalid_generation', `destination.endpoint: ${err.message}`, 'destination.endpoint');
+      });
+    }
     const webhook = await checkWebhook(deps.config, { url: request.webhook?.url, events: request.webhook?.events }, DEFAULT_GENERATION_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
     if (secrets && Object.keys(secrets).length > 0 && !deps.config.SECRETS_KEY) {
       throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'secrets');
@@ -99,6 +113,7 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
       outputFormat: request.output_format,
       loras: request.loras,
       outputPrefix: `generations/${id}`,
+      ...(request.destination ? { destination: request.destination } : {}),
       ...(secrets && Object.keys(secrets).length > 0 ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
     };
     await queue.add('generation', { generationId: id, tenant: callerOf(res).tenant, webhook, input }, {

@@ -25,6 +25,15 @@ export const GenerateStepInput = z.strictObject({
   /** Identity reference for the portrait workflow; absent for plain generations. */
   referenceImageKey: S3Key.optional(),
   loras: z.array(LoraSpec).max(8),
+  /** A caller's own bucket for the images (its keys travel in `secrets`); the deployment's bucket otherwise. */
+  destination: z
+    .strictObject({
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+      prefix: z.string().max(512).regex(/^[A-Za-z0-9!_.*'()/-]*$/, 'must be a safe S3 key prefix').optional(),
+      region: z.string().max(64).optional(),
+      endpoint: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+    })
+    .optional(),
   /** Per-request secrets sealed with the deployment's SECRETS_KEY (src/flows/secrets.ts), bound to jobId. */
   secrets: z.string().max(8192).optional(),
   /** Images are written as `<outputPrefix>/<index>.<png|webp>`. */
@@ -33,6 +42,8 @@ export const GenerateStepInput = z.strictObject({
 
 export const GeneratedImage = z.object({
   key: S3Key,
+  /** Set when the image went to the caller's destination bucket. */
+  bucket: z.string().optional(),
   width: z.number().int().positive(),
   height: z.number().int().positive(),
   contentType: z.string(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LoraSpec } from './generate';
+import { GenerateStepInput, LoraSpec } from './generate';
 
 const side = z.number().int().min(256).max(2048).multipleOf(16);
 
@@ -19,8 +19,16 @@ export const GenerationRequest = z.strictObject({
   return_base64: z.boolean().default(false),
   /** Signed notifications when it ends (events: generation.completed|failed|cancelled). */
   webhook: z.strictObject({ url: z.string().max(2048), events: z.array(z.string()).max(8).optional() }).optional(),
+  /** Write the images to the caller's own bucket (its keys go in secrets.s3) instead of the deployment's. */
+  destination: GenerateStepInput.shape.destination,
   /** Sealed before they enter Redis or MongoDB; never returned or logged. */
-  secrets: z.strictObject({ hf_token: z.string().min(1).max(512) }).partial().optional(),
+  secrets: z
+    .strictObject({
+      hf_token: z.string().min(1).max(512),
+      s3: z.strictObject({ access_key_id: z.string().min(1).max(256), secret_access_key: z.string().min(1).max(256), session_token: z.string().max(4096).optional() }),
+    })
+    .partial()
+    .optional(),
 });
 export type GenerationRequest = z.infer<typeof GenerationRequest>;
 

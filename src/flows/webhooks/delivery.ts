@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { resolveWebhookTarget } from './addressGuard';
+import { resolveOutboundTarget } from '../outboundTarget';
 import { sign } from './signature';
 
 export type DeliveryResult = { status: number | null; error?: string; durationMs: number };
@@ -22,7 +22,7 @@ export async function deliver(opts: {
   now?: () => number;
 }): Promise<DeliveryResult> {
   const started = Date.now();
-  const target = await resolveWebhookTarget(opts.url, opts.allowPrivate);
+  const target = await resolveOutboundTarget(opts.url, opts.allowPrivate);
   const timestamp = Math.floor((opts.now ?? Date.now)() / 1000);
   const url = new URL(opts.url);
   const client = url.protocol === 'https:' ? https : http;

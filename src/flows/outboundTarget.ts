@@ -2,7 +2,8 @@ import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 
 /**
- * SSRF protection for webhook targets: a URL whose host resolves to a loopback, private,
+ * SSRF protection for every URL the deployment connects to on a caller's behalf (webhook targets,
+ * S3 destination endpoints): a URL whose host resolves to a loopback, private,
  * link-local, unique-local, CGNAT or otherwise non-public address is refused unless the deployment
  * allows private targets. The address checked is the one connected to (see delivery.ts), so a DNS
  * answer that changes between check and use cannot slip through.
@@ -16,8 +17,8 @@ for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::'
   blocked.addSubnet(net, prefix, 'ipv6');
 }
 
-export class UnsafeWebhookTarget extends Error {
-  name = 'UnsafeWebhookTarget';
+export class UnsafeTarget extends Error {
+  name = 'UnsafeTarget';
 }
 
 export function isPublicAddress(address: string): boolean {
@@ -27,14 +28,14 @@ export function isPublicAddress(address: string): boolean {
 }
 
 /** The address to connect to for `url`, after checking scheme and address. */
-export async function resolveWebhookTarget(url: string, allowPrivate: boolean): Promise<{ address: string; family: number }> {
+export async function resolveOutboundTarget(url: string, allowPrivate: boolean): Promise<{ address: string; family: number }> {
   const parsed = new URL(url);
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new UnsafeWebhookTarget('webhook_url must be http or https');
-  if (parsed.username || parsed.password) throw new UnsafeWebhookTarget('webhook_url must not carry credentials');
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new UnsafeTarget('the URL must be http or https');
+  if (parsed.username || parsed.password) throw new UnsafeTarget('the URL must not carry credentials');
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   const { address, family } = isIP(host) ? { address: host, family: isIP(host) } : await lookup(host);
   if (!allowPrivate && !isPublicAddress(address)) {
-    throw new UnsafeWebhookTarget(`webhook_url resolves to ${address}, a loopback, private or link-local address`);
+    throw new UnsafeTarget(`the URL resolves to ${address}, a loopback, private or link-local address`);
   }
   return { address, family };
 }
