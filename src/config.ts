@@ -62,6 +62,11 @@ export const EnvSchema = z.object({
   /** Upper bound of POST /generations?wait=N, in seconds. */
   GENERATION_MAX_WAIT_S: z.coerce.number().int().min(0).max(300).default(30),
 
+  /** Operator access to /admin/queues and /metrics (HTTP Basic password or Bearer); closed without it. */
+  ADMIN_TOKEN: z.string().min(16).optional(),
+  /** The dashboard shows queues and jobs but offers no retry, remove or clean. */
+  ADMIN_READ_ONLY: bool.default(false),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
   MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),

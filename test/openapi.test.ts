@@ -14,7 +14,8 @@ function appRoutes(app: Express): string[] {
         for (const method of Object.keys(layer.route.methods)) {
           routes.push(`${method.toUpperCase()} ${String(layer.route.path).replace(/:(\w+)/g, '{$1}')}`);
         }
-      } else if (layer.handle?.stack) {
+      } else if (layer.handle?.stack && layer.slash !== false) {
+        // Routers mounted at a path (the Bull Board dashboard) are operator UI, not the public API.
         walk(layer.handle.stack);
       }
     }

@@ -9,7 +9,9 @@ import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
 import { rateLimit } from './rateLimit';
+import { adminQueuesRouter } from './routes/adminQueues';
 import { docsRouter } from './routes/docs';
+import { metrics } from './routes/metrics';
 import { eventsRouter } from './routes/events';
 import { generationsRouter } from './routes/generations';
 import { healthRouter } from './routes/health';
@@ -22,6 +24,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback'); // req.ip behind a local reverse proxy, for per-address limits
   app.use(helmet());
+  const prometheus = metrics(deps);
+  app.use(prometheus.middleware);
   app.use((req, res, next) => {
     const traceId = (req.get('x-request-id') ?? '').slice(0, 64) || randomUUID();
     res.setHeader('x-request-id', traceId);
@@ -35,6 +39,8 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(healthRouter(deps)); // unauthenticated: load balancers and probes
   app.use(docsRouter(deps.config)); // unauthenticated: the API's documentation
+  app.use(adminQueuesRouter(deps)); // operator auth, not tenant keys
+  app.use(prometheus.router); // operator auth
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter(deps));
   app.use(eventsRouter(deps));

@@ -13,7 +13,7 @@ import { JobListQuery } from './routes/jobs';
 
 export const ERROR_CODES = {
   400: ['invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
-  401: ['unauthorized'],
+  401: ['unauthorized', 'admin_unauthorized'],
   404: ['generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
@@ -76,6 +76,9 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
   const paths = {
     '/health': {
       get: { operationId: 'health', summary: 'Real pings of Redis, MongoDB and S3', security: [], responses: { 200: json(Health, 'all dependencies answer'), ...errors(503) } },
+    },
+    '/metrics': {
+      get: { operationId: 'metrics', summary: 'Prometheus metrics (operator credentials: ADMIN_TOKEN)', security: [{ admin: [] }], responses: { 200: { description: 'text exposition format', content: { 'text/plain': {} } }, ...errors(401) } },
     },
     '/parameters': {
       get: { operationId: 'parameters', summary: 'The portrait vocabulary and its defaults', responses: { 200: { description: 'every choice with its meaning', content: { 'application/json': {} } }, ...errors(...authErrors) } },
@@ -172,7 +175,12 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
     openapi: '3.1.0',
     info: { title: 'APEX Portraits API', version: '0.1.0', description: 'Portrait generation with machine validation. Errors share one shape: {error: {code, message, field?}}.' },
     servers: [{ url: '/' }],
-    components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys -- create --tenant NAME`' } } },
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys -- create --tenant NAME`' },
+        admin: { type: 'http', scheme: 'basic', description: 'operators: any user name, ADMIN_TOKEN as the password' },
+      },
+    },
     security: [{ apiKey: [] }],
     paths,
   };

@@ -1,0 +1,23 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Config } from '../config';
+import { ApiError } from './errors';
+
+const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Operator access (dashboard, metrics), separate from tenant API keys: HTTP Basic with any user name
+ * and ADMIN_TOKEN as the password (what a browser prompts for), or `Authorization: Bearer ADMIN_TOKEN`.
+ * Without ADMIN_TOKEN these routes are closed.
+ */
+export function adminAuth(config: Config): RequestHandler {
+  return (req, res, next) => {
+    const header = req.get('authorization') ?? '';
+    const token = config.ADMIN_TOKEN;
+    const [scheme, value = ''] = header.split(' ');
+    const given = /^basic$/i.test(scheme) ? Buffer.from(value, 'base64').toString().split(':').slice(1).join(':') : /^bearer$/i.test(scheme) ? value : '';
+    if (token && given && same(given, token)) return next();
+    res.setHeader('WWW-Authenticate', 'Basic realm="apex-admin"');
+    next(new ApiError(401, 'admin_unauthorized', token ? 'operator credentials required' : 'operator routes are disabled: set ADMIN_TOKEN', 'authorization'));
+  };
+}

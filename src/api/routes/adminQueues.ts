@@ -1,0 +1,39 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import { Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import { GENERATION_QUEUE } from '../../flows/contracts/generation';
+import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
+import { STEP_NAMES } from '../../flows/steps';
+import { NOTIFY_QUEUE } from '../../flows/webhooks/events';
+import { adminAuth } from '../adminAuth';
+
+const BASE_PATH = '/admin/queues';
+
+/** Every queue of the product, the Python-consumed step queues included. */
+export const ALL_QUEUES = [ORCHESTRATOR_QUEUES.portrait, GENERATION_QUEUE, ...STEP_NAMES, NOTIFY_QUEUE, ORCHESTRATOR_QUEUES.stepTimeouts];
+
+/**
+ * Bull Board at /admin/queues behind operator auth; ADMIN_READ_ONLY hides retry/remove/clean.
+ * Step payloads carry only S3 keys and sealed secrets, so nothing secret shows here.
+ */
+export function adminQueuesRouter(deps: { config: Config; redis: Redis }): Router {
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(BASE_PATH);
+  const readOnlyMode = deps.config.ADMIN_READ_ONLY;
+  createBullBoard({
+    queues: ALL_QUEUES.map((name) => new BullMQAdapter(new Queue(name, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX }), { readOnlyMode })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'APEX Portraits' } },
+  });
+  const router = Router();
+  router.use(BASE_PATH, adminAuth(deps.config), (_req, res, next) => {
+    // The dashboard's own page needs its scripts and styles; the API's strict policy stays elsewhere.
+    res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline' https:; img-src 'self' data:; font-src 'self' data: https:");
+    next();
+  }, serverAdapter.getRouter());
+  return router;
+}

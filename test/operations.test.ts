@@ -1,0 +1,69 @@
+import request from 'supertest';
+import { createApp } from '../src/api/app';
+import { referencePhoto } from './support/fixtures';
+import { startStack, type Stack } from './support/stack';
+
+const ADMIN_TOKEN = 'operator-token-for-tests-0123';
+
+describe('operator routes: Bull Board and Prometheus metrics', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ config: { ADMIN_TOKEN, AUTH_MODE: 'open' } });
+  });
+  afterAll(() => stack.close());
+
+  const admin = (path: string) => request(stack.app).get(path).auth('ops', ADMIN_TOKEN);
+
+  it('keeps the dashboard behind operator credentials, separate from tenant keys', async () => {
+    const anonymous = await request(stack.app).get('/admin/queues');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Basic/);
+    expect((await request(stack.app).get('/admin/queues').auth('ops', 'wrong-password-xxxxxx')).status).toBe(401);
+    expect((await request(stack.app).get('/admin/queues/api/queues')).status).toBe(401);
+    const page = await admin('/admin/queues');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<div id="root">');
+    const script = /<script[^>]+src="([^"]+)"/.exec(page.text)![1];
+    const asset = await admin(script.startsWith('/') ? script : `/admin/queues/${script}`);
+    expect([asset.status, asset.headers['content-type']]).toEqual([200, expect.stringMatching(/javascript/)]);
+  });
+
+  it("lists every queue of the product in the dashboard's API, the Python worker's included", async () => {
+    const jobId = (await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg')).body.job_id;
+    await stack.waitForJob(jobId);
+    const res = await admin('/admin/queues/api/queues?activeQueue=portrait&status=completed&page=1');
+    expect(res.status).toBe(200);
+    const names = res.body.queues.map((q: { name: string }) => q.name);
+    expect(names).toEqual(expect.arrayContaining(['portrait', 'generation', 'prompt', 'generate', 'validate', 'report', 'notify']));
+    const portrait = res.body.queues.find((q: { name: string }) => q.name === 'portrait');
+    expect(JSON.stringify(portrait.jobs)).toContain(`portrait-${jobId}`);
+  });
+
+  it('serves Prometheus metrics to operators: HTTP latency by route, queue depths, jobs by status', async () => {
+    expect((await request(stack.app).get('/metrics')).status).toBe(401);
+    await request(stack.app).get('/parameters');
+    const res = await admin('/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/plain/);
+    expect(res.text).toMatch(/apex_http_request_duration_seconds_count\{method="GET",route="\/parameters",status="200"\} \d+/);
+    expect(res.text).toMatch(/apex_queue_jobs\{queue="portrait",state="completed"\} [1-9]/);
+    expect(res.text).toMatch(/apex_portrait_jobs\{status="completed"\} [1-9]/);
+  });
+});
+
+describe('a read-only dashboard', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ config: { ADMIN_TOKEN, ADMIN_READ_ONLY: 'true' }, gpu: false, orchestrator: false });
+  });
+  afterAll(() => stack.close());
+
+  it('reports its queues as read-only, and without ADMIN_TOKEN the routes are closed', async () => {
+    const res = await request(stack.app).get('/admin/queues/api/queues').auth('ops', ADMIN_TOKEN);
+    expect(res.body.queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
+    const { config, objects, portraitQueue, redis } = stack;
+    const closed = createApp({ config: { ...config, ADMIN_TOKEN: undefined }, objects, portraitQueue, redis });
+    const r = await request(closed).get('/admin/queues').auth('ops', ADMIN_TOKEN);
+    expect([r.status, r.body.error.code]).toEqual([401, 'admin_unauthorized']);
+  });
+});
