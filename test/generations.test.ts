@@ -62,6 +62,16 @@ describe('POST /generations (text-to-image)', () => {
     expect(JSON.stringify(call.input)).not.toContain(token);
   });
 
+  it('Idempotency-Key returns the same generation for the same request and 422 for another', async () => {
+    const first = await post({ prompt: 'idempotent', seed: 3 }).set('Idempotency-Key', 'gen-1');
+    const again = await post({ prompt: 'idempotent', seed: 3 }).set('Idempotency-Key', 'gen-1');
+    expect([first.status, again.status]).toEqual([202, 200]);
+    expect(again.body.generation_id).toBe(first.body.generation_id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    const other = await post({ prompt: 'something else' }).set('Idempotency-Key', 'gen-1');
+    expect([other.status, other.body.error.code]).toEqual([422, 'idempotency_key_reused']);
+  });
+
   it.each([
     [{ prompt: 'x', destination: { bucket: 'my-renders' } }, 'secrets.s3'],
     [{ prompt: 'x', secrets: { s3: { access_key_id: 'a', secret_access_key: 'b' } } }, 'destination'],

@@ -114,12 +114,15 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       post: {
         operationId: 'createGeneration',
         summary: 'Text-to-image with optional per-request LoRAs; waits up to ?wait seconds for the result',
-        parameters: [{ name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: config.GENERATION_MAX_WAIT_S } }],
+        parameters: [
+          { name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: config.GENERATION_MAX_WAIT_S } },
+          { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } },
+        ],
         requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(GenerationRequest, { io: 'input' }) } } },
         responses: {
           200: { description: 'finished within the wait', content: { 'application/json': {} } },
           202: { description: 'still running: poll GET /generations/{id}', content: { 'application/json': {} } },
-          ...errors(400, 413, ...authErrors),
+          ...errors(400, 413, 422, ...authErrors),
         },
       },
     },

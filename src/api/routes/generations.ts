@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import express, { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
@@ -16,9 +16,11 @@ import { sealSecrets } from '../../flows/secrets';
 import { resolveOutboundTarget } from '../../flows/outboundTarget';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
+import { claimIdempotencyKey } from '../../store/idempotencyModel';
 import type { ObjectStore } from '../../store/objectStore';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
+import { idempotencyKeyOf } from '../idempotencyKey';
 import { checkWebhook } from '../webhookInput';
 
 const URL_TTL_S = 3600;
@@ -96,7 +98,21 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     if (secrets && Object.keys(secrets).length > 0 && !deps.config.SECRETS_KEY) {
       throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'secrets');
     }
-    const id = new Types.ObjectId().toHexString();
+    let id = new Types.ObjectId().toHexString();
+    const idempotencyKey = idempotencyKeyOf(req);
+    if (idempotencyKey) {
+      // The secrets' values stay out of the request's fingerprint (only which ones were sent).
+      const fingerprint = createHash('sha256').update(JSON.stringify({ request, secrets: Object.keys(secrets ?? {}).sort() })).digest('hex');
+      const claim = await claimIdempotencyKey(callerOf(res).tenant, 'POST /generations', idempotencyKey, fingerprint, id);
+      if (claim.kind === 'conflict') {
+        throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'idempotency-key');
+      }
+      if (claim.kind === 'replay') {
+        id = claim.resourceId;
+        const existing = await GenerationModel.findById(id).lean<GenerationDocument>();
+        if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${id}`).json(await view(existing, false));
+      }
+    }
     const seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
     await GenerationModel.create({ _id: id, tenant: callerOf(res).tenant, status: 'pending', request, seed });
     const input = {

@@ -16,6 +16,7 @@ import { JobModel, type JobDocument } from '../../store/jobModel';
 import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotencyModel';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
+import { idempotencyKeyOf } from '../idempotencyKey';
 import { checkWebhook } from '../webhookInput';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
@@ -77,14 +78,6 @@ function requestHash(parameters: unknown, webhook: unknown, file: Buffer): strin
   return createHash('sha256').update(JSON.stringify({ parameters, webhook })).update('\0').update(file).digest('hex');
 }
 
-function idempotencyKeyOf(req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters', 'idempotency-key');
-  }
-  return key;
-}
 
 function notReady(job: JobDocument, what: string): ApiError {
   return new ApiError(409, 'not_ready', `job is ${job.status}; ${what}`, undefined, { status: job.status });
