@@ -9,6 +9,7 @@ bash scripts/setup-python.sh
 bash scripts/setup-python.sh test/fuzz/requirements.txt test/fuzz/.venv  # schemathesis, for test/fuzz.test.ts
 npx tsx scripts/services.ts install
 npx tsc -p .
+bash scripts/check-deploy.sh
 status=0
 npx jest "$@" || status=$?
 (cd gpu-worker && .venv/bin/python -m pytest) || status=$?

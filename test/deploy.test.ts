@@ -1,0 +1,56 @@
+import { Queue } from 'bullmq';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, parse } from 'yaml';
+import { EnvSchema } from '../src/config';
+import { connectRedis } from '../src/workers/redis';
+
+/**
+ * What ties the deployment files to the code (scripts/check-deploy.sh checks their syntax and
+ * schema): every variable they set is one the processes read, every command names a real role, and
+ * KEDA watches the list BullMQ really uses.
+ */
+const ROOT = join(__dirname, '..');
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+const k8s = (file: string) => parseAllDocuments(read(`deploy/k8s/${file}`)).map((d) => d.toJSON());
+
+const OTHER_CONSUMERS = /^(APEX_GPU_[A-Z_]+|HF_TOKEN|VLLM_API_KEY|MINIO_ROOT_(USER|PASSWORD))$/;
+const known = (name: string) => name in EnvSchema.shape || OTHER_CONSUMERS.test(name);
+
+describe('deployment files', () => {
+  const compose = parse(read('docker-compose.yml'));
+  const kustomization = parse(read('deploy/k8s/kustomization.yaml'));
+  const manifests = (kustomization.resources as string[]).flatMap(k8s);
+
+  it('set only variables that some process reads', () => {
+    const envExample = read('.env.example').split('\n').filter((l) => /^[A-Z]/.test(l)).map((l) => l.split('=')[0]);
+    const composeEnv = Object.values(compose.services as Record<string, { environment?: Record<string, string> }>).flatMap((s) => Object.keys(s.environment ?? {}));
+    const configMap = manifests.find((m) => m.kind === 'ConfigMap').data as Record<string, string>;
+    const unknown = [...envExample, ...composeEnv, ...Object.keys(configMap)].filter((n) => !known(n));
+    expect(unknown).toEqual([]);
+    // A TypeScript process must start on the ConfigMap's values alone (secrets aside).
+    expect(() => EnvSchema.parse(Object.fromEntries(Object.entries(configMap).filter(([k]) => k in EnvSchema.shape)))).not.toThrow();
+  });
+
+  it('start real roles', () => {
+    const commands = [
+      ...Object.values(compose.services as Record<string, { command?: string[] }>).map((s) => s.command ?? []),
+      ...manifests.filter((m) => m.kind === 'Deployment').map((m) => m.spec.template.spec.containers[0].command as string[]),
+    ].filter((c) => c.includes('--role'));
+    const roles = commands.map((c) => c[c.indexOf('--role') + 1]);
+    expect(new Set(roles)).toEqual(new Set(['orchestrator', 'notifier', 'all']));
+  });
+
+  it('list every manifest in the kustomization, and KEDA scales an existing deployment on the list BullMQ uses', async () => {
+    for (const file of kustomization.resources) expect(existsSync(join(ROOT, 'deploy/k8s', file))).toBe(true);
+    const scaled = manifests.find((m) => m.kind === 'ScaledObject');
+    const deployments = manifests.filter((m) => m.kind === 'Deployment').map((m) => m.metadata.name);
+    expect(deployments).toContain(scaled.spec.scaleTargetRef.name);
+    const prefix = manifests.find((m) => m.kind === 'ConfigMap').data.QUEUE_PREFIX;
+    const redis = connectRedis(process.env.REDIS_URL!);
+    const queue = new Queue('generate', { connection: redis, prefix });
+    expect(scaled.spec.triggers[0].metadata.listName).toBe(queue.keys.wait);
+    await queue.close();
+    redis.disconnect();
+  });
+});
