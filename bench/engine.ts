@@ -6,7 +6,8 @@
  * same Redis in the same run. Prints items/s for both, their ratio, and the engine's hand-off latency
  * (step job finished -> next step job queued) at p50/p99.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
+import { CONCURRENCY, instantGpuSteps } from './instantGpu';
 import mongoose from 'mongoose';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../src/config';
@@ -14,7 +15,6 @@ import type { AttemptRecord } from '../src/flows/contracts/portraitState';
 import { ORCHESTRATOR_QUEUES } from '../src/flows/queues';
 import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portraitSubmission';
 import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
-import { STEP_NAMES, type StepName } from '../src/flows/steps';
 import { JobModel } from '../src/store/jobModel';
 import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';
@@ -24,7 +24,6 @@ import { startServices } from '../scripts/services';
 import sharp from 'sharp';
 import { logger } from '../src/logger';
 
-const CONCURRENCY = 50;
 /** Job document writes of a job that passes on attempt 1: prompt, generate and validate queued, then final. */
 const MONGO_WRITES_PER_JOB = 4;
 
@@ -32,27 +31,6 @@ const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 };
-
-/** GPU steps that answer at once, so the engine's own overhead is what gets measured. */
-function instantGpuSteps(config: Config) {
-  const results: Record<StepName, (job: Job) => unknown> = {
-    prompt: () => ({ prompt: 'a professional portrait' }),
-    generate: (job) => ({
-      images: [{ key: `${job.data.outputPrefix}/0.png`, width: job.data.width, height: job.data.height, contentType: 'image/png' }],
-      seed: job.data.seed,
-    }),
-    validate: () => ({ passed: true, score: 0.9, checks: [], feedback: '' }),
-    report: () => ({ summary: 'n/a', failedChecks: [], suggestions: [] }),
-  };
-  const connection = connectRedis(config.REDIS_URL);
-  const workers = STEP_NAMES.map(
-    (step) => new Worker(step, async (job) => results[step](job), { connection, prefix: config.QUEUE_PREFIX, concurrency: CONCURRENCY }),
-  );
-  return async () => {
-    await Promise.all(workers.map((w) => w.close()));
-    connection.disconnect();
-  };
-}
 
 async function benchEngine(config: Config, jobs: number) {
   await connectMongo(config.MONGO_URL);

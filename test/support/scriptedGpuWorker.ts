@@ -26,13 +26,15 @@ export class ScriptedGpuWorker {
     private readonly steps: StepName[] = STEP_NAMES,
   ) {}
 
-  start(concurrency = 8): this {
+  start(concurrency = 8, lockMs?: number): this {
     this.workers = this.steps.map(
       (step) =>
         new Worker(step, (job) => this.run(step, job), {
           connection: this.connection,
           prefix: this.config.QUEUE_PREFIX,
           concurrency,
+          // Short locks let a test see a killed worker's jobs taken over within seconds.
+          ...(lockMs ? { lockDuration: lockMs, stalledInterval: lockMs } : {}),
         }),
     );
     return this;

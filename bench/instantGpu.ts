@@ -1,0 +1,28 @@
+import { Worker, type Job } from 'bullmq';
+import type { Config } from '../src/config';
+import { STEP_NAMES, type StepName } from '../src/flows/steps';
+import { connectRedis } from '../src/workers/redis';
+
+export const CONCURRENCY = 50;
+
+/** GPU steps that answer at once, so the engine's own overhead is what gets measured. */
+export function instantGpuSteps(config: Config) {
+  const results: Record<StepName, (job: Job) => unknown> = {
+    prompt: () => ({ prompt: 'a professional portrait' }),
+    generate: (job) => ({
+      images: [{ key: `${job.data.outputPrefix}/0.png`, width: job.data.width, height: job.data.height, contentType: 'image/png' }],
+      seed: job.data.seed,
+    }),
+    validate: () => ({ passed: true, score: 0.9, checks: [], feedback: '' }),
+    report: () => ({ summary: 'n/a', failedChecks: [], suggestions: [] }),
+  };
+  const connection = connectRedis(config.REDIS_URL);
+  const workers = STEP_NAMES.map(
+    (step) => new Worker(step, async (job) => results[step](job), { connection, prefix: config.QUEUE_PREFIX, concurrency: CONCURRENCY }),
+  );
+  return async () => {
+    await Promise.all(workers.map((w) => w.close()));
+    connection.disconnect();
+  };
+}
+
