@@ -2,6 +2,8 @@ import request from 'supertest';
 import sharp from 'sharp';
 import { Redis } from 'ioredis';
 import { createApp } from '../src/api/app';
+import mongoose from 'mongoose';
+import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';
 import { referencePhoto, SEED_PARAMETERS } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
@@ -75,5 +77,23 @@ describe('jobs API', () => {
     expect(down.status).toBe(503);
     expect(down.body.checks).toMatchObject({ redis: { ok: false }, mongodb: { ok: true }, s3: { ok: false } });
     expect(down.body.error).toMatchObject({ code: 'dependency_unavailable', field: 'redis', message: 'unavailable: redis, s3' });
+  });
+});
+
+describe('while MongoDB is unreachable', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gpu: false, orchestrator: false });
+  });
+  afterAll(() => stack.close());
+
+  it('answers 503 naming the dependency, with Retry-After, and recovers once it is back', async () => {
+    await mongoose.disconnect();
+    const down = await request(stack.app).get('/jobs/0123456789abcdef01234567');
+    expect(down.status).toBe(503);
+    expect(down.body.error).toMatchObject({ code: 'dependency_unavailable', field: 'mongodb' });
+    expect(down.headers['retry-after']).toBe('5');
+    await connectMongo(stack.config.MONGO_URL);
+    expect((await request(stack.app).get('/jobs/0123456789abcdef01234567')).status).toBe(404);
   });
 });

@@ -25,6 +25,14 @@ const MULTER_ERRORS: Record<string, [number, string]> = {
   LIMIT_PART_COUNT: [400, 'too_many_parts'],
 };
 
+/** Which dependency an error says is unreachable (a 503 the client may retry), if any. */
+function unavailableDependency(err: { name?: string; message?: string }): string | undefined {
+  const text = `${err?.name ?? ''} ${err?.message ?? ''}`;
+  if (/Mongo(ose)?(ServerSelection|Network|NotConnected|PoolCleared|Topology)|before initial connection|Client must be connected/.test(text)) return 'mongodb';
+  if (/MaxRetriesPerRequest|Connection is closed|ECONNREFUSED.*6379|Redis is not connected/i.test(text)) return 'redis';
+  return undefined;
+}
+
 export const notFound: RequestHandler = (req, _res, next) =>
   next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}`));
 
@@ -39,6 +47,11 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
   } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {
     error = new ApiError(400, 'malformed_multipart', err.message);
+  } else if (unavailableDependency(err)) {
+    const dependency = unavailableDependency(err)!;
+    logger.warn('dependency unavailable', { method: req.method, path: req.path, dependency, error: err?.message });
+    res.setHeader('Retry-After', '5');
+    error = new ApiError(503, 'dependency_unavailable', `${dependency} is unavailable; retry shortly`, dependency);
   } else {
     logger.error('unhandled error', { method: req.method, path: req.path, error: err?.message, stack: err?.stack });
     error = new ApiError(500, 'internal_error', 'internal error');
