@@ -1,6 +1,7 @@
 """What a worker process runs: the models for its role, loaded once, and one BullMQ worker per
 queue it serves."""
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +89,6 @@ class WorkerRuntime:
     async def stop(self) -> None:
         """Stops taking jobs and lets the ones in hand finish within the grace period; past it the
         workers close hard, the jobs' locks lapse and BullMQ hands them to another worker."""
-        import asyncio
-
         try:
             await asyncio.wait_for(asyncio.gather(*(w.close() for w in self.workers)), self.settings.shutdown_grace_s)
         except asyncio.TimeoutError:

@@ -7,7 +7,7 @@ import { isCancelled } from './cancellation';
 import { GenerateStepInput } from './contracts/generate';
 import { appendJobEvent } from './jobEvents';
 import { ORCHESTRATOR_QUEUES } from './queues';
-import { addStepJob } from './stepJobs';
+import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
 import { STEPS } from './steps';
 import { NOTIFY_QUEUE, type NotifyJobData, type WebhookSpec } from './webhooks/events';
 import { queueWebhook } from './webhooks/notify';
@@ -48,23 +48,22 @@ export class GenerationOrchestrator {
       await this.event(generationId, { status: 'running' });
     }
     if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-    const child = await Job.fromId(this.generate, stepId);
-    const state = child ? await child.getState() : 'missing';
+    const outcome = await readStepOutcome(this.generate, stepId);
     let status: 'completed' | 'failed' | 'cancelled';
     let fields: Record<string, unknown>;
     if (await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId)) {
       status = 'cancelled';
       fields = {};
-    } else if (state === 'completed') {
-      const result = STEPS.generate.result.safeParse(child!.returnvalue);
+    } else if (outcome.status === 'completed') {
+      const result = STEPS.generate.result.safeParse(outcome.value);
       status = result.success ? 'completed' : 'failed';
       fields = result.success
         ? { images: result.data.images, timings: result.data.timings }
         : { error: { code: 'invalid_step_result', message: result.error.issues[0].message } };
     } else {
       status = 'failed';
-      fields = state === 'failed'
-        ? { error: { code: 'step_failed', message: `generate step failed: ${child!.failedReason}` } }
+      fields = outcome.status === 'failed'
+        ? { error: { code: 'step_failed', message: `generate step failed: ${outcome.reason}` } }
         : { error: { code: 'step_timed_out', message: 'generate step did not finish in time' } };
     }
     await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
@@ -82,10 +81,7 @@ export class GenerationOrchestrator {
 
   /** A cancel request while the step is still queued: remove it so the parent wakes now. */
   async releaseQueuedStep(generationId: string): Promise<void> {
-    const step = await Job.fromId(this.generate, GenerationOrchestrator.stepId(generationId));
-    if (!step || !['waiting', 'delayed', 'prioritized'].includes(await step.getState())) return;
-    await step.removeChildDependency();
-    await step.remove().catch(() => undefined);
+    await releaseIfQueued(this.generate, GenerationOrchestrator.stepId(generationId));
   }
 
   private event(generationId: string, data: Record<string, unknown>) {

@@ -19,7 +19,7 @@ import {
   type StepOutcome,
 } from './portraitStateMachine';
 import { ORCHESTRATOR_QUEUES } from './queues';
-import { addStepJob } from './stepJobs';
+import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
 import { STEPS, STEP_NAMES, type StepName } from './steps';
 import type { StepTimeoutData } from './stepTimeouts';
 
@@ -84,11 +84,7 @@ export class PortraitOrchestrator {
     const next = planNextStep(state);
     const record = next.kind === 'step' ? stepRecordOf(state, next) : undefined;
     if (next.kind !== 'step' || !record) return;
-    const step = await Job.fromId(this.stepQueues[next.step], record.stepJobId);
-    const stepState = step ? await step.getState() : 'unknown';
-    if (!step || !['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(stepState)) return;
-    await step.removeChildDependency();
-    await step.remove().catch(() => undefined);
+    if (!(await releaseIfQueued(this.stepQueues[next.step], record.stepJobId))) return;
     logger.info('queued step removed for a cancelled job', { jobId: state.jobId, stepJobId: record.stepJobId });
   }
 
@@ -104,14 +100,7 @@ export class PortraitOrchestrator {
   }
 
   private async readOutcome(state: PortraitState, next: StepNext): Promise<StepOutcome> {
-    const record = stepRecordOf(state, next)!;
-    const child = await Job.fromId(this.stepQueues[next.step], record.stepJobId);
-    const times = { startedAt: child?.processedOn, finishedAt: child?.finishedOn, tries: child?.attemptsMade };
-    const childState = child ? await child.getState() : 'unknown';
-    if (childState === 'completed') return { status: 'completed', value: child!.returnvalue, ...times };
-    if (childState === 'failed') return { status: 'failed', reason: child!.failedReason, ...times };
-    // Released by the step-timeout watchdog while the step was still queued or running.
-    return { status: 'timed_out' };
+    return readStepOutcome(this.stepQueues[next.step], stepRecordOf(state, next)!.stepJobId);
   }
 
   private async step(state: PortraitState, data: { step: StepName; attempt: number | null; status: string }): Promise<void> {

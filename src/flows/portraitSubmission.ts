@@ -7,7 +7,7 @@ import type { ObjectStore } from '../store/objectStore';
 import type { PortraitParameters } from './contracts/portraitParameters';
 import { PortraitState } from './contracts/portraitState';
 import { startRetryCycle, type JobStatus } from './portraitStateMachine';
-import { portraitJobId } from './queues';
+import { orchestratorJobOptions, portraitJobId } from './queues';
 import type { WebhookSpec } from './webhooks/events';
 
 export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
@@ -56,7 +56,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
   return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
 }
 
-const RETRYABLE = ['failed', 'failed_validation'];
+export const RETRYABLE_STATUSES = ['failed', 'failed_validation'];
 
 /**
  * POST /jobs/:id/retry: the job's state is rebuilt from its document, a new attempt cycle starts
@@ -80,7 +80,7 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
   });
   const state = startRetryCycle(previous, doc.status as JobStatus, deps.config.MAX_ATTEMPTS);
   const claimed = await JobModel.updateOne(
-    { _id: jobId, status: { $in: RETRYABLE }, cycle: previous.cycle },
+    { _id: jobId, status: { $in: RETRYABLE_STATUSES }, cycle: previous.cycle },
     { $set: { status: 'pending', cycle: state.cycle, history: state.history, error: null, report: null, result: null, finishedAt: null } },
   );
   if (claimed.modifiedCount !== 1) return false;
@@ -96,14 +96,7 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
 export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitState): Promise<void> {
   const { jobId } = state;
   try {
-    await deps.portraitQueue.add('portrait', state, {
-      jobId: portraitJobId(jobId, state.cycle),
-      // Retries cover the orchestrator's own infrastructure errors (a MongoDB or Redis blip).
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 500 },
-      removeOnComplete: { age: deps.config.STEP_RETENTION_S },
-      removeOnFail: { age: deps.config.STEP_RETENTION_S },
-    });
+    await deps.portraitQueue.add('portrait', state, orchestratorJobOptions(portraitJobId(jobId, state.cycle), deps.config.STEP_RETENTION_S));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger.error('could not enqueue portrait job', { jobId, error: message });

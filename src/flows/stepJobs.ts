@@ -1,5 +1,6 @@
-import type { Job, Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 import type { Config } from '../config';
+import type { StepOutcome } from './portraitStateMachine';
 import type { StepName } from './steps';
 import type { StepTimeoutData } from './stepTimeouts';
 
@@ -32,4 +33,27 @@ export async function addStepJob(
     { queue: step, stepJobId },
     { jobId: `${stepJobId}-timeout`, delay: config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
   );
+}
+
+/** How a step child ended: its value or failure with timings, or `timed_out` when the watchdog released it. */
+export async function readStepOutcome(queue: Queue, stepJobId: string): Promise<StepOutcome> {
+  const child = await Job.fromId(queue, stepJobId);
+  const times = { startedAt: child?.processedOn, finishedAt: child?.finishedOn, tries: child?.attemptsMade };
+  const state = child ? await child.getState() : 'unknown';
+  if (state === 'completed') return { status: 'completed', value: child!.returnvalue, ...times };
+  if (state === 'failed') return { status: 'failed', reason: child!.failedReason, ...times };
+  // Released by the step-timeout watchdog (or a cancel) while the step was still queued or running.
+  return { status: 'timed_out' };
+}
+
+/**
+ * A cancel request for a step that has not started: it is detached from its parent and removed,
+ * so the parent wakes now. A running step is left to the worker holding it, which aborts it.
+ */
+export async function releaseIfQueued(queue: Queue, stepJobId: string): Promise<boolean> {
+  const step = await Job.fromId(queue, stepJobId);
+  if (!step || !['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(await step.getState())) return false;
+  await step.removeChildDependency();
+  await step.remove().catch(() => undefined);
+  return true;
 }

@@ -4,32 +4,27 @@ import { Queue } from 'bullmq';
 import express, { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
-import { createHash, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
 import { JobId } from '../../flows/contracts/common';
-import { GENERATION_QUEUE, GenerationRequest, generationJobId } from '../../flows/contracts/generation';
+import { GENERATION_QUEUE, GenerationRequest } from '../../flows/contracts/generation';
 import type { GenerationJobData } from '../../flows/generationOrchestrator';
 import { TERMINAL_STATUSES } from '../../flows/jobEvents';
-import { sealSecrets } from '../../flows/secrets';
+import { submitGeneration } from '../../flows/generationSubmission';
 import { resolveOutboundTarget } from '../../flows/outboundTarget';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
-import { claimIdempotencyKey } from '../../store/idempotencyModel';
 import type { ObjectStore } from '../../store/objectStore';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
-import { idempotencyKeyOf } from '../idempotencyKey';
+import { claimRequest } from '../idempotencyKey';
+import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
 const URL_TTL_S = 3600;
 
-function bodyError(error: z.ZodError): ApiError {
-  const issue = error.issues[0];
-  const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.') || 'body';
-  return new ApiError(400, 'invalid_generation', `${field}: ${issue.message}`, field);
-}
 
 export async function findGeneration(req: Request, res: Response): Promise<GenerationDocument> {
   const id = String(req.params.id);
@@ -81,11 +76,9 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
   }
 
   router.post('/generations', express.json({ limit: '64kb' }), async (req, res) => {
-    const query = WaitQuery.safeParse(req.query);
-    if (!query.success) throw new ApiError(400, 'invalid_query', `wait: must be an integer from 0 to ${deps.config.GENERATION_MAX_WAIT_S}`, 'wait');
-    const parsed = GenerationRequest.safeParse(req.body);
-    if (!parsed.success) throw bodyError(parsed.error);
-    const { secrets, ...request } = parsed.data;
+    const query = parseOr400(WaitQuery, req.query, 'invalid_query');
+    const { secrets: given, ...request } = parseOr400(GenerationRequest, req.body, 'invalid_generation');
+    const secrets = given && Object.keys(given).length > 0 ? given : undefined;
     if (Boolean(request.destination) !== Boolean(secrets?.s3)) {
       throw new ApiError(400, 'invalid_generation', 'destination and secrets.s3 go together: the bucket and the keys to write to it', request.destination ? 'secrets.s3' : 'destination');
     }
@@ -95,51 +88,25 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
       });
     }
     const webhook = await checkWebhook(deps.config, { url: request.webhook?.url, events: request.webhook?.events }, DEFAULT_GENERATION_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
-    if (secrets && Object.keys(secrets).length > 0 && !deps.config.SECRETS_KEY) {
+    if (secrets && !deps.config.SECRETS_KEY) {
       throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'secrets');
     }
+    const { tenant } = callerOf(res);
     let id = new Types.ObjectId().toHexString();
-    const idempotencyKey = idempotencyKeyOf(req);
-    if (idempotencyKey) {
-      // The secrets' values stay out of the request's fingerprint (only which ones were sent).
-      const fingerprint = createHash('sha256').update(JSON.stringify({ request, secrets: Object.keys(secrets ?? {}).sort() })).digest('hex');
-      const claim = await claimIdempotencyKey(callerOf(res).tenant, 'POST /generations', idempotencyKey, fingerprint, id);
-      if (claim.kind === 'conflict') {
-        throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'idempotency-key');
-      }
-      if (claim.kind === 'replay') {
-        id = claim.resourceId;
-        const existing = await GenerationModel.findById(id).lean<GenerationDocument>();
-        if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${id}`).json(await view(existing, false));
-      }
+    // The secrets' values stay out of the request's fingerprint (only which ones were sent).
+    const fingerprint = () => createHash('sha256').update(JSON.stringify({ request, secrets: Object.keys(secrets ?? {}).sort() })).digest('hex');
+    const claim = await claimRequest(req, tenant, fingerprint, id);
+    const existing = claim.replayOf ? await GenerationModel.findById(claim.replayOf).lean<GenerationDocument>() : null;
+    if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${claim.replayOf}`).json(await view(existing, false));
+    // A claimed key whose generation was never created (the first request failed) creates it now.
+    id = claim.replayOf ?? id;
+    try {
+      await submitGeneration({ config: deps.config, queue }, { id, tenant, request, secrets, webhook });
+    } catch (e) {
+      await claim.release();
+      throw e;
     }
-    const seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
-    await GenerationModel.create({ _id: id, tenant: callerOf(res).tenant, status: 'pending', request, seed });
-    const input = {
-      jobId: id,
-      attempt: 1,
-      prompt: request.prompt,
-      ...(request.negative_prompt ? { negativePrompt: request.negative_prompt } : {}),
-      seed,
-      width: request.width,
-      height: request.height,
-      numImages: request.num_images,
-      ...(request.steps ? { steps: request.steps } : {}),
-      ...(request.guidance !== undefined ? { guidance: request.guidance } : {}),
-      outputFormat: request.output_format,
-      loras: request.loras,
-      outputPrefix: `generations/${id}`,
-      ...(request.destination ? { destination: request.destination } : {}),
-      ...(secrets && Object.keys(secrets).length > 0 ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
-    };
-    await queue.add('generation', { generationId: id, tenant: callerOf(res).tenant, webhook, input }, {
-      jobId: generationJobId(id),
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 500 },
-      removeOnComplete: { age: deps.config.STEP_RETENTION_S },
-      removeOnFail: { age: deps.config.STEP_RETENTION_S },
-    });
-    const deadline = Date.now() + (query.data.wait ?? 0) * 1000;
+    const deadline = Date.now() + (query.wait ?? 0) * 1000;
     let doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
     while (!TERMINAL_STATUSES.has(doc.status) && Date.now() < deadline && !req.socket.destroyed) {
       await new Promise((r) => setTimeout(r, 200));
@@ -149,9 +116,8 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
   });
 
   router.get('/generations/:id', async (req, res) => {
-    const query = GetQuery.safeParse(req.query);
-    if (!query.success) throw new ApiError(400, 'invalid_query', 'include: only "base64" is supported', 'include');
-    res.json(await view(await findGeneration(req, res), query.data.include === 'base64'));
+    const query = parseOr400(GetQuery, req.query, 'invalid_query');
+    res.json(await view(await findGeneration(req, res), query.include === 'base64'));
   });
 
   router.post('/generations/:id/cancel', async (req, res) => {

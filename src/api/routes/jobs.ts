@@ -11,12 +11,14 @@ import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
-import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
+import { RETRYABLE_STATUSES, retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
+import { TERMINAL_STATUSES } from '../../flows/jobEvents';
+import { JOB_STATUSES } from '../../flows/portraitStateMachine';
 import { JobModel, type JobDocument } from '../../store/jobModel';
-import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotencyModel';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
-import { idempotencyKeyOf } from '../idempotencyKey';
+import { issueField, parseOr400 } from '../validation';
+import { claimRequest } from '../idempotencyKey';
 import { checkWebhook } from '../webhookInput';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
@@ -36,7 +38,7 @@ function parseParameters(raw: unknown) {
   const parsed = PortraitParameters.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
+    const key = issueField(issue);
     const field = key ? `parameters.${key}` : 'parameters';
     const message = issue.code === 'unrecognized_keys' ? `unknown parameter "${key}"` : `${field}: ${issue.message}`;
     throw new ApiError(400, 'invalid_parameters', message, field);
@@ -55,23 +57,11 @@ export async function findJob(req: Request, res: Response): Promise<JobDocument>
   return job;
 }
 
-const FINISHED = new Set(['completed', 'failed_validation', 'failed', 'cancelled']);
-
 export const JobListQuery = z.strictObject({
-  status: z.enum(['pending', 'running', 'completed', 'failed_validation', 'failed', 'cancelled']).optional(),
+  status: z.enum(JOB_STATUSES).optional(),
   cursor: JobId.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
-
-function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> {
-  const parsed = schema.safeParse(query);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
-    throw new ApiError(400, 'invalid_query', `${field}: ${issue.message}`, field);
-  }
-  return parsed.data;
-}
 
 /** A request's identity for Idempotency-Key: the parameters and the exact uploaded bytes. */
 function requestHash(parameters: unknown, webhook: unknown, file: Buffer): string {
@@ -111,25 +101,20 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty', 'image_file');
         const events = typeof req.body?.webhook_events === 'string' ? req.body.webhook_events.split(',').map((e: string) => e.trim()) : undefined;
         const webhook = await checkWebhook(deps.config, { url: req.body?.webhook_url, events }, DEFAULT_WEBHOOK_EVENTS, { url: 'webhook_url', events: 'webhook_events' });
-        const idempotencyKey = idempotencyKeyOf(req);
         const reference = await normalizeReferenceImage(req.file.buffer, deps.config);
         const { tenant } = callerOf(res);
-        let jobId = new Types.ObjectId().toHexString();
-        if (idempotencyKey) {
-          const claim = await claimIdempotencyKey(tenant, 'POST /jobs', idempotencyKey, requestHash(parameters, webhook ?? null, req.file.buffer), jobId);
-          if (claim.kind === 'conflict') {
-            throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'idempotency-key');
-          }
-          if (claim.kind === 'replay') {
-            const job = await JobModel.findById(claim.resourceId).lean<JobDocument>();
-            res.setHeader('Idempotent-Replayed', 'true');
-            return res.status(200).location(`/jobs/${claim.resourceId}`).json({ job_id: claim.resourceId, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
-          }
+        const jobId = new Types.ObjectId().toHexString();
+        const file = req.file.buffer;
+        const claim = await claimRequest(req, tenant, () => requestHash(parameters, webhook ?? null, file), jobId);
+        if (claim.replayOf) {
+          const job = await JobModel.findById(claim.replayOf).lean<JobDocument>();
+          res.setHeader('Idempotent-Replayed', 'true');
+          return res.status(200).location(`/jobs/${claim.replayOf}`).json({ job_id: claim.replayOf, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
         }
         try {
-          jobId = (await submitPortraitJob(deps, { tenant, parameters, reference, jobId, webhook })).jobId;
+          await submitPortraitJob(deps, { tenant, parameters, reference, jobId, webhook });
         } catch (e) {
-          if (idempotencyKey) await releaseIdempotencyKey(tenant, 'POST /jobs', idempotencyKey);
+          await claim.release();
           throw e;
         }
         res.status(202).location(`/jobs/${jobId}`).json({ job_id: jobId, status: 'pending', message: 'Job created and processing started' });
@@ -141,7 +126,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
 
   /** Newest first; `next_cursor` continues after the last job shown (ids only grow, so pages are stable). */
   router.get('/jobs', async (req, res) => {
-    const query = parseQuery(JobListQuery, req.query);
+    const query = parseOr400(JobListQuery, req.query, 'invalid_query');
     const filter: Record<string, unknown> = { tenant: callerOf(res).tenant };
     if (query.status) filter.status = query.status;
     if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
@@ -173,7 +158,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   /** A failed job gets a new cycle of attempts; the old attempts and how the cycle ended are kept. */
   router.post('/jobs/:id/retry', async (req, res) => {
     const job = await findJob(req, res);
-    if (!['failed', 'failed_validation'].includes(job.status) || !(await retryPortraitJob(deps, job))) {
+    if (!RETRYABLE_STATUSES.includes(job.status) || !(await retryPortraitJob(deps, job))) {
       throw new ApiError(409, 'not_retryable', `only failed jobs can be retried; this one is ${job.status}`, undefined, { status: job.status });
     }
     res.status(202).location(`/jobs/${job._id.toHexString()}`).json({ job_id: job._id.toHexString(), status: 'pending', message: 'a new attempt cycle started' });
@@ -182,7 +167,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   /** Stops a job wherever it is: a queued job never starts, a running step is aborted by its worker. */
   router.post('/jobs/:id/cancel', async (req, res) => {
     const job = await findJob(req, res);
-    if (FINISHED.has(job.status)) {
+    if (TERMINAL_STATUSES.has(job.status)) {
       throw new ApiError(409, 'not_cancellable', `job is already ${job.status}`, undefined, { status: job.status });
     }
     await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, job._id.toHexString());

@@ -1,0 +1,43 @@
+import type { Queue } from 'bullmq';
+import { randomInt } from 'node:crypto';
+import type { Config } from '../config';
+import { GenerationModel } from '../store/generationModel';
+import type { GenerationRequest } from './contracts/generation';
+import { generationJobId } from './contracts/generation';
+import type { GenerationJobData } from './generationOrchestrator';
+import { orchestratorJobOptions } from './queues';
+import { sealSecrets } from './secrets';
+import type { WebhookSpec } from './webhooks/events';
+
+type Secrets = NonNullable<GenerationRequest['secrets']>;
+
+/**
+ * POST /generations: the Generation document (without secrets), then its orchestrator job, whose
+ * generate-step payload carries the secrets sealed for this generation only.
+ */
+export async function submitGeneration(
+  deps: { config: Config; queue: Queue<GenerationJobData> },
+  submission: { id: string; tenant: string; request: Omit<GenerationRequest, 'secrets'>; secrets?: Secrets; webhook?: WebhookSpec },
+): Promise<void> {
+  const { id, tenant, request, secrets, webhook } = submission;
+  const seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
+  await GenerationModel.create({ _id: id, tenant, status: 'pending', request, seed });
+  const input = {
+    jobId: id,
+    attempt: 1,
+    prompt: request.prompt,
+    ...(request.negative_prompt ? { negativePrompt: request.negative_prompt } : {}),
+    seed,
+    width: request.width,
+    height: request.height,
+    numImages: request.num_images,
+    ...(request.steps ? { steps: request.steps } : {}),
+    ...(request.guidance !== undefined ? { guidance: request.guidance } : {}),
+    outputFormat: request.output_format,
+    loras: request.loras,
+    outputPrefix: `generations/${id}`,
+    ...(request.destination ? { destination: request.destination } : {}),
+    ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
+  };
+  await deps.queue.add('generation', { generationId: id, tenant, webhook, input }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S));
+}
