@@ -67,6 +67,13 @@ export const EnvSchema = z.object({
   /** The dashboard shows queues and jobs but offers no retry, remove or clean. */
   ADMIN_READ_ONLY: bool.default(false),
 
+  /** Where tenants drop reference photos for batches and schedules: `<prefix><tenant>/...` in S3_BUCKET. */
+  S3_INBOX_PREFIX: z.string().regex(/^([A-Za-z0-9_.-]+\/)+$/, 'must be folder names ending in "/"').default('inbox/'),
+  /** The shortest interval a schedule may fire at: a cron that fires more often is refused. */
+  SCHEDULE_MIN_INTERVAL_S: z.coerce.number().int().min(1).default(60),
+  /** Schedules per tenant. */
+  SCHEDULE_MAX_PER_TENANT: z.coerce.number().int().min(1).default(50),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
   MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),

@@ -10,12 +10,14 @@ import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
 import { rateLimit } from './rateLimit';
 import { adminQueuesRouter } from './routes/adminQueues';
+import { batchesRouter } from './routes/batches';
 import { docsRouter } from './routes/docs';
 import { metrics } from './routes/metrics';
 import { eventsRouter } from './routes/events';
 import { generationsRouter } from './routes/generations';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
+import { schedulesRouter } from './routes/schedules';
 
 export type AppDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue; redis: Redis };
 
@@ -45,6 +47,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(jobsRouter(deps));
   app.use(eventsRouter(deps));
   app.use(generationsRouter(deps));
+  app.use(batchesRouter(deps));
+  app.use(schedulesRouter(deps));
   app.use(notFound);
   app.use(errorHandler);
   return app;

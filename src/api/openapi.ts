@@ -5,6 +5,9 @@ import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
 import type { Config } from '../config';
 import { GenerationRequest } from '../flows/contracts/generation';
 import { JobListQuery } from './routes/jobs';
+import { BatchListQuery } from './routes/batches';
+import { BatchRequest } from '../flows/contracts/batch';
+import { ScheduleRequest } from '../flows/contracts/schedule';
 
 /**
  * The OpenAPI 3.1 document, built from the zod schemas the routes validate with (query, form
@@ -12,10 +15,10 @@ import { JobListQuery } from './routes/jobs';
  */
 
 export const ERROR_CODES = {
-  400: ['invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  400: ['invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
   401: ['unauthorized', 'admin_unauthorized'],
-  404: ['generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
-  409: ['not_ready', 'not_cancellable', 'not_retryable'],
+  404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
+  409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type'],
   422: ['idempotency_key_reused'],
@@ -144,6 +147,41 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
     },
     '/generations/{id}/cancel': {
       post: { operationId: 'cancelGeneration', summary: 'Cancel a pending or running generation', parameters: [generationId], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
+    },
+    '/batches': {
+      post: {
+        operationId: 'createBatch',
+        summary: 'A one-off batch: a list of generations, or every photo under an inbox prefix as a portrait job (fan-out/fan-in)',
+        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
+        requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(BatchRequest, { io: 'input' }) } } },
+        responses: {
+          202: { description: 'accepted: follow GET /batches/{id}', content: { 'application/json': {} } },
+          200: { description: 'replayed: this Idempotency-Key already created the batch', content: { 'application/json': {} } },
+          ...errors(400, 413, 422, ...authErrors),
+        },
+      },
+      get: { operationId: 'listBatches', summary: "The caller's batches, newest first (filter by schedule_id)", parameters: queryParameters(BatchListQuery), responses: { 200: { description: 'one page', content: { 'application/json': {} } }, ...errors(400, ...authErrors) } },
+    },
+    '/batches/{id}': {
+      get: {
+        operationId: 'getBatch',
+        summary: 'A batch: counts per state, every child with its status, photos turned down, and the summary once done',
+        parameters: [{ ...idParam, description: 'a batch id' }],
+        responses: { 200: { description: 'the batch', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
+      },
+    },
+    '/schedules': {
+      post: {
+        operationId: 'createSchedule',
+        summary: 'Run a batch on a cron pattern in a time zone; inbox photos are taken once each (by key and ETag)',
+        requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(ScheduleRequest, { io: 'input' }) } } },
+        responses: { 201: { description: 'created, with its next run', content: { 'application/json': {} } }, ...errors(400, 409, 413, ...authErrors) },
+      },
+      get: { operationId: 'listSchedules', summary: "The caller's schedules", responses: { 200: { description: 'all of them', content: { 'application/json': {} } }, ...errors(...authErrors) } },
+    },
+    '/schedules/{id}': {
+      get: { operationId: 'getSchedule', summary: 'A schedule with its next and last run', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 200: { description: 'the schedule', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
+      delete: { operationId: 'deleteSchedule', summary: 'Stop the schedule (batches it started run on)', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 204: { description: 'deleted' }, ...errors(400, 404, ...authErrors) } },
     },
     '/jobs/{id}': { get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } } },
     '/jobs/{id}/cancel': {

@@ -5,7 +5,7 @@ import { GenerationModel } from '../store/generationModel';
 import type { GenerationRequest } from './contracts/generation';
 import { generationJobId } from './contracts/generation';
 import type { GenerationJobData } from './generationOrchestrator';
-import { orchestratorJobOptions } from './queues';
+import { orchestratorJobOptions, type ParentJob } from './queues';
 import { sealSecrets } from './secrets';
 import type { WebhookSpec } from './webhooks/events';
 
@@ -17,11 +17,17 @@ type Secrets = NonNullable<GenerationRequest['secrets']>;
  */
 export async function submitGeneration(
   deps: { config: Config; queue: Queue<GenerationJobData> },
-  submission: { id: string; tenant: string; request: Omit<GenerationRequest, 'secrets'>; secrets?: Secrets; webhook?: WebhookSpec },
+  submission: { id: string; tenant: string; request: Omit<GenerationRequest, 'secrets'>; secrets?: Secrets; webhook?: WebhookSpec; parent?: ParentJob },
 ): Promise<void> {
-  const { id, tenant, request, secrets, webhook } = submission;
-  const seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
-  await GenerationModel.create({ _id: id, tenant, status: 'pending', request, seed });
+  const { id, tenant, request, secrets, webhook, parent } = submission;
+  let seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
+  try {
+    await GenerationModel.create({ _id: id, tenant, status: 'pending', request, seed });
+  } catch (err) {
+    // A replayed batch fan-out: the document exists; its job is (re-)added below, a no-op if there.
+    if ((err as { code?: number }).code !== 11000) throw err;
+    seed = (await GenerationModel.findById(id, { seed: 1 }).lean<{ seed: number }>())!.seed;
+  }
   const input = {
     jobId: id,
     attempt: 1,
@@ -39,5 +45,5 @@ export async function submitGeneration(
     ...(request.destination ? { destination: request.destination } : {}),
     ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
   };
-  await deps.queue.add('generation', { generationId: id, tenant, webhook, input }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S));
+  await deps.queue.add('generation', { generationId: id, tenant, webhook, input }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S, parent));
 }

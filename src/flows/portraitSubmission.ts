@@ -7,7 +7,7 @@ import type { ObjectStore } from '../store/objectStore';
 import type { PortraitParameters } from './contracts/portraitParameters';
 import { PortraitState } from './contracts/portraitState';
 import { startRetryCycle, type JobStatus } from './portraitStateMachine';
-import { orchestratorJobOptions, portraitJobId } from './queues';
+import { orchestratorJobOptions, portraitJobId, type ParentJob } from './queues';
 import type { WebhookSpec } from './webhooks/events';
 
 export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
@@ -52,6 +52,9 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
       height: reference.height,
       bytes: reference.data.length,
     },
+  }).catch((err) => {
+    // A replayed batch fan-out (derived ids): the document exists and is left as it is.
+    if ((err as { code?: number }).code !== 11000) throw err;
   });
   return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
 }
@@ -93,10 +96,10 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
  * Adds the orchestrator job. Its BullMQ id is derived from the Mongo id, so a repeated enqueue is a
  * no-op; if the enqueue fails the document is marked failed rather than left pending forever.
  */
-export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitState): Promise<void> {
+export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitState, parent?: ParentJob): Promise<void> {
   const { jobId } = state;
   try {
-    await deps.portraitQueue.add('portrait', state, orchestratorJobOptions(portraitJobId(jobId, state.cycle), deps.config.STEP_RETENTION_S));
+    await deps.portraitQueue.add('portrait', state, orchestratorJobOptions(portraitJobId(jobId, state.cycle), deps.config.STEP_RETENTION_S, parent));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger.error('could not enqueue portrait job', { jobId, error: message });

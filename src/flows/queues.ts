@@ -1,20 +1,27 @@
 /** Queues consumed by the TypeScript orchestrator role. */
 export const ORCHESTRATOR_QUEUES = {
   portrait: 'portrait',
+  /** One job per firing of a schedule (BullMQ job schedulers); each starts a batch. */
+  schedule: 'schedule',
   /** Delayed watchdog jobs that release a parent whose step never finished. */
   stepTimeouts: 'step-timeouts',
 } as const;
 
+/** A batch's orchestrator job, when the workflow job is one of its children. */
+export type ParentJob = { id: string; queue: string };
+
 /**
- * Options of a workflow's own orchestrator job (portrait, generation): its retries cover the
- * orchestrator's infrastructure errors (a MongoDB or Redis blip), not the steps'.
+ * Options of a workflow's own orchestrator job (portrait, generation, batch): its retries cover the
+ * orchestrator's infrastructure errors (a MongoDB or Redis blip), not the steps'. As a batch's
+ * child, its failure still wakes the batch (which counts it) instead of failing the batch.
  */
-export const orchestratorJobOptions = (jobId: string, retentionS: number) => ({
+export const orchestratorJobOptions = (jobId: string, retentionS: number, parent?: ParentJob) => ({
   jobId,
   attempts: 8,
   backoff: { type: 'exponential' as const, delay: 500 },
   removeOnComplete: { age: retentionS },
   removeOnFail: { age: retentionS },
+  ...(parent ? { parent, ignoreDependencyOnFailure: true } : {}),
 });
 
 /** The orchestrator job of a portrait job's cycle (a retry starts cycle 2, 3, ...). */

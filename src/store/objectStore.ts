@@ -2,6 +2,7 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -68,5 +69,19 @@ export class ObjectStore {
     const chunks: Buffer[] = [];
     for await (const chunk of object.body) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
+  }
+
+  /** Objects under a prefix, in key order, at most `limit` of them (with their ETag and size). */
+  async list(prefix: string, limit: number): Promise<{ key: string; etag: string; size: number }[]> {
+    const found: { key: string; etag: string; size: number }[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: Math.min(1000, limit - found.length) }),
+      );
+      for (const o of page.Contents ?? []) found.push({ key: o.Key!, etag: (o.ETag ?? '').replaceAll('"', ''), size: o.Size ?? 0 });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token && found.length < limit);
+    return found;
   }
 }

@@ -3,7 +3,12 @@ import type { Config } from '../config';
 import type { PortraitState } from '../flows/contracts/portraitState';
 import { Queue } from 'bullmq';
 import { cancelChannel } from '../flows/cancellation';
+import { BATCH_QUEUE, type BatchJobData } from '../flows/contracts/batch';
 import { GENERATION_QUEUE } from '../flows/contracts/generation';
+import { BatchOrchestrator } from '../flows/batches/orchestrator';
+import { scheduleFireProcessor } from '../flows/batches/schedules';
+import { BatchModel } from '../store/batchModel';
+import { ObjectStore } from '../store/objectStore';
 import { GenerationOrchestrator, type GenerationJobData } from '../flows/generationOrchestrator';
 import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
 import { GenerationModel } from '../store/generationModel';
@@ -14,7 +19,7 @@ import { JobModel, markJobFailed } from '../store/jobModel';
 import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
-/** The orchestrator role: portrait state machines, generations and the step-timeout watchdog. */
+/** The orchestrator role: portrait state machines, generations, batches, schedule firings and the step-timeout watchdog. */
 export function startOrchestratorRole(config: Config, concurrency = config.ORCHESTRATOR_CONCURRENCY) {
   // Connections passed to BullMQ as instances stay ours to close.
   const connection = connectRedis(config.REDIS_URL);
@@ -22,6 +27,9 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const orchestrator = new PortraitOrchestrator(config, connection);
   const generations = new GenerationOrchestrator(config, connection);
   const timeouts = createStepTimeoutProcessor(connection, config.QUEUE_PREFIX);
+  const objects = ObjectStore.fromConfig(config);
+  const batches = new BatchOrchestrator(config, connection, objects);
+  const batchQueue = new Queue<BatchJobData>(BATCH_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
   const workers = startQueueWorkers(
     [
       {
@@ -40,6 +48,16 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
             { $set: { status: 'failed', error: { code: 'internal', message: 'the generation could not be orchestrated; see the server logs' }, finishedAt: new Date() } },
           ).then(() => undefined),
       },
+      {
+        queue: BATCH_QUEUE,
+        processor: batches.process,
+        onFinalFailure: (job: Job<BatchJobData>) =>
+          BatchModel.updateOne(
+            { _id: job.data.batchId },
+            { $set: { status: 'failed', error: { code: 'internal', message: 'the batch could not be orchestrated; see the server logs' }, finishedAt: new Date() } },
+          ).then(() => undefined),
+      },
+      { queue: ORCHESTRATOR_QUEUES.schedule, processor: scheduleFireProcessor({ config, batchQueue }), options: { concurrency: 5 } },
       { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },
     ],
     {
@@ -70,7 +88,8 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       subscriber.disconnect();
-      await Promise.all([orchestrator.close(), generations.close(), timeouts.close(), portraitQueue.close()]);
+      await Promise.all([orchestrator.close(), generations.close(), batches.close(), timeouts.close(), portraitQueue.close(), batchQueue.close()]);
+      objects.client.destroy();
       connection.disconnect();
       workerConnection.disconnect();
     },

@@ -57,7 +57,8 @@ export class ScriptedGpuWorker {
     return handler(parsed.data as never, job);
   }
 
-  private readonly defaults: { [S in StepName]: Handler<S> } = {
+  /** What each step does unless the script says otherwise (a script may call these). */
+  readonly defaults: { [S in StepName]: Handler<S> } = {
     prompt: ({ parameters, attempt, previous }) => ({
       prompt: `${parameters.purpose} portrait, ${parameters.attire}, attempt ${attempt}${previous ? `; fix: ${previous.feedback}` : ''}`,
     }),

@@ -5,6 +5,7 @@ import { Queue } from 'bullmq';
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
+import { BATCH_QUEUE } from '../../flows/contracts/batch';
 import { GENERATION_QUEUE } from '../../flows/contracts/generation';
 import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
 import { STEP_NAMES } from '../../flows/steps';
@@ -14,7 +15,15 @@ import { adminAuth } from '../adminAuth';
 const BASE_PATH = '/admin/queues';
 
 /** Every queue of the product, the Python-consumed step queues included. */
-export const ALL_QUEUES = [ORCHESTRATOR_QUEUES.portrait, GENERATION_QUEUE, ...STEP_NAMES, NOTIFY_QUEUE, ORCHESTRATOR_QUEUES.stepTimeouts];
+export const ALL_QUEUES = [
+  ORCHESTRATOR_QUEUES.portrait,
+  GENERATION_QUEUE,
+  BATCH_QUEUE,
+  ORCHESTRATOR_QUEUES.schedule,
+  ...STEP_NAMES,
+  NOTIFY_QUEUE,
+  ORCHESTRATOR_QUEUES.stepTimeouts,
+];
 
 /**
  * Bull Board at /admin/queues behind operator auth; ADMIN_READ_ONLY hides retry/remove/clean.

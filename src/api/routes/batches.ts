@@ -1,0 +1,102 @@
+import { Queue } from 'bullmq';
+import express, { Router, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from '../../config';
+import { childStatuses, countByStatus } from '../../flows/batches/progress';
+import { submitBatch } from '../../flows/batches/submission';
+import { BATCH_QUEUE, BatchRequest, type BatchJobData } from '../../flows/contracts/batch';
+import { JobId } from '../../flows/contracts/common';
+import { BatchModel, type BatchDocument } from '../../store/batchModel';
+import { callerOf } from '../auth';
+import { ApiError } from '../errors';
+import { claimRequest } from '../idempotencyKey';
+import { parseOr400 } from '../validation';
+
+export const BatchListQuery = z.strictObject({
+  schedule_id: JobId.optional(),
+  cursor: JobId.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+async function findBatch(req: Request, res: Response): Promise<BatchDocument> {
+  const id = String(req.params.id);
+  if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'batch id must be a 24-character hex string', 'id');
+  const doc = await BatchModel.findById(id).lean<BatchDocument>();
+  if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, 'batch_not_found', `no batch with id ${id}`, 'id');
+  return doc;
+}
+
+/** A batch as callers see it; `counts` and each item's status are read live from the children. */
+export async function batchView(doc: BatchDocument, withItems: boolean) {
+  const children = await childStatuses(doc.items);
+  return {
+    batch_id: doc._id.toHexString(),
+    status: doc.status,
+    schedule_id: doc.scheduleId ?? null,
+    target: doc.target,
+    total: children.length,
+    counts: countByStatus(children),
+    ...(withItems
+      ? {
+          items: children.map((c, i) => ({
+            kind: c.kind,
+            id: c.id,
+            url: c.kind === 'portrait' ? `/jobs/${c.id}` : `/generations/${c.id}`,
+            status: c.status,
+            ...(doc.items[i].source ? { source_key: doc.items[i].source!.key } : {}),
+          })),
+        }
+      : {}),
+    skipped: doc.skipped,
+    summary: doc.summary ?? null,
+    error: doc.error ?? null,
+    created_at: doc.createdAt?.toISOString() ?? null,
+    finished_at: doc.finishedAt?.toISOString() ?? null,
+  };
+}
+
+/** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary. */
+export function batchesRouter(deps: { config: Config; redis: Redis }): Router {
+  const router = Router();
+  const batchQueue = new Queue<BatchJobData>(BATCH_QUEUE, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
+
+  router.post('/batches', express.json({ limit: '512kb' }), async (req, res) => {
+    const { target } = parseOr400(BatchRequest, req.body, 'invalid_batch');
+    const { tenant } = callerOf(res);
+    let id = new Types.ObjectId().toHexString();
+    const claim = await claimRequest(req, tenant, () => createHash('sha256').update(JSON.stringify(target)).digest('hex'), id);
+    if (claim.replayOf && (await BatchModel.exists({ _id: claim.replayOf }))) {
+      return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/batches/${claim.replayOf}`).json({ batch_id: claim.replayOf, status: 'pending' });
+    }
+    id = claim.replayOf ?? id;
+    try {
+      await submitBatch({ config: deps.config, batchQueue }, { id, tenant, target });
+    } catch (e) {
+      await claim.release();
+      throw e;
+    }
+    res.status(202).location(`/batches/${id}`).json({ batch_id: id, status: 'pending' });
+  });
+
+  router.get('/batches', async (req, res) => {
+    const query = parseOr400(BatchListQuery, req.query, 'invalid_query');
+    const filter: Record<string, unknown> = { tenant: callerOf(res).tenant };
+    if (query.schedule_id) filter.scheduleId = query.schedule_id;
+    if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
+    const docs = await BatchModel.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<BatchDocument[]>();
+    const page = docs.slice(0, query.limit);
+    res.json({
+      batches: await Promise.all(page.map((d) => batchView(d, false))),
+      next_cursor: docs.length > query.limit ? page.at(-1)!._id.toHexString() : null,
+    });
+  });
+
+  router.get('/batches/:id', async (req, res) => {
+    res.json(await batchView(await findBatch(req, res), true));
+  });
+
+  return router;
+}

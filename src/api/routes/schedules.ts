@@ -1,0 +1,76 @@
+import { Queue } from 'bullmq';
+import express, { Router, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import type { Config } from '../../config';
+import { checkCron, createSchedule, deleteSchedule, nextFireTime, type ScheduleDeps } from '../../flows/batches/schedules';
+import { JobId } from '../../flows/contracts/common';
+import { ScheduleRequest, type ScheduleFireData } from '../../flows/contracts/schedule';
+import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
+import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
+import { callerOf } from '../auth';
+import { ApiError } from '../errors';
+import { parseOr400 } from '../validation';
+
+async function findSchedule(req: Request, res: Response): Promise<ScheduleDocument> {
+  const id = String(req.params.id);
+  if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'schedule id must be a 24-character hex string', 'id');
+  const doc = await ScheduleModel.findById(id).lean<ScheduleDocument>();
+  if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, 'schedule_not_found', `no schedule with id ${id}`, 'id');
+  return doc;
+}
+
+/** Scheduled batches: each firing of the cron pattern (in its time zone) runs the target as a new batch. */
+export function schedulesRouter(deps: { config: Config; redis: Redis }): Router {
+  const router = Router();
+  const scheduleDeps: ScheduleDeps = {
+    config: deps.config,
+    scheduleQueue: new Queue<ScheduleFireData>(ORCHESTRATOR_QUEUES.schedule, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX }),
+  };
+
+  const view = async (doc: ScheduleDocument) => {
+    const id = doc._id.toHexString();
+    return {
+      schedule_id: id,
+      name: doc.name ?? null,
+      cron: doc.cron,
+      tz: doc.tz,
+      target: doc.target,
+      next_run_at: (await nextFireTime(scheduleDeps, id))?.toISOString() ?? null,
+      last_fired_at: doc.lastFiredAt?.toISOString() ?? null,
+      last_batch_id: doc.lastBatchId ?? null,
+      batches_url: `/batches?schedule_id=${id}`,
+      created_at: doc.createdAt?.toISOString() ?? null,
+    };
+  };
+
+  router.post('/schedules', express.json({ limit: '512kb' }), async (req, res) => {
+    const request = parseOr400(ScheduleRequest, req.body, 'invalid_schedule');
+    const problem = checkCron(request.cron, request.tz, deps.config.SCHEDULE_MIN_INTERVAL_S);
+    if (problem) throw new ApiError(400, 'invalid_schedule', `${problem.field}: ${problem.message}`, problem.field);
+    const { tenant } = callerOf(res);
+    if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) {
+      throw new ApiError(409, 'too_many_schedules', `a tenant may have at most ${deps.config.SCHEDULE_MAX_PER_TENANT} schedules; delete one first`);
+    }
+    const id = new Types.ObjectId().toHexString();
+    await createSchedule(scheduleDeps, { id, tenant, request });
+    res.status(201).location(`/schedules/${id}`).json(await view((await ScheduleModel.findById(id).lean<ScheduleDocument>())!));
+  });
+
+  router.get('/schedules', async (_req, res) => {
+    const docs = await ScheduleModel.find({ tenant: callerOf(res).tenant }).sort({ _id: -1 }).lean<ScheduleDocument[]>();
+    res.json({ schedules: await Promise.all(docs.map(view)) });
+  });
+
+  router.get('/schedules/:id', async (req, res) => {
+    res.json(await view(await findSchedule(req, res)));
+  });
+
+  router.delete('/schedules/:id', async (req, res) => {
+    const doc = await findSchedule(req, res);
+    await deleteSchedule(scheduleDeps, doc._id.toHexString());
+    res.status(204).end();
+  });
+
+  return router;
+}

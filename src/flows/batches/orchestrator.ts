@@ -1,0 +1,72 @@
+import { Job, Queue, WaitingChildrenError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import { logger } from '../../logger';
+import { BatchModel, type BatchDocument, type BatchItem } from '../../store/batchModel';
+import type { ObjectStore } from '../../store/objectStore';
+import type { BatchJobData } from '../contracts/batch';
+import { GENERATION_QUEUE } from '../contracts/generation';
+import { derivedId } from '../derivedId';
+import type { GenerationJobData } from '../generationOrchestrator';
+import { submitGeneration } from '../generationSubmission';
+import { appendJobEvent } from '../jobEvents';
+import { ORCHESTRATOR_QUEUES, type ParentJob } from '../queues';
+import { portraitsFromInbox, type SkippedPhoto } from './inboxPhotos';
+import { childStatuses, summarize } from './progress';
+
+/**
+ * Fan-out/fan-in: the batch job adds every portrait job or generation as its BullMQ child (ids
+ * derived from the batch, so a replayed fan-out adds nothing twice), parks in waiting-children,
+ * and when the last child has ended (completed or failed alike) writes the batch's summary.
+ */
+export class BatchOrchestrator {
+  private readonly portraitQueue: Queue;
+  private readonly generationQueue: Queue<GenerationJobData>;
+
+  constructor(
+    private readonly config: Config,
+    private readonly connection: Redis,
+    private readonly objects: ObjectStore,
+  ) {
+    const opts = { connection, prefix: config.QUEUE_PREFIX };
+    this.portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, opts);
+    this.generationQueue = new Queue(GENERATION_QUEUE, opts);
+  }
+
+  readonly process = async (job: Job<BatchJobData>, token?: string): Promise<{ status: string; total: number }> => {
+    const { batchId } = job.data;
+    if (!job.data.fannedOut) {
+      const { items, skipped } = await this.fanOut(job.data, { id: job.id!, queue: job.queueQualifiedName });
+      await BatchModel.updateOne({ _id: batchId }, { $set: { status: 'running', items, skipped } });
+      await job.updateData({ ...job.data, fannedOut: true });
+      await appendJobEvent(this.connection, this.config.QUEUE_PREFIX, batchId, 'status', { status: 'running', total: items.length });
+      logger.info('batch fanned out', { batchId, children: items.length, skipped: skipped.length });
+    }
+    if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+    const batch = (await BatchModel.findById(batchId).lean<BatchDocument>())!;
+    const summary = summarize(await childStatuses(batch.items), batch.skipped.length, batch.createdAt);
+    await BatchModel.updateOne({ _id: batchId }, { $set: { status: 'completed', summary, finishedAt: new Date() } });
+    await appendJobEvent(this.connection, this.config.QUEUE_PREFIX, batchId, 'status', { status: 'completed', counts: summary.counts });
+    logger.info('batch finished', { batchId, counts: summary.counts });
+    return { status: 'completed', total: summary.total };
+  };
+
+  private async fanOut(data: BatchJobData, parent: ParentJob): Promise<{ items: BatchItem[]; skipped: SkippedPhoto[] }> {
+    const { batchId, tenant, target } = data;
+    if (target.type === 'portraits_from_prefix') {
+      const deps = { config: this.config, objects: this.objects, portraitQueue: this.portraitQueue };
+      return portraitsFromInbox(deps, { batchId, tenant, prefix: target.prefix, parameters: target.parameters, maxPhotos: target.max_photos, dedupScope: data.dedupScope, parent });
+    }
+    const items: BatchItem[] = [];
+    for (const [index, request] of target.requests.entries()) {
+      const id = derivedId(batchId, 'generation', String(index));
+      await submitGeneration({ config: this.config, queue: this.generationQueue }, { id, tenant, request, parent });
+      items.push({ kind: 'generation', id });
+    }
+    return { items, skipped: [] };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.portraitQueue.close(), this.generationQueue.close()]);
+  }
+}

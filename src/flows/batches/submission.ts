@@ -1,0 +1,22 @@
+import type { Queue } from 'bullmq';
+import type { Config } from '../../config';
+import { BatchModel } from '../../store/batchModel';
+import { batchJobId, type BatchJobData, type BatchTarget } from '../contracts/batch';
+import { orchestratorJobOptions } from '../queues';
+
+/**
+ * A batch (from POST /batches or a schedule's firing): its document, then its orchestrator job.
+ * Both are keyed by the batch id, so submitting the same batch twice creates it once.
+ */
+export async function submitBatch(
+  deps: { config: Config; batchQueue: Queue<BatchJobData> },
+  batch: { id: string; tenant: string; target: BatchTarget; scheduleId?: string },
+): Promise<void> {
+  const { id, tenant, target, scheduleId } = batch;
+  await BatchModel.create({ _id: id, tenant, status: 'pending', target, scheduleId }).catch((err) => {
+    if ((err as { code?: number }).code !== 11000) throw err;
+  });
+  // A schedule's photos are taken once across all its runs; a one-off batch takes what it finds.
+  const dedupScope = scheduleId ? `schedule:${scheduleId}` : `batch:${id}`;
+  await deps.batchQueue.add('batch', { batchId: id, tenant, target, dedupScope }, orchestratorJobOptions(batchJobId(id), deps.config.STEP_RETENTION_S));
+}

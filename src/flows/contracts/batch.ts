@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { GenerationRequest } from './generation';
+import { PortraitParameters } from './portraitParameters';
+
+/** One generation of a batch: a plain generation request without per-request secrets or webhook (the batch has one outcome). */
+export const BatchGenerationItem = GenerationRequest.omit({ secrets: true, webhook: true, destination: true });
+
+/** A folder under the tenant's inbox (`<S3_INBOX_PREFIX><tenant>/`) in the deployment's bucket. */
+export const InboxPrefix = z
+  .string()
+  .max(512)
+  .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'must be empty or folder names ending in "/" (no "..", no leading "/")')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+
+/** What a batch runs: a list of generations, or every photo under an inbox prefix as a portrait. */
+export const BatchTarget = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('generations'), requests: z.array(BatchGenerationItem).min(1).max(100) }),
+  z.strictObject({
+    type: z.literal('portraits_from_prefix'),
+    prefix: InboxPrefix.default(''),
+    parameters: PortraitParameters.default(PortraitParameters.parse({})),
+    /** At most this many new photos per run; the rest wait for the next run. */
+    max_photos: z.number().int().min(1).max(500).default(100),
+  }),
+]);
+export type BatchTarget = z.infer<typeof BatchTarget>;
+
+export const BatchRequest = z.strictObject({ target: BatchTarget });
+
+export const BATCH_QUEUE = 'batch';
+export const batchJobId = (id: string) => `batch-${id}`;
+
+/** The orchestrator job of a batch: which photos it may take is scoped by `dedupScope`. */
+export type BatchJobData = { batchId: string; tenant: string; target: BatchTarget; dedupScope: string; fannedOut?: boolean };

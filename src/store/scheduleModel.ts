@@ -1,0 +1,18 @@
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+/** A tenant's schedule: when (cron + time zone) and what each firing runs as a batch. */
+const scheduleSchema = new Schema(
+  {
+    tenant: { type: String, required: true, index: true },
+    name: { type: String },
+    cron: { type: String, required: true },
+    tz: { type: String, required: true },
+    target: { type: Schema.Types.Mixed, required: true },
+    lastFiredAt: { type: Date },
+    lastBatchId: { type: String },
+  },
+  { timestamps: true, minimize: false, versionKey: false },
+);
+
+export type ScheduleDocument = InferSchemaType<typeof scheduleSchema> & { _id: mongoose.Types.ObjectId };
+export const ScheduleModel = mongoose.models.Schedule ?? mongoose.model('Schedule', scheduleSchema);
