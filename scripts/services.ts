@@ -122,10 +122,16 @@ async function waitForHttp(url: string, name: string, timeoutMs = 60_000) {
   throw new Error(`${name} not healthy at ${url} within ${timeoutMs} ms`);
 }
 
+export type ServiceName = 'redis' | 'mongodb' | 's3';
+
 export type RunningServices = {
   env: Record<string, string>;
   /** Stops all of them and removes their data. */
   stop(): Promise<void>;
+  /** For chaos tests: stops one (SIGTERM, its data kept) ... */
+  stopService(name: ServiceName): Promise<void>;
+  /** ... and starts it again on the same port with the same data. */
+  startService(name: ServiceName): Promise<void>;
 };
 
 function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
@@ -147,48 +153,65 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startServices(): Promise<RunningServices> {
+type ServiceSpec = { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; port: number; healthUrl?: string };
+
+/**
+ * Redis, FerretDB and MinIO on free ports with a fresh data directory. `redisAppendOnly` turns on
+ * Redis persistence (AOF, fsync every second, as in docker-compose) for tests that restart it.
+ */
+export async function startServices(opts: { redisAppendOnly?: boolean } = {}): Promise<RunningServices> {
   installServices();
   const dataDir = mkdtempSync(join(tmpdir(), 'apex-services-'));
-  const [redisPort, mongoPort, s3Port, debugPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [redisPort, mongoPort, s3Port, debugPort, consolePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const s3User = 'apex-local';
   const s3Secret = `apex-local-${Math.random().toString(36).slice(2)}`;
 
   mkdirSync(join(dataDir, 'redis'));
   mkdirSync(join(dataDir, 'ferretdb'));
   mkdirSync(join(dataDir, 'minio'));
-  const processes = {
-    redis: launch(redisServerPath(), [
-      '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'),
-      '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction',
-    ]),
-    mongodb: launch(binPath('ferretdb'), [
-      '--handler=sqlite',
-      // BEGIN IMMEDIATE: concurrent writers queue on busy_timeout instead of failing with SQLITE_BUSY
-      // when a read transaction tries to upgrade; synchronous=normal is WAL's usual pairing.
-      `--sqlite-url=file:${join(dataDir, 'ferretdb')}/?_txlock=immediate&_pragma=synchronous(normal)`,
-      `--listen-addr=127.0.0.1:${mongoPort}`, '--telemetry=disable', '--log-level=error',
-      // Its debug/metrics HTTP listener defaults to the fixed :8088, which two stacks would fight over.
-      `--debug-addr=127.0.0.1:${debugPort}`,
-      `--state-dir=${join(dataDir, 'ferretdb')}`,
-    ]),
-    s3: launch(binPath('minio'), ['server', join(dataDir, 'minio'), '--address', `127.0.0.1:${s3Port}`, '--console-address', `127.0.0.1:${await freePort()}`, '--quiet'], {
-      ...process.env,
-      MINIO_ROOT_USER: s3User,
-      MINIO_ROOT_PASSWORD: s3Secret,
-      MINIO_BROWSER: 'off',
-    }),
+  const persistence = opts.redisAppendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
+  const specs: Record<ServiceName, ServiceSpec> = {
+    redis: {
+      cmd: redisServerPath(),
+      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'), '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'],
+      port: redisPort,
+    },
+    mongodb: {
+      cmd: binPath('ferretdb'),
+      args: [
+        '--handler=sqlite',
+        // BEGIN IMMEDIATE: concurrent writers queue on busy_timeout instead of failing with SQLITE_BUSY
+        // when a read transaction tries to upgrade; synchronous=normal is WAL's usual pairing.
+        `--sqlite-url=file:${join(dataDir, 'ferretdb')}/?_txlock=immediate&_pragma=synchronous(normal)`,
+        `--listen-addr=127.0.0.1:${mongoPort}`, '--telemetry=disable', '--log-level=error',
+        // Its debug/metrics HTTP listener defaults to the fixed :8088, which two stacks would fight over.
+        `--debug-addr=127.0.0.1:${debugPort}`,
+        `--state-dir=${join(dataDir, 'ferretdb')}`,
+      ],
+      port: mongoPort,
+    },
+    s3: {
+      cmd: binPath('minio'),
+      args: ['server', join(dataDir, 'minio'), '--address', `127.0.0.1:${s3Port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
+      env: { ...process.env, MINIO_ROOT_USER: s3User, MINIO_ROOT_PASSWORD: s3Secret, MINIO_BROWSER: 'off' },
+      port: s3Port,
+      healthUrl: `http://127.0.0.1:${s3Port}/minio/health/live`,
+    },
   };
+  const processes = {} as Record<ServiceName, ChildProcess>;
+  const startService = async (name: ServiceName) => {
+    const spec = specs[name];
+    processes[name] = launch(spec.cmd, spec.args, spec.env);
+    await waitForPort(spec.port, name, processes[name]);
+    if (spec.healthUrl) await waitForHttp(spec.healthUrl, name);
+  };
+  const stopService = (name: ServiceName) => kill(processes[name]);
   const stop = async () => {
     await Promise.all(Object.values(processes).map(kill));
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await Promise.all([
-      waitForPort(redisPort, 'redis', processes.redis),
-      waitForPort(mongoPort, 'ferretdb', processes.mongodb),
-      waitForPort(s3Port, 'minio', processes.s3).then(() => waitForHttp(`http://127.0.0.1:${s3Port}/minio/health/live`, 'minio')),
-    ]);
+    await Promise.all((Object.keys(specs) as ServiceName[]).map(startService));
   } catch (err) {
     await stop();
     throw err;
@@ -202,7 +225,7 @@ export async function startServices(): Promise<RunningServices> {
     S3_REGION: 'us-east-1',
     S3_FORCE_PATH_STYLE: 'true',
   };
-  return { env, stop };
+  return { env, stop, stopService, startService };
 }
 
 if (require.main === module) {

@@ -17,9 +17,11 @@ import { ScriptedGpuWorker, type GpuScript } from './scriptedGpuWorker';
  * A suite's own slice of the real services: its own BullMQ prefix, MongoDB database and S3 bucket,
  * so suites running side by side never see each other's jobs.
  */
-export async function testConfig(overrides: Record<string, string> = {}): Promise<Config> {
+export async function testConfig(given: Record<string, string> = {}): Promise<Config> {
   const id = randomBytes(4).toString('hex');
-  const mongoUrl = new URL(process.env.MONGO_URL!);
+  // A suite with its own services (the chaos suite) passes their MONGO_URL: its database is still per suite.
+  const { MONGO_URL: mongoServer = process.env.MONGO_URL!, ...overrides } = given;
+  const mongoUrl = new URL(mongoServer);
   mongoUrl.pathname = `/apex_${id}`;
   return loadConfig({
     ...process.env,
