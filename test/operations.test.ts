@@ -8,7 +8,11 @@ const ADMIN_TOKEN = 'operator-token-for-tests-0123';
 describe('operator routes: Bull Board and Prometheus metrics', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ config: { ADMIN_TOKEN, AUTH_MODE: 'open' } });
+    // Attempt 1 is always rejected, attempt 2 passes: known attempt and verdict metrics.
+    stack = await startStack({
+      config: { ADMIN_TOKEN, AUTH_MODE: 'open' },
+      gpu: { validate: ({ attempt }) => ({ passed: attempt >= 2, score: attempt / 2, checks: [], feedback: 'closer crop' }) },
+    });
   });
   afterAll(() => stack.close());
 
@@ -48,6 +52,25 @@ describe('operator routes: Bull Board and Prometheus metrics', () => {
     expect(res.text).toMatch(/apex_http_request_duration_seconds_count\{method="GET",route="\/parameters",status="200"\} \d+/);
     expect(res.text).toMatch(/apex_queue_jobs\{queue="portrait",state="completed"\} [1-9]/);
     expect(res.text).toMatch(/apex_portrait_jobs\{status="completed"\} [1-9]/);
+  });
+
+  it('adds the workflow metrics the orchestrators record: step durations, GPU timings, attempts, pass rate', async () => {
+    const jobId = (await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg')).body.job_id;
+    expect((await stack.waitForJob(jobId)).status).toBe('completed');
+    const text = (await admin('/metrics')).text;
+    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}()|.+]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('apex_step_duration_seconds_count{step="generate",outcome="completed"}')).toBeGreaterThanOrEqual(2);
+    expect(value('apex_step_duration_seconds_count{step="validate",outcome="completed"}')).toBeGreaterThanOrEqual(2);
+    // Reported by the GPU step itself (the real worker sends queueWait/loraLoad/denoise/upload).
+    expect(value('apex_gpu_generate_phase_seconds_count{phase="denoise"}')).toBeGreaterThanOrEqual(2);
+    expect(value('apex_gpu_generate_phase_seconds_bucket{phase="denoise",le="0.01"}')).toBe(value('apex_gpu_generate_phase_seconds_count{phase="denoise"}'));
+    // Every job here took exactly two attempts.
+    const finished = value('apex_portrait_attempts_count{status="completed"}');
+    expect(finished).toBeGreaterThanOrEqual(1);
+    expect([value('apex_portrait_attempts_bucket{status="completed",le="1"}'), value('apex_portrait_attempts_bucket{status="completed",le="2"}')]).toEqual([0, finished]);
+    expect(value('apex_validations_total{result="passed"}')).toBe(finished);
+    expect(value('apex_validations_total{result="rejected"}')).toBe(finished);
+    expect(value('apex_validation_pass_ratio')).toBe(0.5);
   });
 });
 

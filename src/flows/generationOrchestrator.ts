@@ -12,6 +12,7 @@ import { STEPS } from './steps';
 import { NOTIFY_QUEUE, type NotifyJobData, type WebhookSpec } from './webhooks/events';
 import { queueWebhook } from './webhooks/notify';
 import type { StepTimeoutData } from './stepTimeouts';
+import { WorkflowMetrics } from './workflowMetrics';
 
 export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean };
 
@@ -24,12 +25,14 @@ export class GenerationOrchestrator {
   private readonly generate: Queue;
   private readonly timeouts: Queue<StepTimeoutData>;
   private readonly notifyQueue: Queue<NotifyJobData>;
+  private readonly metrics: WorkflowMetrics;
 
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
   ) {
     const opts = { connection, prefix: config.QUEUE_PREFIX };
+    this.metrics = new WorkflowMetrics(connection, config.QUEUE_PREFIX);
     this.generate = new Queue('generate', opts);
     this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
     this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
@@ -49,6 +52,7 @@ export class GenerationOrchestrator {
     }
     if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     const outcome = await readStepOutcome(this.generate, stepId);
+    await this.metrics.stepFinished('generate', outcome);
     let status: 'completed' | 'failed' | 'cancelled';
     let fields: Record<string, unknown>;
     if (await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId)) {

@@ -22,6 +22,7 @@ import { ORCHESTRATOR_QUEUES } from './queues';
 import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
 import { STEPS, STEP_NAMES, type StepName } from './steps';
 import type { StepTimeoutData } from './stepTimeouts';
+import { WorkflowMetrics } from './workflowMetrics';
 
 type StepNext = Extract<NextStep, { kind: 'step' }>;
 
@@ -35,12 +36,14 @@ export class PortraitOrchestrator {
   private readonly stepQueues: Record<StepName, Queue>;
   private readonly timeouts: Queue<StepTimeoutData>;
   private readonly notifyQueue: Queue<NotifyJobData>;
+  private readonly metrics: WorkflowMetrics;
 
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
   ) {
     const opts = { connection, prefix: config.QUEUE_PREFIX };
+    this.metrics = new WorkflowMetrics(connection, config.QUEUE_PREFIX);
     this.stepQueues = Object.fromEntries(STEP_NAMES.map((s) => [s, new Queue(s, opts)])) as Record<StepName, Queue>;
     this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
     this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
@@ -57,6 +60,7 @@ export class PortraitOrchestrator {
         await this.mirror(state, next.status);
         await this.event(state, 'status', { status: next.status });
         await this.notify(state, `job.${next.status}`, `${state.jobId}-${next.status}`, { status: next.status });
+        await this.metrics.portraitFinished(next.status, state.attempts.length);
         return { status: next.status };
       }
       if (!stepRecordOf(state, next)) {
@@ -69,6 +73,7 @@ export class PortraitOrchestrator {
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       // Persisted together with the next step's enqueue: replaying this fold is idempotent.
       const outcome = await this.readOutcome(state, next);
+      await this.metrics.stepFinished(next.step, outcome);
       state = applyStepOutcome(state, next, outcome);
       await this.step(state, { step: next.step, attempt: next.attempt ?? null, status: outcome.status });
     }

@@ -3,6 +3,7 @@ import { Router, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import client from 'prom-client';
 import type { Config } from '../../config';
+import { renderWorkflowMetrics } from '../../flows/workflowMetrics';
 import { JobModel } from '../../store/jobModel';
 import { adminAuth } from '../adminAuth';
 import { ALL_QUEUES } from './adminQueues';
@@ -11,7 +12,9 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'wa
 
 /**
  * Prometheus metrics of this API process: HTTP latency per route, and — read at scrape time, so
- * every API process reports the same shared state — queue depths per state and jobs per status.
+ * every API process reports the same shared state — queue depths per state, jobs per status, and
+ * the workflow metrics the orchestrators aggregate in Redis (step durations, GPU timings, attempts,
+ * validation verdicts).
  */
 export function metrics(deps: { config: Config; redis: Redis }): { middleware: RequestHandler; router: Router } {
   const registry = new client.Registry();
@@ -59,7 +62,8 @@ export function metrics(deps: { config: Config; redis: Redis }): { middleware: R
   };
   const router = Router();
   router.get('/metrics', adminAuth(deps.config), async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
+    const [own, workflow] = await Promise.all([registry.metrics(), renderWorkflowMetrics(deps.redis, deps.config.QUEUE_PREFIX)]);
+    res.type(registry.contentType).send(own + workflow);
   });
   return { middleware, router };
 }
