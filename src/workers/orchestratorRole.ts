@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { Model } from 'mongoose';
 import type { Config } from '../config';
 import type { PortraitState } from '../flows/contracts/portraitState';
 import { Queue } from 'bullmq';
@@ -18,6 +19,12 @@ import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
 import { JobModel, markJobFailed } from '../store/jobModel';
 import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
+
+/** Ends a generation or batch the orchestrator gave up on; the detail is in the log, the user gets a safe message. */
+async function markOrchestrationFailed(model: Model<any>, id: string, kind: string): Promise<void> {
+  const error = { code: 'internal', message: `the ${kind} could not be orchestrated; see the server logs` };
+  await model.updateOne({ _id: id }, { $set: { status: 'failed', error, finishedAt: new Date() } });
+}
 
 /** The orchestrator role: portrait state machines, generations, batches, schedule firings and the step-timeout watchdog. */
 export function startOrchestratorRole(config: Config, concurrency = config.ORCHESTRATOR_CONCURRENCY) {
@@ -42,20 +49,12 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       {
         queue: GENERATION_QUEUE,
         processor: generations.process,
-        onFinalFailure: (job: Job<GenerationJobData>) =>
-          GenerationModel.updateOne(
-            { _id: job.data.generationId },
-            { $set: { status: 'failed', error: { code: 'internal', message: 'the generation could not be orchestrated; see the server logs' }, finishedAt: new Date() } },
-          ).then(() => undefined),
+        onFinalFailure: (job: Job<GenerationJobData>) => markOrchestrationFailed(GenerationModel, job.data.generationId, 'generation'),
       },
       {
         queue: BATCH_QUEUE,
         processor: batches.process,
-        onFinalFailure: (job: Job<BatchJobData>) =>
-          BatchModel.updateOne(
-            { _id: job.data.batchId },
-            { $set: { status: 'failed', error: { code: 'internal', message: 'the batch could not be orchestrated; see the server logs' }, finishedAt: new Date() } },
-          ).then(() => undefined),
+        onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(BatchModel, job.data.batchId, 'batch'),
       },
       { queue: ORCHESTRATOR_QUEUES.schedule, processor: scheduleFireProcessor({ config, batchQueue }), options: { concurrency: 5 } },
       { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },

@@ -11,8 +11,8 @@ import { BATCH_QUEUE, BatchRequest, type BatchJobData } from '../../flows/contra
 import { JobId } from '../../flows/contracts/common';
 import { BatchModel, type BatchDocument } from '../../store/batchModel';
 import { callerOf } from '../auth';
-import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
+import { findOwned, newestFirstPage } from '../tenantResources';
 import { parseOr400 } from '../validation';
 
 export const BatchListQuery = z.strictObject({
@@ -21,13 +21,7 @@ export const BatchListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-async function findBatch(req: Request, res: Response): Promise<BatchDocument> {
-  const id = String(req.params.id);
-  if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'batch id must be a 24-character hex string', 'id');
-  const doc = await BatchModel.findById(id).lean<BatchDocument>();
-  if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, 'batch_not_found', `no batch with id ${id}`, 'id');
-  return doc;
-}
+const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
 
 /** A batch as callers see it; `counts` and each item's status are read live from the children. */
 export async function batchView(doc: BatchDocument, withItems: boolean) {
@@ -83,15 +77,9 @@ export function batchesRouter(deps: { config: Config; redis: Redis }): Router {
 
   router.get('/batches', async (req, res) => {
     const query = parseOr400(BatchListQuery, req.query, 'invalid_query');
-    const filter: Record<string, unknown> = { tenant: callerOf(res).tenant };
-    if (query.schedule_id) filter.scheduleId = query.schedule_id;
-    if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
-    const docs = await BatchModel.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<BatchDocument[]>();
-    const page = docs.slice(0, query.limit);
-    res.json({
-      batches: await Promise.all(page.map((d) => batchView(d, false))),
-      next_cursor: docs.length > query.limit ? page.at(-1)!._id.toHexString() : null,
-    });
+    const filter = { tenant: callerOf(res).tenant, ...(query.schedule_id ? { scheduleId: query.schedule_id } : {}) };
+    const { page, next_cursor } = await newestFirstPage<BatchDocument>(BatchModel, filter, query);
+    res.json({ batches: await Promise.all(page.map((d) => batchView(d, false))), next_cursor });
   });
 
   router.get('/batches/:id', async (req, res) => {

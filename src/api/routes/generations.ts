@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
-import { JobId } from '../../flows/contracts/common';
 import { GENERATION_QUEUE, GenerationRequest } from '../../flows/contracts/generation';
 import type { GenerationJobData } from '../../flows/generationOrchestrator';
 import { TERMINAL_STATUSES } from '../../flows/jobEvents';
@@ -22,17 +21,12 @@ import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
+import { findOwned } from '../tenantResources';
 
 const URL_TTL_S = 3600;
 
 
-export async function findGeneration(req: Request, res: Response): Promise<GenerationDocument> {
-  const id = String(req.params.id);
-  if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'generation id must be a 24-character hex string', 'id');
-  const doc = await GenerationModel.findById(id).lean<GenerationDocument>();
-  if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, 'generation_not_found', `no generation with id ${id}`, 'id');
-  return doc;
-}
+export const findGeneration = (req: Request, res: Response) => findOwned<GenerationDocument>(GenerationModel, 'generation', req, res);
 
 /**
  * Text-to-image generations: POST /generations (JSON, `?wait=N` seconds at most GENERATION_MAX_WAIT_S),

@@ -22,6 +22,7 @@ import { claimRequest } from '../idempotencyKey';
 import { checkWebhook } from '../webhookInput';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
+import { findOwned, newestFirstPage } from '../tenantResources';
 
 const ALLOWED_FIELDS = new Set(['parameters', 'webhook_url', 'webhook_events']);
 
@@ -47,15 +48,7 @@ function parseParameters(raw: unknown) {
 }
 
 /** The caller's job; another tenant's job answers exactly like a missing one. */
-export async function findJob(req: Request, res: Response): Promise<JobDocument> {
-  const id = String(req.params.id);
-  if (!JobId.safeParse(id).success) {
-    throw new ApiError(400, 'invalid_id', 'job id must be a 24-character hex string', 'id');
-  }
-  const job = await JobModel.findById(id).lean<JobDocument>();
-  if (!job || job.tenant !== callerOf(res).tenant) throw new ApiError(404, 'job_not_found', `no job with id ${id}`, 'id');
-  return job;
-}
+export const findJob = (req: Request, res: Response) => findOwned<JobDocument>(JobModel, 'job', req, res);
 
 export const JobListQuery = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
@@ -124,18 +117,10 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     });
   });
 
-  /** Newest first; `next_cursor` continues after the last job shown (ids only grow, so pages are stable). */
   router.get('/jobs', async (req, res) => {
     const query = parseOr400(JobListQuery, req.query, 'invalid_query');
-    const filter: Record<string, unknown> = { tenant: callerOf(res).tenant };
-    if (query.status) filter.status = query.status;
-    if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
-    const docs = await JobModel.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean<JobDocument[]>();
-    const page = docs.slice(0, query.limit);
-    res.json({
-      jobs: page.map((d) => jobView(d)),
-      next_cursor: docs.length > query.limit ? page.at(-1)!._id.toHexString() : null,
-    });
+    const { page, next_cursor } = await newestFirstPage<JobDocument>(JobModel, { tenant: callerOf(res).tenant, ...(query.status ? { status: query.status } : {}) }, query);
+    res.json({ jobs: page.map((d) => jobView(d)), next_cursor });
   });
 
   router.get('/jobs/:id', async (req, res) => {

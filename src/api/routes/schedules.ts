@@ -4,21 +4,15 @@ import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { Config } from '../../config';
 import { checkCron, createSchedule, deleteSchedule, nextFireTime, type ScheduleDeps } from '../../flows/batches/schedules';
-import { JobId } from '../../flows/contracts/common';
 import { ScheduleRequest, type ScheduleFireData } from '../../flows/contracts/schedule';
 import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
+import { findOwned } from '../tenantResources';
 import { parseOr400 } from '../validation';
 
-async function findSchedule(req: Request, res: Response): Promise<ScheduleDocument> {
-  const id = String(req.params.id);
-  if (!JobId.safeParse(id).success) throw new ApiError(400, 'invalid_id', 'schedule id must be a 24-character hex string', 'id');
-  const doc = await ScheduleModel.findById(id).lean<ScheduleDocument>();
-  if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, 'schedule_not_found', `no schedule with id ${id}`, 'id');
-  return doc;
-}
+const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
 
 /** Scheduled batches: each firing of the cron pattern (in its time zone) runs the target as a new batch. */
 export function schedulesRouter(deps: { config: Config; redis: Redis }): Router {
