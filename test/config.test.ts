@@ -10,4 +10,9 @@ describe('config', () => {
     expect(() => loadConfig({ MAX_ATTEMPTS: 'three', REDIS_URL: 'not a url' })).toThrow(ConfigError);
     expect(() => loadConfig({ MAX_ATTEMPTS: 'three', REDIS_URL: 'not a url' })).toThrow(/MAX_ATTEMPTS[\s\S]*REDIS_URL|REDIS_URL[\s\S]*MAX_ATTEMPTS/);
   });
+
+  it('treats an empty OTLP endpoint (as an env file writes it) as tracing off, and refuses a bad one', () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '' }).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
+  });
 });

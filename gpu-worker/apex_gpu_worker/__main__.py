@@ -8,6 +8,7 @@ import signal
 from .logs import configure_logging
 from .runtime import ROLES, WorkerRuntime, build_processors
 from .settings import WorkerSettings
+from .telemetry import start_tracing
 
 
 def parse_args() -> argparse.Namespace:
@@ -30,6 +31,7 @@ async def main() -> None:
         if unknown:
             raise SystemExit(f"--queues: {sorted(unknown)} are not served by role {args.role} ({', '.join(queues)})")
         queues = wanted
+    tracing = start_tracing(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
     processors = await asyncio.to_thread(build_processors, settings, queues)
     runtime = await WorkerRuntime.start(settings, processors)
     stop = asyncio.Event()
@@ -39,6 +41,8 @@ async def main() -> None:
     await stop.wait()
     logging.getLogger("apex_gpu_worker").info("shutting down")
     await runtime.stop()
+    if tracing:
+        tracing.shutdown()  # flushes the spans still batched
 
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ class WorkerSettings(BaseSettings):
     lora_max_loaded: int = Field(4, ge=1)  # per-request adapters kept in memory (LRU)
     lora_max_rank: int = Field(128, ge=1)  # hotswap pads every adapter to this rank
 
+    # --- traces: off unless an OTLP/HTTP collector is named (the TypeScript processes read the same)
+    otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"))
+    otel_service_name: str = Field("apex-portraits", validation_alias=_env("OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"))
+
     # --- vision-language model
     vlm_backend: Literal["transformers", "openai"] = "transformers"
     vlm_model: str = str(DEFAULT_CACHE / "tiny-models" / "smolvlm")  # folder or Hub id (transformers)

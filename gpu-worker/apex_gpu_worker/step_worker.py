@@ -1,15 +1,19 @@
 """One BullMQ worker per GPU step queue, wrapped once with what every step needs: the contract
-check of its payload and of its result, cancellation, and the job id on every log line."""
+check of its payload and of its result, cancellation, the job id on every log line, and a span
+continuing the job's trace."""
 
 import logging
 from collections.abc import Awaitable, Callable
 
 from bullmq import Job, UnrecoverableError, Worker
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from .cancellation import CancellationListener
 from .contracts import check_input, check_result
 from .logs import current_job
 from .settings import WorkerSettings
+from .telemetry import default_tracer, parent_context
 
 # (payload, job, abort signal) -> result
 StepProcessor = Callable[..., Awaitable[dict]]
@@ -18,11 +22,26 @@ log = logging.getLogger("apex_gpu_worker")
 
 
 def start_step_worker(
-    step: str, processor: StepProcessor, settings: WorkerSettings, cancellations: CancellationListener | None = None
+    step: str,
+    processor: StepProcessor,
+    settings: WorkerSettings,
+    cancellations: CancellationListener | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> Worker:
     worker: Worker
+    tracer = tracer or default_tracer()
 
     async def process(job: Job, token: str, signal) -> dict:
+        data = job.data or {}
+        attributes = {"bullmq.queue": step, "bullmq.job_id": str(job.id), "apex.job_id": str(data.get("jobId")), "apex.attempt": str(data.get("attempt"))}
+        # Failures are recorded on the span (exception event, error status) by the context manager.
+        with tracer.start_as_current_span(f"step {step}", context=parent_context(data.get("trace")), kind=SpanKind.CONSUMER, attributes=attributes) as span:
+            result = await run(job, signal)
+            for name, value in (result.get("timings") or {}).items():
+                span.set_attribute(f"apex.timings.{name}", value)
+            return result
+
+    async def run(job: Job, signal) -> dict:
         job_id = (job.data or {}).get("jobId")
         current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": step})
         payload = check_input(settings.contracts_dir, step, job.data)

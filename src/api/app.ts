@@ -5,10 +5,12 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
 import { logger, withLogContext } from '../logger';
+import { trace } from '@opentelemetry/api';
 import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
 import { rateLimit } from './rateLimit';
+import { requestSpans } from './requestSpans';
 import { adminQueuesRouter } from './routes/adminQueues';
 import { batchesRouter } from './routes/batches';
 import { docsRouter } from './routes/docs';
@@ -28,8 +30,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(helmet());
   const prometheus = metrics(deps);
   app.use(prometheus.middleware);
+  app.use(requestSpans);
   app.use((req, res, next) => {
-    const traceId = (req.get('x-request-id') ?? '').slice(0, 64) || randomUUID();
+    // A caller's request id, else the OpenTelemetry trace id (when tracing is on), else a new one.
+    const traceId = (req.get('x-request-id') ?? '').slice(0, 64) || trace.getActiveSpan()?.spanContext().traceId || randomUUID();
     res.setHeader('x-request-id', traceId);
     const started = Date.now();
     res.on('finish', () =>

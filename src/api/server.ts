@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { loadConfig } from '../config';
 import { ORCHESTRATOR_QUEUES } from '../flows/queues';
 import { logger } from '../logger';
+import { startTracing } from '../telemetry';
 import { connectMongo } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
 import { connectRedis } from '../workers/redis';
@@ -9,6 +10,7 @@ import { createApp } from './app';
 
 async function main() {
   const config = loadConfig();
+  const tracing = startTracing(config, 'api');
   const mongoose = await connectMongo(config.MONGO_URL);
   const redis = connectRedis(config.REDIS_URL);
   const objects = ObjectStore.fromConfig(config);
@@ -22,6 +24,7 @@ async function main() {
       await portraitQueue.close();
       redis.disconnect();
       await mongoose.disconnect();
+      await tracing.shutdown();
       process.exit(0);
     });
   };

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { logger } from '../logger';
 import { GenerationModel } from '../store/generationModel';
 import { isCancelled } from './cancellation';
+import type { TraceCarrier } from './contracts/common';
 import { GenerateStepInput } from './contracts/generate';
 import { appendJobEvent } from './jobEvents';
 import { ORCHESTRATOR_QUEUES } from './queues';
@@ -14,7 +15,7 @@ import { queueWebhook } from './webhooks/notify';
 import type { StepTimeoutData } from './stepTimeouts';
 import { WorkflowMetrics } from './workflowMetrics';
 
-export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean };
+export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean; trace?: TraceCarrier };
 
 /**
  * The generation workflow: one `generate` step as a child job (the same queue and worker the

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { randomInt } from 'node:crypto';
 import type { Config } from '../config';
+import { currentTraceCarrier } from '../telemetry';
 import { GenerationModel } from '../store/generationModel';
 import type { GenerationRequest } from './contracts/generation';
 import { generationJobId } from './contracts/generation';
@@ -45,5 +46,5 @@ export async function submitGeneration(
     ...(request.destination ? { destination: request.destination } : {}),
     ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
   };
-  await deps.queue.add('generation', { generationId: id, tenant, webhook, input }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S, parent));
+  await deps.queue.add('generation', { generationId: id, tenant, webhook, input, trace: currentTraceCarrier() }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S, parent));
 }

@@ -1,6 +1,7 @@
 import { Types } from 'mongoose';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
+import { currentTraceCarrier } from '../telemetry';
 import { logger } from '../logger';
 import { JobModel, markJobFailed, type JobDocument } from '../store/jobModel';
 import type { ObjectStore } from '../store/objectStore';
@@ -56,7 +57,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     // A replayed batch fan-out (derived ids): the document exists and is left as it is.
     if ((err as { code?: number }).code !== 11000) throw err;
   });
-  return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS });
+  return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
 
 export const RETRYABLE_STATUSES = ['failed', 'failed_validation'];
@@ -81,7 +82,7 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
     cycle: doc.cycle ?? 1,
     history: doc.history ?? [],
   });
-  const state = startRetryCycle(previous, doc.status as JobStatus, deps.config.MAX_ATTEMPTS);
+  const state = { ...startRetryCycle(previous, doc.status as JobStatus, deps.config.MAX_ATTEMPTS), trace: currentTraceCarrier() };
   const claimed = await JobModel.updateOne(
     { _id: jobId, status: { $in: RETRYABLE_STATUSES }, cycle: previous.cycle },
     { $set: { status: 'pending', cycle: state.cycle, history: state.history, error: null, report: null, result: null, finishedAt: null } },

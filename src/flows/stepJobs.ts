@@ -1,5 +1,6 @@
 import { Job, type Queue } from 'bullmq';
 import type { Config } from '../config';
+import { currentTraceCarrier } from '../telemetry';
 import type { StepOutcome } from './portraitStateMachine';
 import type { StepName } from './steps';
 import type { StepTimeoutData } from './stepTimeouts';
@@ -8,7 +9,7 @@ import type { StepTimeoutData } from './stepTimeouts';
  * Adds a GPU step as a child of `parent`, the way every workflow does it: a deterministic id (a
  * replay gets the existing job), retries with backoff, the parent released when the step fails
  * (it records the failure instead of hanging), and a watchdog that releases it after
- * STEP_TIMEOUT_MS if the step never finishes.
+ * STEP_TIMEOUT_MS if the step never finishes. The step continues the orchestrator's trace.
  */
 export async function addStepJob(
   config: Config,
@@ -19,7 +20,8 @@ export async function addStepJob(
   input: unknown,
 ): Promise<void> {
   const retention = { age: config.STEP_RETENTION_S };
-  await queues.step.add(step, input, {
+  const trace = currentTraceCarrier();
+  await queues.step.add(step, trace ? { ...(input as object), trace } : input, {
     jobId: stepJobId,
     parent: { id: parent.id!, queue: parent.queueQualifiedName },
     attempts: config.STEP_RETRIES,

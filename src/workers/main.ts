@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { logger } from '../logger';
+import { startTracing } from '../telemetry';
 import { connectMongo } from '../store/mongo';
 import { startNotifierRole } from './notifierRole';
 import { startOrchestratorRole } from './orchestratorRole';
@@ -19,6 +20,7 @@ async function main() {
     throw new Error(`--role must be one of: ${Object.keys(ROLES).join(', ')}`);
   }
   const config = loadConfig();
+  const tracing = startTracing(config, role);
   const mongoose = await connectMongo(config.MONGO_URL);
   const running = ROLES[role](config, values.concurrency ? Number(values.concurrency) : undefined);
   logger.info('worker started', { role, pid: process.pid });
@@ -30,6 +32,7 @@ async function main() {
     logger.info('worker stopping', { role, signal });
     await running.close();
     await mongoose.disconnect();
+    await tracing.shutdown();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

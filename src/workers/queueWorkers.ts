@@ -1,5 +1,6 @@
 import { Worker, type Job, type Processor, type WorkerOptions } from 'bullmq';
 import { logger, withLogContext } from '../logger';
+import { inJobSpan } from '../telemetry';
 
 export type QueueHandler = {
   queue: string;
@@ -11,8 +12,8 @@ export type QueueHandler = {
 
 /**
  * Starts one BullMQ Worker per handler. Every processor is wrapped once here: its log lines carry
- * the job id, and failures are logged, instead of repeating that in each handler. Two handlers for
- * one queue is a boot error, not a silent race.
+ * the job id, it runs in a span continuing the job's trace, and failures are logged, instead of
+ * repeating that in each handler. Two handlers for one queue is a boot error, not a silent race.
  */
 export function startQueueWorkers(handlers: QueueHandler[], base: WorkerOptions): Worker[] {
   const seen = new Set<string>();
@@ -22,7 +23,11 @@ export function startQueueWorkers(handlers: QueueHandler[], base: WorkerOptions)
   }
   return handlers.map((h) => {
     const processor: Processor = (job, token, signal) =>
-      withLogContext({ queue: h.queue, bullJobId: job.id, jobId: job.data?.jobId }, () => h.processor(job, token, signal));
+      withLogContext({ queue: h.queue, bullJobId: job.id, jobId: job.data?.jobId }, () =>
+        inJobSpan(`${h.queue} process`, job.data?.trace, { 'bullmq.queue': h.queue, 'bullmq.job_id': job.id ?? '', 'apex.job_id': job.data?.jobId ?? '' }, () =>
+          h.processor(job, token, signal),
+        ),
+      );
     const worker = new Worker(h.queue, processor, { ...base, ...h.options });
     worker.on('failed', (job, error) => {
       if (!job) return;

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../../config';
+import { currentTraceCarrier } from '../../telemetry';
 import { BatchModel } from '../../store/batchModel';
 import { batchJobId, type BatchJobData, type BatchTarget } from '../contracts/batch';
 import { orchestratorJobOptions } from '../queues';
@@ -18,5 +19,5 @@ export async function submitBatch(
   });
   // A schedule's photos are taken once across all its runs; a one-off batch takes what it finds.
   const dedupScope = scheduleId ? `schedule:${scheduleId}` : `batch:${id}`;
-  await deps.batchQueue.add('batch', { batchId: id, tenant, target, dedupScope }, orchestratorJobOptions(batchJobId(id), deps.config.STEP_RETENTION_S));
+  await deps.batchQueue.add('batch', { batchId: id, tenant, target, dedupScope, trace: currentTraceCarrier() }, orchestratorJobOptions(batchJobId(id), deps.config.STEP_RETENTION_S));
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TraceCarrier } from './common';
 import { GenerationRequest } from './generation';
 import { PortraitParameters } from './portraitParameters';
 
@@ -31,4 +32,4 @@ export const BATCH_QUEUE = 'batch';
 export const batchJobId = (id: string) => `batch-${id}`;
 
 /** The orchestrator job of a batch: which photos it may take is scoped by `dedupScope`. */
-export type BatchJobData = { batchId: string; tenant: string; target: BatchTarget; dedupScope: string; fannedOut?: boolean };
+export type BatchJobData = { batchId: string; tenant: string; target: BatchTarget; dedupScope: string; fannedOut?: boolean; trace?: TraceCarrier };

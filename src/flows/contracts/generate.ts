@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key } from './common';
+import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 
 export const LoraSpec = z.strictObject({
   repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be a Hugging Face repo id like owner/name'),
@@ -9,6 +9,7 @@ export const LoraSpec = z.strictObject({
 
 /** Queue `generate`: FLUX text-to-image (portrait attempts and plain generations alike). */
 export const GenerateStepInput = z.strictObject({
+  trace: TraceCarrier.optional(),
   jobId: JobId,
   attempt: AttemptNumber,
   prompt: z.string().min(1).max(4000),

@@ -1,6 +1,6 @@
 import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key } from './common';
+import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { GeneratedImage } from './generate';
 import { PortraitParameters } from './portraitParameters';
 import { ReportStepResult } from './report';
@@ -56,6 +56,8 @@ export const PortraitState = z.object({
   error: JobError.optional(),
   tenant: z.string().optional(),
   webhook: WebhookSpec.optional(),
+  /** The trace of the request that started (or retried) the job, when tracing is on. */
+  trace: TraceCarrier.optional(),
   /** Attempt cycles: 1, then one more per retry; `history` keeps how each earlier cycle ended. */
   cycle: z.number().int().min(1).default(1),
   history: z

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key } from './common';
+import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
 
 /** Queue `prompt`: turn the reference photo and the parameters into a FLUX prompt. */
 export const PromptStepInput = z.strictObject({
+  trace: TraceCarrier.optional(),
   jobId: JobId,
   attempt: AttemptNumber,
   parameters: PortraitParameters,

@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key } from './common';
+import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
 import { ValidateStepResult } from './validate';
 
 /** Queue `report`: failure analysis once every attempt failed validation. */
 export const ReportStepInput = z.strictObject({
+  trace: TraceCarrier.optional(),
   jobId: JobId,
   parameters: PortraitParameters,
   referenceImageKey: S3Key,

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key } from './common';
+import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
 
 /** Queue `validate`: deterministic checks plus a VLM judgement of one generated image. */
 export const ValidateStepInput = z.strictObject({
+  trace: TraceCarrier.optional(),
   jobId: JobId,
   attempt: AttemptNumber,
   parameters: PortraitParameters,
