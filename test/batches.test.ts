@@ -1,10 +1,16 @@
 import { UnrecoverableError } from 'bullmq';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { checkCron } from '../src/flows/batches/schedules';
+import { verify } from '../src/flows/webhooks/signature';
 import { createApiKey } from '../src/store/apiKeyModel';
 import { JobModel } from '../src/store/jobModel';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
+
+const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
 describe('batches (fan-out/fan-in) and schedules', () => {
   let stack: Stack;
@@ -12,10 +18,12 @@ describe('batches (fan-out/fan-in) and schedules', () => {
   let other: string;
   beforeAll(async () => {
     stack = await startStack({
-      config: { AUTH_MODE: 'required', SCHEDULE_MIN_INTERVAL_S: '1' },
+      config: { AUTH_MODE: 'required', SCHEDULE_MIN_INTERVAL_S: '1', WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE: 'true' },
+      notifier: true,
       gpu: {
-        generate: (input, job) => {
+        generate: async (input, job) => {
           if (input.prompt === 'please fail') throw new UnrecoverableError('scripted failure');
+          if (input.prompt.startsWith('slow')) await new Promise((r) => setTimeout(r, 1500));
           return stack.gpu!.defaults.generate(input, job);
         },
       },
@@ -56,6 +64,39 @@ describe('batches (fan-out/fan-in) and schedules', () => {
     const list = (await api().get('/batches').set('Authorization', auth)).body;
     expect(list.batches.map((b: { batch_id: string }) => b.batch_id)).toContain(id);
     expect((await api().get('/batches').set('Authorization', other)).body.batches).toEqual([]);
+  });
+
+  it('notifies the batch webhook once every child has ended, signed, with the counts', async () => {
+    const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => (received.push({ headers: req.headers, body }), res.end()));
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    const res = await api()
+      .post('/batches')
+      .set('Authorization', auth)
+      .send({ target: { type: 'generations', requests: [{ prompt: 'one' }, { prompt: 'two' }] }, webhook: { url } });
+    expect(res.status).toBe(202);
+    await until(async () => received.length, (n) => n >= 1);
+    receiver.close();
+    const [{ headers, body }] = received;
+    expect(verify(WEBHOOK_SECRET, headers as Record<string, string>, body)).toBe(true);
+    expect(JSON.parse(body)).toMatchObject({ type: 'batch.completed', data: { batch_id: res.body.batch_id, status: 'completed', total: 2, counts: { completed: 2 } } });
+  });
+
+  it('cancels a running batch: the fan-out stops, open children end cancelled, the batch completes', async () => {
+    const requests = [{ prompt: 'slow a' }, { prompt: 'slow b' }, { prompt: 'slow c' }];
+    const id = (await api().post('/batches').set('Authorization', auth).send({ target: { type: 'generations', requests } })).body.batch_id;
+    await until(() => getBatch(id), (b) => b.status === 'running');
+    const cancel = await api().post(`/batches/${id}/cancel`).set('Authorization', auth);
+    expect([cancel.status, cancel.body]).toEqual([202, { batch_id: id, status: 'cancelling', children_cancelled: 3 }]);
+    const batch = await until(() => getBatch(id), (b) => b.status === 'completed');
+    expect(batch.counts).toEqual({ cancelled: 3 });
+    expect((await api().post(`/batches/${id}/cancel`).set('Authorization', auth)).status).toBe(409);
+    expect((await api().post(`/batches/${id}/cancel`).set('Authorization', other)).status).toBe(404);
   });
 
   it('turns every photo under the tenant inbox prefix into a portrait job, and turns down what is not a photo', async () => {

@@ -170,6 +170,9 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         responses: { 200: { description: 'the batch', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
       },
     },
+    '/batches/{id}/cancel': {
+      post: { operationId: 'cancelBatch', summary: 'Stop the fan-out and cancel every child that has not ended', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
+    },
     '/schedules': {
       post: {
         operationId: 'createSchedule',

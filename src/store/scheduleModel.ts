@@ -8,6 +8,8 @@ const scheduleSchema = new Schema(
     cron: { type: String, required: true },
     tz: { type: String, required: true },
     target: { type: Schema.Types.Mixed, required: true },
+    /** Checked at creation; its url is checked again at every delivery. */
+    webhook: { type: Schema.Types.Mixed },
     lastFiredAt: { type: Date },
     lastBatchId: { type: String },
   },

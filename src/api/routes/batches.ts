@@ -10,7 +10,12 @@ import { submitBatch } from '../../flows/batches/submission';
 import { BATCH_QUEUE, BatchRequest, type BatchJobData } from '../../flows/contracts/batch';
 import { JobId } from '../../flows/contracts/common';
 import { BatchModel, type BatchDocument } from '../../store/batchModel';
+import { requestCancel } from '../../flows/cancellation';
+import { TERMINAL_STATUSES } from '../../flows/jobEvents';
+import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { callerOf } from '../auth';
+import { ApiError } from '../errors';
+import { checkWebhook } from '../webhookInput';
 import { claimRequest } from '../idempotencyKey';
 import { findOwned, newestFirstPage } from '../tenantResources';
 import { parseOr400 } from '../validation';
@@ -52,22 +57,24 @@ export async function batchView(doc: BatchDocument, withItems: boolean) {
   };
 }
 
-/** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary. */
+/** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary; cancel. */
 export function batchesRouter(deps: { config: Config; redis: Redis }): Router {
   const router = Router();
   const batchQueue = new Queue<BatchJobData>(BATCH_QUEUE, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
 
   router.post('/batches', express.json({ limit: '512kb' }), async (req, res) => {
-    const { target } = parseOr400(BatchRequest, req.body, 'invalid_batch');
+    const body = parseOr400(BatchRequest, req.body, 'invalid_batch');
+    const { target } = body;
+    const webhook = await checkWebhook(deps.config, { url: body.webhook?.url, events: body.webhook?.events }, DEFAULT_BATCH_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
     const { tenant } = callerOf(res);
     let id = new Types.ObjectId().toHexString();
-    const claim = await claimRequest(req, tenant, () => createHash('sha256').update(JSON.stringify(target)).digest('hex'), id);
+    const claim = await claimRequest(req, tenant, () => createHash('sha256').update(JSON.stringify(body)).digest('hex'), id);
     if (claim.replayOf && (await BatchModel.exists({ _id: claim.replayOf }))) {
       return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/batches/${claim.replayOf}`).json({ batch_id: claim.replayOf, status: 'pending' });
     }
     id = claim.replayOf ?? id;
     try {
-      await submitBatch({ config: deps.config, batchQueue }, { id, tenant, target });
+      await submitBatch({ config: deps.config, batchQueue }, { id, tenant, target, webhook });
     } catch (e) {
       await claim.release();
       throw e;
@@ -84,6 +91,19 @@ export function batchesRouter(deps: { config: Config; redis: Redis }): Router {
 
   router.get('/batches/:id', async (req, res) => {
     res.json(await batchView(await findBatch(req, res), true));
+  });
+
+  /** Stops the fan-out (if still running) and cancels every child that has not ended; the batch then completes with them counted. */
+  router.post('/batches/:id/cancel', async (req, res) => {
+    const batch = await findBatch(req, res);
+    if (batch.status === 'completed' || batch.status === 'failed') {
+      throw new ApiError(409, 'not_cancellable', `batch is already ${batch.status}`, undefined, { status: batch.status });
+    }
+    const id = batch._id.toHexString();
+    await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, id);
+    const open = (await childStatuses(batch.items)).filter((c) => !TERMINAL_STATUSES.has(c.status));
+    for (const child of open) await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, child.id);
+    res.status(202).json({ batch_id: id, status: 'cancelling', children_cancelled: open.length });
   });
 
   return router;

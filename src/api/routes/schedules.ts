@@ -7,10 +7,12 @@ import { checkCron, createSchedule, deleteSchedule, nextFireTime, type ScheduleD
 import { ScheduleRequest, type ScheduleFireData } from '../../flows/contracts/schedule';
 import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
+import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { findOwned } from '../tenantResources';
 import { parseOr400 } from '../validation';
+import { checkWebhook } from '../webhookInput';
 
 const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
 
@@ -30,6 +32,7 @@ export function schedulesRouter(deps: { config: Config; redis: Redis }): Router 
       cron: doc.cron,
       tz: doc.tz,
       target: doc.target,
+      webhook: doc.webhook ?? null,
       next_run_at: (await nextFireTime(scheduleDeps, id))?.toISOString() ?? null,
       last_fired_at: doc.lastFiredAt?.toISOString() ?? null,
       last_batch_id: doc.lastBatchId ?? null,
@@ -42,12 +45,13 @@ export function schedulesRouter(deps: { config: Config; redis: Redis }): Router 
     const request = parseOr400(ScheduleRequest, req.body, 'invalid_schedule');
     const problem = checkCron(request.cron, request.tz, deps.config.SCHEDULE_MIN_INTERVAL_S);
     if (problem) throw new ApiError(400, 'invalid_schedule', `${problem.field}: ${problem.message}`, problem.field);
+    const webhook = await checkWebhook(deps.config, { url: request.webhook?.url, events: request.webhook?.events }, DEFAULT_BATCH_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
     const { tenant } = callerOf(res);
     if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) {
       throw new ApiError(409, 'too_many_schedules', `a tenant may have at most ${deps.config.SCHEDULE_MAX_PER_TENANT} schedules; delete one first`);
     }
     const id = new Types.ObjectId().toHexString();
-    await createSchedule(scheduleDeps, { id, tenant, request });
+    await createSchedule(scheduleDeps, { id, tenant, request, webhook });
     res.status(201).location(`/schedules/${id}`).json(await view((await ScheduleModel.findById(id).lean<ScheduleDocument>())!));
   });
 

@@ -23,13 +23,22 @@ export const inboxRoot = (config: Config, tenant: string, prefix: string) => `${
  */
 export async function portraitsFromInbox(
   deps: SubmissionDeps,
-  run: { batchId: string; tenant: string; prefix: string; parameters: PortraitParameters; maxPhotos: number; dedupScope: string; parent: ParentJob },
+  run: {
+    batchId: string;
+    tenant: string;
+    prefix: string;
+    parameters: PortraitParameters;
+    maxPhotos: number;
+    dedupScope: string;
+    parent: ParentJob;
+    cancelled: () => Promise<boolean>;
+  },
 ): Promise<{ items: BatchItem[]; skipped: SkippedPhoto[] }> {
   const items: BatchItem[] = [];
   const skipped: SkippedPhoto[] = [];
   const objects = await deps.objects.list(inboxRoot(deps.config, run.tenant, run.prefix), LIST_LIMIT);
   for (const object of objects) {
-    if (items.length + skipped.length >= run.maxPhotos) break;
+    if (items.length + skipped.length >= run.maxPhotos || (await run.cancelled())) break;
     if (object.key.endsWith('/')) continue; // a folder marker
     const jobId = derivedId(run.batchId, object.key, object.etag);
     if (!(await claimPhoto(run.dedupScope, object.key, object.etag, jobId))) continue;

@@ -9,8 +9,11 @@ import { GENERATION_QUEUE } from '../contracts/generation';
 import { derivedId } from '../derivedId';
 import type { GenerationJobData } from '../generationOrchestrator';
 import { submitGeneration } from '../generationSubmission';
+import { isCancelled } from '../cancellation';
 import { appendJobEvent } from '../jobEvents';
 import { ORCHESTRATOR_QUEUES, type ParentJob } from '../queues';
+import { NOTIFY_QUEUE, type NotifyJobData } from '../webhooks/events';
+import { queueWebhook } from '../webhooks/notify';
 import { portraitsFromInbox, type SkippedPhoto } from './inboxPhotos';
 import { childStatuses, summarize } from './progress';
 
@@ -22,6 +25,7 @@ import { childStatuses, summarize } from './progress';
 export class BatchOrchestrator {
   private readonly portraitQueue: Queue;
   private readonly generationQueue: Queue<GenerationJobData>;
+  private readonly notifyQueue: Queue<NotifyJobData>;
 
   constructor(
     private readonly config: Config,
@@ -31,6 +35,7 @@ export class BatchOrchestrator {
     const opts = { connection, prefix: config.QUEUE_PREFIX };
     this.portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, opts);
     this.generationQueue = new Queue(GENERATION_QUEUE, opts);
+    this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
   }
 
   readonly process = async (job: Job<BatchJobData>, token?: string): Promise<{ status: string; total: number }> => {
@@ -47,18 +52,28 @@ export class BatchOrchestrator {
     const summary = summarize(await childStatuses(batch.items), batch.skipped.length, batch.createdAt);
     await BatchModel.updateOne({ _id: batchId }, { $set: { status: 'completed', summary, finishedAt: new Date() } });
     await appendJobEvent(this.connection, this.config.QUEUE_PREFIX, batchId, 'status', { status: 'completed', counts: summary.counts });
+    await queueWebhook(this.notifyQueue, this.config, job.data.webhook, {
+      type: 'batch.completed',
+      id: `${batchId}-completed`,
+      jobId: batchId,
+      tenant: job.data.tenant,
+      data: { batch_id: batchId, status: 'completed', total: summary.total, counts: summary.counts, skipped: summary.skipped },
+    });
     logger.info('batch finished', { batchId, counts: summary.counts });
     return { status: 'completed', total: summary.total };
   };
 
   private async fanOut(data: BatchJobData, parent: ParentJob): Promise<{ items: BatchItem[]; skipped: SkippedPhoto[] }> {
     const { batchId, tenant, target } = data;
+    // A batch cancelled while it fans out stops adding children.
+    const cancelled = () => isCancelled(this.connection, this.config.QUEUE_PREFIX, batchId);
     if (target.type === 'portraits_from_prefix') {
       const deps = { config: this.config, objects: this.objects, portraitQueue: this.portraitQueue };
-      return portraitsFromInbox(deps, { batchId, tenant, prefix: target.prefix, parameters: target.parameters, maxPhotos: target.max_photos, dedupScope: data.dedupScope, parent });
+      return portraitsFromInbox(deps, { batchId, tenant, prefix: target.prefix, parameters: target.parameters, maxPhotos: target.max_photos, dedupScope: data.dedupScope, parent, cancelled });
     }
     const items: BatchItem[] = [];
     for (const [index, request] of target.requests.entries()) {
+      if (await cancelled()) break;
       const id = derivedId(batchId, 'generation', String(index));
       await submitGeneration({ config: this.config, queue: this.generationQueue }, { id, tenant, request, parent });
       items.push({ kind: 'generation', id });
@@ -67,6 +82,6 @@ export class BatchOrchestrator {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.portraitQueue.close(), this.generationQueue.close()]);
+    await Promise.all([this.portraitQueue.close(), this.generationQueue.close(), this.notifyQueue.close()]);
   }
 }

@@ -6,6 +6,7 @@ import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel'
 import type { BatchJobData } from '../contracts/batch';
 import type { ScheduleFireData, ScheduleRequest } from '../contracts/schedule';
 import { derivedId } from '../derivedId';
+import type { WebhookSpec } from '../webhooks/events';
 import { submitBatch } from './submission';
 
 /** Why a cron/time-zone pair is refused, or undefined when it is fine. */
@@ -30,9 +31,9 @@ export function checkCron(cron: string, tz: string, minIntervalS: number): { fie
 export type ScheduleDeps = { config: Config; scheduleQueue: Queue<ScheduleFireData> };
 
 /** The schedule document, then its BullMQ job scheduler (upserted: re-running is harmless). */
-export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest }): Promise<void> {
-  const { id, tenant, request } = schedule;
-  await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target });
+export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest; webhook?: WebhookSpec }): Promise<void> {
+  const { id, tenant, request, webhook } = schedule;
+  await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target, webhook });
   try {
     await deps.scheduleQueue.upsertJobScheduler(
       id,
@@ -67,7 +68,7 @@ export function scheduleFireProcessor(deps: { config: Config; batchQueue: Queue<
     if (!schedule) return { batchId: null }; // deleted between the firing and now
     const batchId = derivedId('schedule-firing', job.id!);
     const scheduleId = String(schedule._id);
-    await submitBatch(deps, { id: batchId, tenant: schedule.tenant, target: schedule.target, scheduleId });
+    await submitBatch(deps, { id: batchId, tenant: schedule.tenant, target: schedule.target, scheduleId, webhook: schedule.webhook ?? undefined });
     await ScheduleModel.updateOne({ _id: scheduleId }, { $set: { lastFiredAt: new Date(), lastBatchId: batchId } });
     logger.info('schedule fired', { scheduleId, batchId });
     return { batchId };

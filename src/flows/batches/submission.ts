@@ -4,6 +4,7 @@ import { currentTraceCarrier } from '../../telemetry';
 import { BatchModel } from '../../store/batchModel';
 import { batchJobId, type BatchJobData, type BatchTarget } from '../contracts/batch';
 import { orchestratorJobOptions } from '../queues';
+import type { WebhookSpec } from '../webhooks/events';
 
 /**
  * A batch (from POST /batches or a schedule's firing): its document, then its orchestrator job.
@@ -11,13 +12,13 @@ import { orchestratorJobOptions } from '../queues';
  */
 export async function submitBatch(
   deps: { config: Config; batchQueue: Queue<BatchJobData> },
-  batch: { id: string; tenant: string; target: BatchTarget; scheduleId?: string },
+  batch: { id: string; tenant: string; target: BatchTarget; scheduleId?: string; webhook?: WebhookSpec },
 ): Promise<void> {
-  const { id, tenant, target, scheduleId } = batch;
+  const { id, tenant, target, scheduleId, webhook } = batch;
   await BatchModel.create({ _id: id, tenant, status: 'pending', target, scheduleId }).catch((err) => {
     if ((err as { code?: number }).code !== 11000) throw err;
   });
   // A schedule's photos are taken once across all its runs; a one-off batch takes what it finds.
   const dedupScope = scheduleId ? `schedule:${scheduleId}` : `batch:${id}`;
-  await deps.batchQueue.add('batch', { batchId: id, tenant, target, dedupScope, trace: currentTraceCarrier() }, orchestratorJobOptions(batchJobId(id), deps.config.STEP_RETENTION_S));
+  await deps.batchQueue.add('batch', { batchId: id, tenant, target, dedupScope, webhook, trace: currentTraceCarrier() }, orchestratorJobOptions(batchJobId(id), deps.config.STEP_RETENTION_S));
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { WebhookSpec } from '../webhooks/events';
 import type { TraceCarrier } from './common';
 import { GenerationRequest } from './generation';
 import { PortraitParameters } from './portraitParameters';
@@ -26,10 +27,21 @@ export const BatchTarget = z.discriminatedUnion('type', [
 ]);
 export type BatchTarget = z.infer<typeof BatchTarget>;
 
-export const BatchRequest = z.strictObject({ target: BatchTarget });
+/** Signed notifications (event: batch.completed, with the counts) — checked like a generation's. */
+export const BatchWebhook = GenerationRequest.shape.webhook;
+
+export const BatchRequest = z.strictObject({ target: BatchTarget, webhook: BatchWebhook });
 
 export const BATCH_QUEUE = 'batch';
 export const batchJobId = (id: string) => `batch-${id}`;
 
 /** The orchestrator job of a batch: which photos it may take is scoped by `dedupScope`. */
-export type BatchJobData = { batchId: string; tenant: string; target: BatchTarget; dedupScope: string; fannedOut?: boolean; trace?: TraceCarrier };
+export type BatchJobData = {
+  batchId: string;
+  tenant: string;
+  target: BatchTarget;
+  dedupScope: string;
+  webhook?: WebhookSpec;
+  fannedOut?: boolean;
+  trace?: TraceCarrier;
+};

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BatchTarget } from './batch';
+import { BatchTarget, BatchWebhook } from './batch';
 
 /** POST /schedules: a cron pattern (5 fields, or 6 with seconds) in a time zone, and the batch each firing runs. */
 export const ScheduleRequest = z.strictObject({
@@ -7,6 +7,8 @@ export const ScheduleRequest = z.strictObject({
   cron: z.string().min(1).max(120),
   tz: z.string().min(1).max(64).default('UTC'),
   target: BatchTarget,
+  /** Each batch the schedule starts notifies this webhook when it ends. */
+  webhook: BatchWebhook,
 });
 export type ScheduleRequest = z.infer<typeof ScheduleRequest>;
 
