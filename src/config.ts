@@ -31,6 +31,8 @@ export const EnvSchema = z.object({
   /** Seconds finished step jobs stay in Redis: long enough for a replaying orchestrator to find them. */
   STEP_RETENTION_S: z.coerce.number().int().min(60).default(7 * 24 * 3600),
 
+  /** On SIGTERM, how long in-flight work (jobs, open responses such as event streams) may take before the process exits anyway. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   ORCHESTRATOR_CONCURRENCY: z.coerce.number().int().min(1).default(50),
   /** How long a crashed orchestrator's job stays locked before another process picks it up. */
   ORCHESTRATOR_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),

@@ -20,6 +20,11 @@ async function main() {
     logger.info('api listening', { port: config.PORT }),
   );
   const stop = () => {
+    logger.info('api stopping');
+    // Event streams never end by themselves: after the grace period the remaining connections are
+    // cut (SSE clients reconnect elsewhere with Last-Event-ID).
+    setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS).unref();
+    server.closeIdleConnections();
     server.close(async () => {
       await portraitQueue.close();
       redis.disconnect();

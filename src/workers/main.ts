@@ -30,7 +30,10 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info('worker stopping', { role, signal });
-    await running.close();
+    // Jobs in hand may finish within the grace period; past it the process exits anyway, their
+    // locks lapse and BullMQ hands them to another process.
+    const finished = await Promise.race([running.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), config.SHUTDOWN_GRACE_MS))]);
+    if (!finished) logger.warn('jobs still running after SHUTDOWN_GRACE_MS; leaving them to other processes', { role });
     await mongoose.disconnect();
     await tracing.shutdown();
     process.exit(0);
