@@ -43,6 +43,20 @@ describe('operator routes: Bull Board and Prometheus metrics', () => {
     expect(JSON.stringify(portrait.jobs)).toContain(`portrait-${jobId}`);
   });
 
+  it("shows a portrait job's flow tree: the orchestrator job with every step of every attempt under it", async () => {
+    const jobId = (await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg')).body.job_id;
+    await stack.waitForJob(jobId);
+    const res = await admin(`/admin/queues/api/queues/portrait/portrait-${jobId}/flow`);
+    expect(res.status).toBe(200);
+    const root = res.body.flowRoot;
+    expect(root).toMatchObject({ id: `portrait-${jobId}`, queueName: 'portrait', state: 'completed', dependencies: { processed: 6, failed: 0 } });
+    // Attempt 1 was rejected here, so two rounds of the three steps hang under the orchestrator job.
+    const children = root.children.map((c: { id: string; queueName: string; state: string }) => `${c.id}:${c.queueName}:${c.state}`).sort();
+    expect(children).toEqual(
+      [1, 2].flatMap((a) => ['generate', 'prompt', 'validate'].map((step) => `${jobId}-a${a}-${step}:${step}:completed`)).sort(),
+    );
+  });
+
   it('serves Prometheus metrics to operators: HTTP latency by route, queue depths, jobs by status', async () => {
     expect((await request(stack.app).get('/metrics')).status).toBe(401);
     await request(stack.app).get('/parameters');
