@@ -56,6 +56,8 @@ describe('batches (fan-out/fan-in) and schedules', () => {
     expect(batch.counts).toEqual({ completed: 2, failed: 1 });
     expect(batch.summary).toMatchObject({ total: 3, counts: { completed: 2, failed: 1 }, success_rate: 2 / 3, skipped: 0 });
     expect(batch.summary.unsuccessful).toEqual([expect.objectContaining({ kind: 'generation', status: 'failed', id: batch.items[1].id })]);
+    const events = await api().get(`/batches/${id}/events`).set('Authorization', auth);
+    expect(events.text).toMatch(/event: status\ndata: \{"status":"running","total":3\}\n\n[\s\S]*event: status\ndata: \{"status":"completed","counts":\{"completed":2,"failed":1\}\}\n\n$/);
     // Every child is an ordinary generation of the tenant, in request order.
     const third = (await api().get(batch.items[2].url).set('Authorization', auth)).body;
     expect(third).toMatchObject({ status: 'completed', request: { prompt: 'a blue boat', num_images: 2 } });

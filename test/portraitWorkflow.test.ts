@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import request from 'supertest';
+import { readJobEvents } from '../src/flows/jobEvents';
 import { JobModel } from '../src/store/jobModel';
 import { referencePhoto, SEED_PARAMETERS } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
@@ -163,5 +164,10 @@ describe('portrait workflow', () => {
 
     expect(job.error).toEqual({ code: 'internal', message: expect.stringContaining('could not be orchestrated') });
     expect(JSON.stringify(job.error)).not.toMatch(/ZodError|invalid_type/);
+    // Its event stream is told too, so listeners are not left waiting for an end that never comes.
+    for (let i = 0; i < 100 && (await readJobEvents(stack.redis, stack.config.QUEUE_PREFIX, jobId, '0', 1)).at(-1)?.data.status !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await readJobEvents(stack.redis, stack.config.QUEUE_PREFIX, jobId, '0', 1)).at(-1)).toMatchObject({ type: 'status', data: { status: 'failed' } });
   });
 });

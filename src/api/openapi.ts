@@ -170,6 +170,14 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         responses: { 200: { description: 'the batch', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
       },
     },
+    '/batches/{id}/events': {
+      get: {
+        operationId: 'batchEvents',
+        summary: 'Server-Sent Events: running (with the number of children), then completed with the counts; resume with Last-Event-ID',
+        parameters: [{ ...idParam, description: 'a batch id' }, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+        responses: { 200: { description: 'an event stream (event: status)', content: { 'text/event-stream': {} } }, ...errors(400, 404, ...authErrors) },
+      },
+    },
     '/batches/{id}/cancel': {
       post: { operationId: 'cancelBatch', summary: 'Stop the fan-out and cancel every child that has not ended', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
     },

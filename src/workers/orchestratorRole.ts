@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Model } from 'mongoose';
 import type { Config } from '../config';
 import type { PortraitState } from '../flows/contracts/portraitState';
@@ -16,14 +17,19 @@ import { GenerationModel } from '../store/generationModel';
 import { ORCHESTRATOR_QUEUES, portraitJobId } from '../flows/queues';
 import { logger } from '../logger';
 import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
-import { JobModel, markJobFailed } from '../store/jobModel';
+import { JobModel } from '../store/jobModel';
+import { appendJobEvent } from '../flows/jobEvents';
 import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
-/** Ends a generation or batch the orchestrator gave up on; the detail is in the log, the user gets a safe message. */
-async function markOrchestrationFailed(model: Model<any>, id: string, kind: string): Promise<void> {
-  const error = { code: 'internal', message: `the ${kind} could not be orchestrated; see the server logs` };
-  await model.updateOne({ _id: id }, { $set: { status: 'failed', error, finishedAt: new Date() } });
+/**
+ * Ends a job, generation or batch the orchestrator gave up on (the detail is in the log, the user
+ * gets a safe message) and tells its event stream, whose listeners would otherwise wait forever.
+ */
+async function markOrchestrationFailed(connection: Redis, prefix: string, model: Model<any>, id: string, kind: string): Promise<void> {
+  const error = { code: 'internal', message: `the ${kind} could not be orchestrated after several retries; see the server logs` };
+  await model.updateOne({ _id: id, status: { $in: ['pending', 'running'] } }, { $set: { status: 'failed', error, finishedAt: new Date() } });
+  await appendJobEvent(connection, prefix, id, 'status', { status: 'failed' });
 }
 
 /** The orchestrator role: portrait state machines, generations, batches, schedule firings and the step-timeout watchdog. */
@@ -43,18 +49,17 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         queue: ORCHESTRATOR_QUEUES.portrait,
         processor: orchestrator.process,
         // The detail (a driver or Redis error) is in the log; the user gets a message safe to show.
-        onFinalFailure: (job: Job<PortraitState>) =>
-          markJobFailed(job.data.jobId, 'the job could not be orchestrated after several retries; see the server logs'),
+        onFinalFailure: (job: Job<PortraitState>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, JobModel, job.data.jobId, 'job'),
       },
       {
         queue: GENERATION_QUEUE,
         processor: generations.process,
-        onFinalFailure: (job: Job<GenerationJobData>) => markOrchestrationFailed(GenerationModel, job.data.generationId, 'generation'),
+        onFinalFailure: (job: Job<GenerationJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, GenerationModel, job.data.generationId, 'generation'),
       },
       {
         queue: BATCH_QUEUE,
         processor: batches.process,
-        onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(BatchModel, job.data.batchId, 'batch'),
+        onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, BatchModel, job.data.batchId, 'batch'),
       },
       { queue: ORCHESTRATOR_QUEUES.schedule, processor: scheduleFireProcessor({ config, batchQueue }), options: { concurrency: 5 } },
       { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },

@@ -26,7 +26,7 @@ export const BatchListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
+export const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
 
 /** A batch as callers see it; `counts` and each item's status are read live from the children. */
 export async function batchView(doc: BatchDocument, withItems: boolean) {

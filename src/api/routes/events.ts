@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { readJobEvents, TERMINAL_STATUSES, type JobEvent } from '../../flows/jobEvents';
+import { findBatch } from './batches';
 import { findGeneration } from './generations';
 import { findJob } from './jobs';
 
@@ -9,8 +10,9 @@ const HEARTBEAT_MS = 15_000;
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 /**
- * GET /jobs/:id/events and /generations/:id/events: Server-Sent Events from the job's event log (status transitions, steps,
- * generation progress), ending with the terminal status. `Last-Event-ID` (or `?last_event_id=`)
+ * GET /jobs/:id/events, /generations/:id/events and /batches/:id/events: Server-Sent Events from
+ * the resource's event log (status transitions, steps, generation progress), ending with the
+ * terminal status. `Last-Event-ID` (or `?last_event_id=`)
  * resumes after that event. Each stream holds its own Redis connection for its blocking reads.
  */
 export function eventsRouter(deps: { config: Config; redis: Redis }): Router {
@@ -55,5 +57,6 @@ export function eventsRouter(deps: { config: Config; redis: Redis }): Router {
   };
   router.get('/jobs/:id/events', async (req, res) => stream(req, res, await findJob(req, res)));
   router.get('/generations/:id/events', async (req, res) => stream(req, res, await findGeneration(req, res)));
+  router.get('/batches/:id/events', async (req, res) => stream(req, res, await findBatch(req, res)));
   return router;
 }
