@@ -2,6 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import mongoose from 'mongoose';
 import request from 'supertest';
 import { checkCron } from '../src/flows/batches/schedules';
 import { verify } from '../src/flows/webhooks/signature';
@@ -164,7 +165,10 @@ describe('batches (fan-out/fan-in) and schedules', () => {
     expect((await api().get(`/schedules/${id}`).set('Authorization', other)).status).toBe(404);
     expect((await api().delete(`/schedules/${id}`).set('Authorization', other)).status).toBe(404);
     expect((await api().get('/schedules').set('Authorization', auth)).body.schedules.map((s: { schedule_id: string }) => s.schedule_id)).toEqual([id]);
+    const claims = mongoose.connection.collection('processedphotos');
+    expect(await claims.countDocuments({ scope: `schedule:${id}` })).toBe(3);
     expect((await api().delete(`/schedules/${id}`).set('Authorization', auth)).status).toBe(204);
+    expect(await claims.countDocuments({ scope: `schedule:${id}` })).toBe(0);
     expect((await api().get(`/schedules/${id}`).set('Authorization', auth)).status).toBe(404);
     // No firing after the delete: wait out any firing in flight, then nothing new for 2.5 s.
     await new Promise((r) => setTimeout(r, 1500));

@@ -35,3 +35,8 @@ export async function claimPhoto(scope: string, key: string, etag: string, jobId
   const existing = await ProcessedPhotoModel.findById(_id).lean<{ jobId: string }>();
   return existing?.jobId === jobId;
 }
+
+/** Forgets every photo a scope took (a deleted schedule's): its claims would otherwise stay forever. */
+export async function forgetPhotos(scope: string): Promise<number> {
+  return (await ProcessedPhotoModel.deleteMany({ scope })).deletedCount;
+}

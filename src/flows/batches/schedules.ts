@@ -6,6 +6,8 @@ import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel'
 import type { BatchJobData } from '../contracts/batch';
 import type { ScheduleFireData, ScheduleRequest } from '../contracts/schedule';
 import { derivedId } from '../derivedId';
+import { forgetPhotos } from '../../store/processedPhotoModel';
+import { scheduleScope } from './submission';
 import type { WebhookSpec } from '../webhooks/events';
 import { submitBatch } from './submission';
 
@@ -46,10 +48,11 @@ export async function createSchedule(deps: ScheduleDeps, schedule: { id: string;
   }
 }
 
-/** Stops the firings first, then forgets the schedule; batches it already started run on. */
+/** Stops the firings first, then forgets the schedule and the photos it took; batches it already started run on. */
 export async function deleteSchedule(deps: ScheduleDeps, id: string): Promise<void> {
   await deps.scheduleQueue.removeJobScheduler(id);
   await ScheduleModel.deleteOne({ _id: id });
+  await forgetPhotos(scheduleScope(id));
 }
 
 /** When it fires next (from its job scheduler), or null when it no longer fires. */

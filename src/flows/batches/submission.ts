@@ -6,6 +6,9 @@ import { batchJobId, type BatchJobData, type BatchTarget } from '../contracts/ba
 import { orchestratorJobOptions } from '../queues';
 import type { WebhookSpec } from '../webhooks/events';
 
+/** Which photos count as taken for a schedule: all those any of its batches took. */
+export const scheduleScope = (scheduleId: string) => `schedule:${scheduleId}`;
+
 /**
  * A batch (from POST /batches or a schedule's firing): its document, then its orchestrator job.
  * Both are keyed by the batch id, so submitting the same batch twice creates it once.
@@ -19,6 +22,6 @@ export async function submitBatch(
     if ((err as { code?: number }).code !== 11000) throw err;
   });
   // A schedule's photos are taken once across all its runs; a one-off batch takes what it finds.
-  const dedupScope = scheduleId ? `schedule:${scheduleId}` : `batch:${id}`;
+  const dedupScope = scheduleId ? scheduleScope(scheduleId) : `batch:${id}`;
   await deps.batchQueue.add('batch', { batchId: id, tenant, target, dedupScope, webhook, trace: currentTraceCarrier() }, orchestratorJobOptions(batchJobId(id), deps.config.STEP_RETENTION_S));
 }
