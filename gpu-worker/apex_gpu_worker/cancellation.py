@@ -9,8 +9,11 @@ from collections import defaultdict
 
 from bullmq import Worker
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = logging.getLogger("apex_gpu_worker.cancel")
+
+RESUBSCRIBE_DELAY_S = 0.5
 
 
 def cancel_channel(prefix: str) -> str:
@@ -34,9 +37,22 @@ class CancellationListener:
         self._task = asyncio.create_task(self._listen(pubsub))
 
     async def _listen(self, pubsub) -> None:
-        async for message in pubsub.listen():
-            if message["type"] == "message":
-                self.cancel(message["data"].decode())
+        """Follows the channel for the worker's lifetime. A lost connection (Redis restarted) ends
+        the subscription without a word; it is re-established, or cancellations would silently stop."""
+        while True:
+            try:
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self.cancel(message["data"].decode())
+            except RedisError as err:
+                log.warning("cancel channel lost; subscribing again", extra={"fields": {"error": str(err)}})
+            await pubsub.aclose()
+            await asyncio.sleep(RESUBSCRIBE_DELAY_S)
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(cancel_channel(self._prefix))
+            except RedisError:
+                pass  # still down: listen() fails at once and this loop tries again
 
     def cancel(self, job_id: str) -> None:
         for worker, bull_job_id in list(self._running.get(job_id, ())):
