@@ -84,7 +84,18 @@ describe('chaos: Redis restarted, MongoDB stopped 10 s, S3 unavailable', () => {
   }
 
   it('Redis restarted (AOF on) mid-flow: nothing lost', async () => {
-    await survive('redis restart', () => down('redis', 2000));
+    await survive('redis restart', () =>
+      down('redis', 3000, async () => {
+        await pause(300);
+        // The API fails fast with a clear error rather than holding requests until Redis returns.
+        const started = Date.now();
+        const post = await request(stack.app).post('/jobs').attach('image_file', await photo, 'me.jpg');
+        const health = await request(stack.app).get('/health');
+        expect([post.status, post.body.error, post.headers['retry-after']]).toEqual([503, { code: 'dependency_unavailable', message: 'redis is unavailable; retry shortly', field: 'redis' }, '5']);
+        expect([health.status, health.body.checks.redis.ok]).toEqual([503, false]);
+        expect(Date.now() - started).toBeLessThan(2500); // answered, not parked until Redis is back
+      }),
+    );
   }, 300_000);
 
   it('MongoDB stopped for 10 s: the API answers 503 naming it, workers retry, every job completes', async () => {

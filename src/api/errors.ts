@@ -29,7 +29,7 @@ const MULTER_ERRORS: Record<string, [number, string]> = {
 function unavailableDependency(err: { name?: string; message?: string }): string | undefined {
   const text = `${err?.name ?? ''} ${err?.message ?? ''}`;
   if (/Mongo(ose)?(ServerSelection|Network|NotConnected|PoolCleared|Topology)|before initial connection|Client must be connected/.test(text)) return 'mongodb';
-  if (/MaxRetriesPerRequest|Connection is closed|ECONNREFUSED.*6379|Redis is not connected/i.test(text)) return 'redis';
+  if (/MaxRetriesPerRequest|Connection is closed|ECONNREFUSED.*6379|Redis is not connected|enableOfflineQueue/i.test(text)) return 'redis';
   return undefined;
 }
 

@@ -5,14 +5,14 @@ import { logger } from '../logger';
 import { startTracing } from '../telemetry';
 import { connectMongo } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
-import { connectRedis } from '../workers/redis';
+import { connectApiRedis } from '../workers/redis';
 import { createApp } from './app';
 
 async function main() {
   const config = loadConfig();
   const tracing = startTracing(config, 'api');
   const mongoose = await connectMongo(config.MONGO_URL);
-  const redis = connectRedis(config.REDIS_URL);
+  const redis = await connectApiRedis(config.REDIS_URL);
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });

@@ -10,7 +10,7 @@ import { connectMongo } from '../../src/store/mongo';
 import { ObjectStore } from '../../src/store/objectStore';
 import { startNotifierRole } from '../../src/workers/notifierRole';
 import { startOrchestratorRole } from '../../src/workers/orchestratorRole';
-import { connectRedis } from '../../src/workers/redis';
+import { connectApiRedis, connectRedis } from '../../src/workers/redis';
 import { ScriptedGpuWorker, type GpuScript } from './scriptedGpuWorker';
 
 /**
@@ -43,14 +43,16 @@ export async function startStack(
 ) {
   const config = await testConfig(opts.config);
   await connectMongo(config.MONGO_URL);
-  const redis = connectRedis(config.REDIS_URL);
+  const redis = await connectApiRedis(config.REDIS_URL);
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
   const app = createApp({ config, objects, portraitQueue, redis });
   const orchestrator = opts.orchestrator === false ? undefined : startOrchestratorRole(config);
   const notifier = opts.notifier ? startNotifierRole(config) : undefined;
-  const gpu = opts.gpu === false ? undefined : new ScriptedGpuWorker(config, redis, objects, opts.gpu ?? {}, opts.gpuSteps).start();
+  // Workers block on Redis: their own connection, waiting out a reconnect (the API's fails fast).
+  const gpuConnection = opts.gpu === false ? undefined : connectRedis(config.REDIS_URL);
+  const gpu = gpuConnection && opts.gpu !== false ? new ScriptedGpuWorker(config, gpuConnection, objects, opts.gpu ?? {}, opts.gpuSteps).start() : undefined;
 
   async function waitForJob(jobId: string, done = (j: JobDocument) => !['pending', 'running'].includes(j.status), timeoutMs = 60_000) {
     const deadline = Date.now() + timeoutMs;
@@ -64,6 +66,7 @@ export async function startStack(
 
   async function close() {
     await gpu?.close();
+    gpuConnection?.disconnect();
     await orchestrator?.close();
     await notifier?.close();
     await portraitQueue.obliterate({ force: true }).catch(() => undefined);

@@ -32,7 +32,8 @@ export function eventsRouter(deps: { config: Config; redis: Redis }): Router {
         return void res.end();
       }
     }
-    const reader = deps.redis.duplicate();
+    // Its own connection for blocking reads; queued until it is connected, then failing fast like the API's.
+    const reader = deps.redis.duplicate({ enableOfflineQueue: true });
     let open = true;
     req.on('close', () => {
       open = false;
