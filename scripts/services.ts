@@ -84,7 +84,7 @@ export function installServices() {
   buildGoServer('minio');
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

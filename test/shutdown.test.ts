@@ -1,7 +1,6 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
+import { freePort } from '../scripts/services';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 import { startProcess, stopProcess } from './support/workerProcess';
@@ -15,12 +14,7 @@ describe('graceful shutdown of the API', () => {
   afterAll(() => stack.close());
 
   it('exits 0 on SIGTERM even with an event stream open, ending the stream after SHUTDOWN_GRACE_MS', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
+    const port = await freePort();
     const config = { ...stack.config, PORT: port, SHUTDOWN_GRACE_MS: 1000 };
     const api = await startProcess(process.execPath, ['--import', 'tsx', 'src/api/server.ts'], { cwd: join(__dirname, '..'), config, ready: 'api listening' });
     const base = `http://127.0.0.1:${port}`;

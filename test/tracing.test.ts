@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import request from 'supertest';
+import { freePort } from '../scripts/services';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 import { startProcess, startWorkerProcess, stopProcess } from './support/workerProcess';
@@ -54,12 +55,7 @@ describe('OpenTelemetry traces (off by default, OTLP when configured)', () => {
 
   it('follows one job from the API request through the orchestrator into every GPU step', async () => {
     await stack.orchestrator!.close(); // this test's orchestrator is a traced process
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
+    const port = await freePort();
     const traced = { ...stack.config, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, PORT: port };
     const api = await startProcess(process.execPath, ['--import', 'tsx', 'src/api/server.ts'], { cwd: join(__dirname, '..'), config: traced, ready: 'api listening' });
     const orchestrator = await startWorkerProcess('orchestrator', traced);
