@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import express from 'express';
 import helmet from 'helmet';
 import type { Queue } from 'bullmq';
@@ -5,7 +6,6 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
 import { logger, withLogContext } from '../logger';
-import { trace } from '@opentelemetry/api';
 import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
