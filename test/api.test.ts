@@ -71,7 +71,7 @@ describe('jobs API', () => {
     // The same app wired to an S3 endpoint and a Redis where nothing listens: real refused connections.
     const objects = ObjectStore.fromConfig({ ...stack.config, S3_ENDPOINT: 'http://127.0.0.1:9' });
     const redis = new Redis('redis://127.0.0.1:9', { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
-    const app = createApp({ config: stack.config, objects, portraitQueue: stack.portraitQueue, redis });
+    const app = createApp({ config: stack.config, objects, queues: stack.queues, redis });
     const down = await request(app).get('/health');
     redis.disconnect();
     expect(down.status).toBe(503);

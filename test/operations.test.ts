@@ -98,8 +98,8 @@ describe('a read-only dashboard', () => {
   it('reports its queues as read-only, and without ADMIN_TOKEN the routes are closed', async () => {
     const res = await request(stack.app).get('/admin/queues/api/queues').auth('ops', ADMIN_TOKEN);
     expect(res.body.queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
-    const { config, objects, portraitQueue, redis } = stack;
-    const closed = createApp({ config: { ...config, ADMIN_TOKEN: undefined }, objects, portraitQueue, redis });
+    const { config, objects, queues, redis } = stack;
+    const closed = createApp({ config: { ...config, ADMIN_TOKEN: undefined }, objects, queues, redis });
     const r = await request(closed).get('/admin/queues').auth('ops', ADMIN_TOKEN);
     expect([r.status, r.body.error.code]).toEqual([401, 'admin_unauthorized']);
   });

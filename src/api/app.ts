@@ -1,10 +1,10 @@
 import { trace } from '@opentelemetry/api';
 import express from 'express';
 import helmet from 'helmet';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
+import { ORCHESTRATOR_QUEUES, type QueueSet } from '../flows/queues';
 import { logger, withLogContext } from '../logger';
 import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
@@ -21,7 +21,8 @@ import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 import { schedulesRouter } from './routes/schedules';
 
-export type AppDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue; redis: Redis };
+/** `queues`: the process's BullMQ queues, shared by every route and the dashboard. */
+export type AppDeps = { config: Config; objects: ObjectStore; queues: QueueSet; redis: Redis };
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(adminQueuesRouter(deps)); // operator auth, not tenant keys
   app.use(prometheus.router); // operator auth
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
-  app.use(jobsRouter(deps));
+  app.use(jobsRouter({ ...deps, portraitQueue: deps.queues.get(ORCHESTRATOR_QUEUES.portrait) }));
   app.use(eventsRouter(deps));
   app.use(generationsRouter(deps));
   app.use(batchesRouter(deps));

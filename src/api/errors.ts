@@ -38,6 +38,7 @@ export const notFound: RequestHandler = (req, _res, next) =>
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let error: ApiError;
+  const dependency = unavailableDependency(err);
   if (err instanceof ApiError) {
     error = err;
   } else if (err instanceof MulterError) {
@@ -47,8 +48,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
   } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {
     error = new ApiError(400, 'malformed_multipart', err.message);
-  } else if (unavailableDependency(err)) {
-    const dependency = unavailableDependency(err)!;
+  } else if (dependency) {
     logger.warn('dependency unavailable', { method: req.method, path: req.path, dependency, error: err?.message });
     res.setHeader('Retry-After', '5');
     error = new ApiError(503, 'dependency_unavailable', `${dependency} is unavailable; retry shortly`, dependency);

@@ -1,6 +1,5 @@
-import { Queue } from 'bullmq';
 import { loadConfig } from '../config';
-import { ORCHESTRATOR_QUEUES } from '../flows/queues';
+import { QueueSet } from '../flows/queues';
 import { logger } from '../logger';
 import { startTracing } from '../telemetry';
 import { connectMongo } from '../store/mongo';
@@ -15,8 +14,8 @@ async function main() {
   const redis = await connectApiRedis(config.REDIS_URL);
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
-  const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const server = createApp({ config, objects, portraitQueue, redis }).listen(config.PORT, () =>
+  const queues = new QueueSet(redis, config.QUEUE_PREFIX);
+  const server = createApp({ config, objects, queues, redis }).listen(config.PORT, () =>
     logger.info('api listening', { port: config.PORT }),
   );
   const stop = () => {
@@ -26,7 +25,7 @@ async function main() {
     setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS).unref();
     server.closeIdleConnections();
     server.close(async () => {
-      await portraitQueue.close();
+      await queues.close();
       redis.disconnect();
       await mongoose.disconnect();
       await tracing.shutdown();

@@ -6,13 +6,13 @@ import { ApiError } from './errors';
 /**
  * A request's webhook (url + events) checked for use: configured deployment, known events, and a
  * target that passes the SSRF check now (delivery checks it again). `fields` names the request
- * fields the errors point at.
+ * fields the errors point at (by default a JSON body's `webhook: {url, events}`).
  */
 export async function checkWebhook(
   config: Config,
-  raw: { url: unknown; events: unknown },
+  raw: { url?: unknown; events?: unknown },
   defaults: WebhookEvent[],
-  fields: { url: string; events: string },
+  fields = { url: 'webhook.url', events: 'webhook.events' },
 ): Promise<WebhookSpec | undefined> {
   if (raw.url === undefined || raw.url === '') {
     if (raw.events !== undefined) throw new ApiError(400, 'invalid_webhook', `${fields.events} needs ${fields.url}`, fields.events);

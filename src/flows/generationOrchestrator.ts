@@ -1,4 +1,4 @@
-import { Job, Queue, WaitingChildrenError } from 'bullmq';
+import { Job, WaitingChildrenError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { logger } from '../logger';
@@ -7,13 +7,12 @@ import { isCancelled } from './cancellation';
 import type { TraceCarrier } from './contracts/common';
 import { GenerateStepInput } from './contracts/generate';
 import { appendJobEvent } from './jobEvents';
-import { ORCHESTRATOR_QUEUES } from './queues';
+import type { QueueSet } from './queues';
 import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
 import { STEPS } from './steps';
-import { NOTIFY_QUEUE, type NotifyJobData, type WebhookSpec } from './webhooks/events';
+import { NOTIFY_QUEUE, type WebhookSpec } from './webhooks/events';
 import { queueWebhook } from './webhooks/notify';
-import type { StepTimeoutData } from './stepTimeouts';
-import { WorkflowMetrics } from './workflowMetrics';
+import type { WorkflowMetrics } from './workflowMetrics';
 
 export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean; trace?: TraceCarrier };
 
@@ -23,21 +22,12 @@ export type GenerationJobData = { generationId: string; tenant?: string; webhook
  * carries the sealed secrets; nothing here opens them.
  */
 export class GenerationOrchestrator {
-  private readonly generate: Queue;
-  private readonly timeouts: Queue<StepTimeoutData>;
-  private readonly notifyQueue: Queue<NotifyJobData>;
-  private readonly metrics: WorkflowMetrics;
-
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
-  ) {
-    const opts = { connection, prefix: config.QUEUE_PREFIX };
-    this.metrics = new WorkflowMetrics(connection, config.QUEUE_PREFIX);
-    this.generate = new Queue('generate', opts);
-    this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
-    this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
-  }
+    private readonly queues: QueueSet,
+    private readonly metrics: WorkflowMetrics,
+  ) {}
 
   static stepId = (generationId: string) => `${generationId}-generate`;
 
@@ -45,14 +35,13 @@ export class GenerationOrchestrator {
     const { generationId, input } = job.data;
     const stepId = GenerationOrchestrator.stepId(generationId);
     if (!job.data.queued && !(await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId))) {
-      const queues = { step: this.generate, timeouts: this.timeouts };
-      await addStepJob(this.config, queues, job, 'generate', stepId, STEPS.generate.input.parse(input));
+      await addStepJob(this.config, this.queues, job, 'generate', stepId, STEPS.generate.input.parse(input));
       await GenerationModel.updateOne({ _id: generationId }, { $set: { status: 'running' } });
       await job.updateData({ ...job.data, queued: true });
       await this.event(generationId, { status: 'running' });
     }
     if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-    const outcome = await readStepOutcome(this.generate, stepId);
+    const outcome = await readStepOutcome(this.queues.get('generate'), stepId);
     await this.metrics.stepFinished('generate', outcome);
     let status: 'completed' | 'failed' | 'cancelled';
     let fields: Record<string, unknown>;
@@ -73,7 +62,7 @@ export class GenerationOrchestrator {
     }
     await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
     await this.event(generationId, { status });
-    await queueWebhook(this.notifyQueue, this.config, job.data.webhook, {
+    await queueWebhook(this.queues.get(NOTIFY_QUEUE), this.config, job.data.webhook, {
       type: `generation.${status}`,
       id: `${generationId}-${status}`,
       jobId: generationId,
@@ -86,14 +75,10 @@ export class GenerationOrchestrator {
 
   /** A cancel request while the step is still queued: remove it so the parent wakes now. */
   async releaseQueuedStep(generationId: string): Promise<void> {
-    await releaseIfQueued(this.generate, GenerationOrchestrator.stepId(generationId));
+    await releaseIfQueued(this.queues.get('generate'), GenerationOrchestrator.stepId(generationId));
   }
 
   private event(generationId: string, data: Record<string, unknown>) {
     return appendJobEvent(this.connection, this.config.QUEUE_PREFIX, generationId, 'status', data);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.generate.close(), this.timeouts.close(), this.notifyQueue.close()]);
   }
 }

@@ -9,6 +9,7 @@ import type { GenerationJobData } from './generationOrchestrator';
 import { orchestratorJobOptions, type ParentJob } from './queues';
 import { sealSecrets } from './secrets';
 import type { WebhookSpec } from './webhooks/events';
+import { isDuplicateKey } from '../store/mongo';
 
 type Secrets = NonNullable<GenerationRequest['secrets']>;
 
@@ -26,7 +27,7 @@ export async function submitGeneration(
     await GenerationModel.create({ _id: id, tenant, status: 'pending', request, seed });
   } catch (err) {
     // A replayed batch fan-out: the document exists; its job is (re-)added below, a no-op if there.
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
     seed = (await GenerationModel.findById(id, { seed: 1 }).lean<{ seed: number }>())!.seed;
   }
   const input = {

@@ -1,11 +1,11 @@
-import { Job, Queue, WaitingChildrenError } from 'bullmq';
+import { Job, WaitingChildrenError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { logger } from '../logger';
 import { JobModel } from '../store/jobModel';
 import { isCancelled } from './cancellation';
 import { appendJobEvent, type JobEventType } from './jobEvents';
-import { NOTIFY_QUEUE, type NotifyJobData, type WebhookEvent } from './webhooks/events';
+import { NOTIFY_QUEUE, type WebhookEvent } from './webhooks/events';
 import { queueWebhook } from './webhooks/notify';
 import { PortraitState } from './contracts/portraitState';
 import {
@@ -18,11 +18,10 @@ import {
   type NextStep,
   type StepOutcome,
 } from './portraitStateMachine';
-import { ORCHESTRATOR_QUEUES } from './queues';
+import type { QueueSet } from './queues';
 import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
-import { STEPS, STEP_NAMES, type StepName } from './steps';
-import type { StepTimeoutData } from './stepTimeouts';
-import { WorkflowMetrics } from './workflowMetrics';
+import { STEPS, type StepName } from './steps';
+import type { WorkflowMetrics } from './workflowMetrics';
 
 type StepNext = Extract<NextStep, { kind: 'step' }>;
 
@@ -33,21 +32,12 @@ type StepNext = Extract<NextStep, { kind: 'step' }>;
  * replays from job.data; re-adding an existing child is a no-op, so no step runs twice.
  */
 export class PortraitOrchestrator {
-  private readonly stepQueues: Record<StepName, Queue>;
-  private readonly timeouts: Queue<StepTimeoutData>;
-  private readonly notifyQueue: Queue<NotifyJobData>;
-  private readonly metrics: WorkflowMetrics;
-
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
-  ) {
-    const opts = { connection, prefix: config.QUEUE_PREFIX };
-    this.metrics = new WorkflowMetrics(connection, config.QUEUE_PREFIX);
-    this.stepQueues = Object.fromEntries(STEP_NAMES.map((s) => [s, new Queue(s, opts)])) as Record<StepName, Queue>;
-    this.timeouts = new Queue(ORCHESTRATOR_QUEUES.stepTimeouts, opts);
-    this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
-  }
+    private readonly queues: QueueSet,
+    private readonly metrics: WorkflowMetrics,
+  ) {}
 
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
     let state = PortraitState.parse(job.data);
@@ -89,23 +79,19 @@ export class PortraitOrchestrator {
     const next = planNextStep(state);
     const record = next.kind === 'step' ? stepRecordOf(state, next) : undefined;
     if (next.kind !== 'step' || !record) return;
-    if (!(await releaseIfQueued(this.stepQueues[next.step], record.stepJobId))) return;
+    if (!(await releaseIfQueued(this.queues.get(next.step), record.stepJobId))) return;
     logger.info('queued step removed for a cancelled job', { jobId: state.jobId, stepJobId: record.stepJobId });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...Object.values(this.stepQueues), this.timeouts, this.notifyQueue].map((q) => q.close()));
   }
 
   private async enqueue(parent: Job<PortraitState>, state: PortraitState, next: StepNext): Promise<void> {
     const record = stepRecordOf(state, next)!;
     const input = STEPS[next.step].input.parse(buildStepInput(state, next));
-    await addStepJob(this.config, { step: this.stepQueues[next.step], timeouts: this.timeouts }, parent, next.step, record.stepJobId, input);
+    await addStepJob(this.config, this.queues, parent, next.step, record.stepJobId, input);
     logger.debug('step queued', { step: next.step, attempt: next.attempt, stepJobId: record.stepJobId });
   }
 
   private async readOutcome(state: PortraitState, next: StepNext): Promise<StepOutcome> {
-    return readStepOutcome(this.stepQueues[next.step], stepRecordOf(state, next)!.stepJobId);
+    return readStepOutcome(this.queues.get(next.step), stepRecordOf(state, next)!.stepJobId);
   }
 
   private async step(state: PortraitState, data: { step: StepName; attempt: number | null; status: string }): Promise<void> {
@@ -115,7 +101,7 @@ export class PortraitOrchestrator {
 
   private notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
-    return queueWebhook(this.notifyQueue, this.config, state.webhook, event);
+    return queueWebhook(this.queues.get(NOTIFY_QUEUE), this.config, state.webhook, event);
   }
 
   /** Appends to the job's event log (SSE); a replayed transition may append it twice. */

@@ -3,13 +3,14 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import { currentTraceCarrier } from '../telemetry';
 import { logger } from '../logger';
-import { JobModel, markJobFailed, type JobDocument } from '../store/jobModel';
+import { JobModel, type JobDocument } from '../store/jobModel';
 import type { ObjectStore } from '../store/objectStore';
 import type { PortraitParameters } from './contracts/portraitParameters';
 import { PortraitState } from './contracts/portraitState';
 import { startRetryCycle, type JobStatus } from './portraitStateMachine';
 import { orchestratorJobOptions, portraitJobId, type ParentJob } from './queues';
 import type { WebhookSpec } from './webhooks/events';
+import { isDuplicateKey, markUnfinishedFailed } from '../store/mongo';
 
 export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
 
@@ -55,7 +56,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     },
   }).catch((err) => {
     // A replayed batch fan-out (derived ids): the document exists and is left as it is.
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
   });
   return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
@@ -104,7 +105,7 @@ export async function enqueuePortraitJob(deps: SubmissionDeps, state: PortraitSt
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger.error('could not enqueue portrait job', { jobId, error: message });
-    await markJobFailed(jobId, 'could not enqueue the job');
+    await markUnfinishedFailed(JobModel, jobId, 'could not enqueue the job');
     throw err;
   }
 }

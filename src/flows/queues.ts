@@ -1,3 +1,6 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
 /** Queues consumed by the TypeScript orchestrator role. */
 export const ORCHESTRATOR_QUEUES = {
   portrait: 'portrait',
@@ -26,3 +29,26 @@ export const orchestratorJobOptions = (jobId: string, retentionS: number, parent
 
 /** The orchestrator job of a portrait job's cycle (a retry starts cycle 2, 3, ...). */
 export const portraitJobId = (jobId: string, cycle = 1) => (cycle === 1 ? `portrait-${jobId}` : `portrait-${jobId}-c${cycle}`);
+
+/**
+ * The BullMQ queues one process uses, one instance per name on the process's connection: routes,
+ * workflows and the dashboard share them instead of each opening its own. Closed together.
+ */
+export class QueueSet {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  get<T = any>(name: string): Queue<T> {
+    let queue = this.queues.get(name);
+    if (!queue) this.queues.set(name, (queue = new Queue(name, { connection: this.connection, prefix: this.prefix })));
+    return queue as Queue<T>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -2,6 +2,7 @@ import { Job, type Queue } from 'bullmq';
 import type { Config } from '../config';
 import { currentTraceCarrier } from '../telemetry';
 import type { StepOutcome } from './portraitStateMachine';
+import { ORCHESTRATOR_QUEUES, type QueueSet } from './queues';
 import type { StepName } from './steps';
 import type { StepTimeoutData } from './stepTimeouts';
 
@@ -13,7 +14,7 @@ import type { StepTimeoutData } from './stepTimeouts';
  */
 export async function addStepJob(
   config: Config,
-  queues: { step: Queue; timeouts: Queue<StepTimeoutData> },
+  queues: QueueSet,
   parent: Job,
   step: StepName,
   stepJobId: string,
@@ -21,7 +22,7 @@ export async function addStepJob(
 ): Promise<void> {
   const retention = { age: config.STEP_RETENTION_S };
   const trace = currentTraceCarrier();
-  await queues.step.add(step, trace ? { ...(input as object), trace } : input, {
+  await queues.get(step).add(step, trace ? { ...(input as object), trace } : input, {
     jobId: stepJobId,
     parent: { id: parent.id!, queue: parent.queueQualifiedName },
     attempts: config.STEP_RETRIES,
@@ -30,7 +31,7 @@ export async function addStepJob(
     removeOnComplete: retention,
     removeOnFail: retention,
   });
-  await queues.timeouts.add(
+  await queues.get<StepTimeoutData>(ORCHESTRATOR_QUEUES.stepTimeouts).add(
     'step-timeout',
     { queue: step, stepJobId },
     { jobId: `${stepJobId}-timeout`, delay: config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },

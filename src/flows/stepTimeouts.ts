@@ -1,5 +1,6 @@
-import { Job, Queue, type ConnectionOptions } from 'bullmq';
+import { Job } from 'bullmq';
 import { logger } from '../logger';
+import type { QueueSet } from './queues';
 import type { StepName } from './steps';
 
 export type StepTimeoutData = { queue: StepName; stepJobId: string };
@@ -9,15 +10,9 @@ export type StepTimeoutData = { queue: StepName; stepJobId: string };
  * hung one) is detached from its parent, which wakes up, finds it unfinished and fails the job.
  * BullMQ has no job timeout of its own and a parent would otherwise wait forever.
  */
-export function createStepTimeoutProcessor(connection: ConnectionOptions, prefix: string) {
-  const queues = new Map<string, Queue>();
-  const queueFor = (name: string) => {
-    if (!queues.has(name)) queues.set(name, new Queue(name, { connection, prefix }));
-    return queues.get(name)!;
-  };
-
+export function createStepTimeoutProcessor(queues: QueueSet) {
   const process = async (job: Job<StepTimeoutData>): Promise<{ released: boolean }> => {
-    const step = await Job.fromId(queueFor(job.data.queue), job.data.stepJobId);
+    const step = await Job.fromId(queues.get(job.data.queue), job.data.stepJobId);
     if (!step) return { released: false };
     const state = await step.getState();
     if (state === 'completed' || state === 'failed') return { released: false };
@@ -26,6 +21,5 @@ export function createStepTimeoutProcessor(connection: ConnectionOptions, prefix
     logger.warn('step timed out', { stepJobId: job.data.stepJobId, stepState: state, released });
     return { released };
   };
-  const close = () => Promise.all([...queues.values()].map((q) => q.close()));
-  return { process, close };
+  return process;
 }

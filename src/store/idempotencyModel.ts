@@ -1,5 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
 import { createHash } from 'node:crypto';
+import { isDuplicateKey } from './mongo';
 
 /**
  * Idempotency-Key records: per tenant and key, the hash of the request it first came with and the
@@ -31,7 +32,7 @@ export async function claimIdempotencyKey(tenant: string, route: string, key: st
     await IdempotencyModel.create({ _id, requestHash, resourceId });
     return { kind: 'new' };
   } catch (err) {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
   }
   const existing = await IdempotencyModel.findById(_id).lean<{ requestHash: string; resourceId: string }>();
   if (!existing) return claimIdempotencyKey(tenant, route, key, requestHash, resourceId);

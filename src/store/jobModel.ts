@@ -35,11 +35,3 @@ const jobSchema = new Schema(
 export type JobDocument = InferSchemaType<typeof jobSchema> & { _id: mongoose.Types.ObjectId };
 
 export const JobModel = mongoose.models.Job ?? mongoose.model('Job', jobSchema);
-
-/** Ends a job that the system itself could not run; the message is shown to the user. */
-export async function markJobFailed(jobId: string, message: string): Promise<void> {
-  await JobModel.updateOne(
-    { _id: jobId, status: { $in: ['pending', 'running'] } },
-    { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } },
-  );
-}

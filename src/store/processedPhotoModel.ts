@@ -1,5 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
 import { createHash } from 'node:crypto';
+import { isDuplicateKey } from './mongo';
 
 /**
  * Inbox photos already taken, keyed by (scope, object key, ETag): a schedule firing again, or a
@@ -30,7 +31,7 @@ export async function claimPhoto(scope: string, key: string, etag: string, jobId
     await ProcessedPhotoModel.create({ _id, scope, key, etag, jobId });
     return true;
   } catch (err) {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
   }
   const existing = await ProcessedPhotoModel.findById(_id).lean<{ jobId: string }>();
   return existing?.jobId === jobId;

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config';
 import { logger } from '../logger';
 import { UnsafeTarget } from '../flows/outboundTarget';
-import { deliver } from '../flows/webhooks/delivery';
+import { deliver, type DeliveryResult } from '../flows/webhooks/delivery';
 import { NOTIFY_QUEUE, type NotifyJobData } from '../flows/webhooks/events';
 import { WebhookDeliveryModel } from '../store/webhookDeliveryModel';
 import { connectRedis } from './redis';
@@ -19,15 +19,14 @@ export function startNotifierRole(config: Config, concurrency = 20) {
     const { webhookId, url, type, data, jobId, tenant, createdAt } = job.data;
     if (!config.WEBHOOK_SECRET) throw new UnrecoverableError('WEBHOOK_SECRET is not configured');
     const body = JSON.stringify({ type, timestamp: createdAt, data });
-    let result;
-    try {
-      result = await deliver({ url, id: webhookId, body, secret: config.WEBHOOK_SECRET, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE });
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      await WebhookDeliveryModel.create({ jobId, tenant, webhookId, type, url, attempt: job.attemptsMade + 1, status: null, error: message, durationMs: 0 });
-      throw err instanceof UnsafeTarget ? new UnrecoverableError(message) : err;
-    }
+    // Every attempt is recorded, the ones refused before connecting (SSRF check, DNS) included.
+    let refused: unknown;
+    const result: DeliveryResult = await deliver({ url, id: webhookId, body, secret: config.WEBHOOK_SECRET, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }).catch((err) => {
+      refused = err;
+      return { status: null, error: err instanceof Error ? err.message : String(err), durationMs: 0 };
+    });
     await WebhookDeliveryModel.create({ jobId, tenant, webhookId, type, url, attempt: job.attemptsMade + 1, ...result });
+    if (refused) throw refused instanceof UnsafeTarget ? new UnrecoverableError(refused.message) : refused;
     if (result.status === null || result.status < 200 || result.status >= 300) {
       throw new Error(`webhook answered ${result.status ?? result.error}`);
     }

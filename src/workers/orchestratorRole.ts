@@ -3,19 +3,20 @@ import type { Redis } from 'ioredis';
 import type { Model } from 'mongoose';
 import type { Config } from '../config';
 import type { PortraitState } from '../flows/contracts/portraitState';
-import { Queue } from 'bullmq';
 import { cancelChannel } from '../flows/cancellation';
 import { BATCH_QUEUE, type BatchJobData } from '../flows/contracts/batch';
 import { GENERATION_QUEUE } from '../flows/contracts/generation';
 import { BatchOrchestrator } from '../flows/batches/orchestrator';
 import { scheduleFireProcessor } from '../flows/batches/schedules';
 import { BatchModel } from '../store/batchModel';
+import { markUnfinishedFailed } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
 import { GenerationOrchestrator, type GenerationJobData } from '../flows/generationOrchestrator';
 import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
 import { GenerationModel } from '../store/generationModel';
-import { ORCHESTRATOR_QUEUES, portraitJobId } from '../flows/queues';
+import { ORCHESTRATOR_QUEUES, portraitJobId, QueueSet } from '../flows/queues';
 import { logger } from '../logger';
+import { WorkflowMetrics } from '../flows/workflowMetrics';
 import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
 import { JobModel } from '../store/jobModel';
 import { appendJobEvent } from '../flows/jobEvents';
@@ -27,8 +28,7 @@ import { startQueueWorkers } from './queueWorkers';
  * gets a safe message) and tells its event stream, whose listeners would otherwise wait forever.
  */
 async function markOrchestrationFailed(connection: Redis, prefix: string, model: Model<any>, id: string, kind: string): Promise<void> {
-  const error = { code: 'internal', message: `the ${kind} could not be orchestrated after several retries; see the server logs` };
-  await model.updateOne({ _id: id, status: { $in: ['pending', 'running'] } }, { $set: { status: 'failed', error, finishedAt: new Date() } });
+  await markUnfinishedFailed(model, id, `the ${kind} could not be orchestrated after several retries; see the server logs`);
   await appendJobEvent(connection, prefix, id, 'status', { status: 'failed' });
 }
 
@@ -37,12 +37,12 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   // Connections passed to BullMQ as instances stay ours to close.
   const connection = connectRedis(config.REDIS_URL);
   const workerConnection = connectRedis(config.REDIS_URL);
-  const orchestrator = new PortraitOrchestrator(config, connection);
-  const generations = new GenerationOrchestrator(config, connection);
-  const timeouts = createStepTimeoutProcessor(connection, config.QUEUE_PREFIX);
+  const queues = new QueueSet(connection, config.QUEUE_PREFIX);
   const objects = ObjectStore.fromConfig(config);
-  const batches = new BatchOrchestrator(config, connection, objects);
-  const batchQueue = new Queue<BatchJobData>(BATCH_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
+  const metrics = new WorkflowMetrics(connection, config.QUEUE_PREFIX);
+  const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics);
+  const generations = new GenerationOrchestrator(config, connection, queues, metrics);
+  const batches = new BatchOrchestrator(config, connection, objects, queues);
   const workers = startQueueWorkers(
     [
       {
@@ -61,8 +61,8 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         processor: batches.process,
         onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, BatchModel, job.data.batchId, 'batch'),
       },
-      { queue: ORCHESTRATOR_QUEUES.schedule, processor: scheduleFireProcessor({ config, batchQueue }), options: { concurrency: 5 } },
-      { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: timeouts.process, options: { concurrency: 5 } },
+      { queue: ORCHESTRATOR_QUEUES.schedule, processor: scheduleFireProcessor({ config, batchQueue: queues.get<BatchJobData>(BATCH_QUEUE) }), options: { concurrency: 5 } },
+      { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: createStepTimeoutProcessor(queues), options: { concurrency: 5 } },
     ],
     {
       connection: workerConnection,
@@ -76,12 +76,11 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   // Cancel requests: a job whose step is still queued is released here; the worker holding a
   // running step aborts it itself (every process listens on the same channel).
   const subscriber = connectRedis(config.REDIS_URL);
-  const portraitQueue = new Queue<PortraitState>(ORCHESTRATOR_QUEUES.portrait, { connection, prefix: config.QUEUE_PREFIX });
   void subscriber.subscribe(cancelChannel(config.QUEUE_PREFIX));
   subscriber.on('message', (_channel, jobId: string) => {
     JobModel.findById(jobId, { cycle: 1 })
       .lean<{ cycle?: number }>()
-      .then((doc) => (doc ? portraitQueue.getJob(portraitJobId(jobId, doc.cycle ?? 1)) : undefined))
+      .then((doc) => (doc ? queues.get<PortraitState>(ORCHESTRATOR_QUEUES.portrait).getJob(portraitJobId(jobId, doc.cycle ?? 1)) : undefined))
       .then((job) => orchestrator.releaseQueuedStep(job))
       .then(() => generations.releaseQueuedStep(jobId))
       .catch((err) => logger.warn('could not release a cancelled job', { jobId, error: String(err) }));
@@ -92,7 +91,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       subscriber.disconnect();
-      await Promise.all([orchestrator.close(), generations.close(), batches.close(), timeouts.close(), portraitQueue.close(), batchQueue.close()]);
+      await queues.close();
       objects.client.destroy();
       connection.disconnect();
       workerConnection.disconnect();

@@ -1,9 +1,8 @@
-import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
-import { ORCHESTRATOR_QUEUES } from '../../src/flows/queues';
+import { ORCHESTRATOR_QUEUES, QueueSet } from '../../src/flows/queues';
 import type { StepName } from '../../src/flows/steps';
 import { JobModel, type JobDocument } from '../../src/store/jobModel';
 import { connectMongo } from '../../src/store/mongo';
@@ -46,8 +45,9 @@ export async function startStack(
   const redis = await connectApiRedis(config.REDIS_URL);
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
-  const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const app = createApp({ config, objects, portraitQueue, redis });
+  const queues = new QueueSet(redis, config.QUEUE_PREFIX);
+  const portraitQueue = queues.get(ORCHESTRATOR_QUEUES.portrait);
+  const app = createApp({ config, objects, queues, redis });
   const orchestrator = opts.orchestrator === false ? undefined : startOrchestratorRole(config);
   const notifier = opts.notifier ? startNotifierRole(config) : undefined;
   // Workers block on Redis: their own connection, waiting out a reconnect (the API's fails fast).
@@ -70,14 +70,14 @@ export async function startStack(
     await orchestrator?.close();
     await notifier?.close();
     await portraitQueue.obliterate({ force: true }).catch(() => undefined);
-    await portraitQueue.close();
+    await queues.close();
     redis.disconnect();
     objects.client.destroy();
     await mongoose.connection.dropDatabase().catch(() => undefined);
     await mongoose.disconnect();
   }
 
-  return { config, redis, objects, portraitQueue, app, orchestrator, gpu, waitForJob, close };
+  return { config, redis, objects, queues, portraitQueue, app, orchestrator, gpu, waitForJob, close };
 }
 
 /** The environment that makes a child process load exactly this config. */

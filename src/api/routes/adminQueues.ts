@@ -1,13 +1,11 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { Queue } from 'bullmq';
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { BATCH_QUEUE } from '../../flows/contracts/batch';
 import { GENERATION_QUEUE } from '../../flows/contracts/generation';
-import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
+import { ORCHESTRATOR_QUEUES, type QueueSet } from '../../flows/queues';
 import { STEP_NAMES } from '../../flows/steps';
 import { NOTIFY_QUEUE } from '../../flows/webhooks/events';
 import { adminAuth } from '../adminAuth';
@@ -29,12 +27,12 @@ export const ALL_QUEUES = [
  * Bull Board at /admin/queues behind operator auth; ADMIN_READ_ONLY hides retry/remove/clean.
  * Step payloads carry only S3 keys and sealed secrets, so nothing secret shows here.
  */
-export function adminQueuesRouter(deps: { config: Config; redis: Redis }): Router {
+export function adminQueuesRouter(deps: { config: Config; queues: QueueSet }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BASE_PATH);
   const readOnlyMode = deps.config.ADMIN_READ_ONLY;
   createBullBoard({
-    queues: ALL_QUEUES.map((name) => new BullMQAdapter(new Queue(name, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX }), { readOnlyMode })),
+    queues: ALL_QUEUES.map((name) => new BullMQAdapter(deps.queues.get(name), { readOnlyMode })),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'APEX Portraits' } },
   });

@@ -1,4 +1,3 @@
-import { Queue } from 'bullmq';
 import express, { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
@@ -9,6 +8,7 @@ import { childStatuses, countByStatus } from '../../flows/batches/progress';
 import { submitBatch } from '../../flows/batches/submission';
 import { BATCH_QUEUE, BatchRequest, type BatchJobData } from '../../flows/contracts/batch';
 import { JobId } from '../../flows/contracts/common';
+import type { QueueSet } from '../../flows/queues';
 import { BatchModel, type BatchDocument } from '../../store/batchModel';
 import { requestCancel } from '../../flows/cancellation';
 import { TERMINAL_STATUSES } from '../../flows/jobEvents';
@@ -58,14 +58,14 @@ export async function batchView(doc: BatchDocument, withItems: boolean) {
 }
 
 /** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary; cancel. */
-export function batchesRouter(deps: { config: Config; redis: Redis }): Router {
+export function batchesRouter(deps: { config: Config; redis: Redis; queues: QueueSet }): Router {
   const router = Router();
-  const batchQueue = new Queue<BatchJobData>(BATCH_QUEUE, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
+  const batchQueue = deps.queues.get<BatchJobData>(BATCH_QUEUE);
 
   router.post('/batches', express.json({ limit: '512kb' }), async (req, res) => {
     const body = parseOr400(BatchRequest, req.body, 'invalid_batch');
     const { target } = body;
-    const webhook = await checkWebhook(deps.config, { url: body.webhook?.url, events: body.webhook?.events }, DEFAULT_BATCH_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
+    const webhook = await checkWebhook(deps.config, body.webhook ?? {}, DEFAULT_BATCH_EVENTS);
     const { tenant } = callerOf(res);
     let id = new Types.ObjectId().toHexString();
     const claim = await claimRequest(req, tenant, () => createHash('sha256').update(JSON.stringify(body)).digest('hex'), id);

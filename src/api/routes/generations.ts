@@ -1,6 +1,5 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { Queue } from 'bullmq';
 import express, { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
@@ -12,6 +11,7 @@ import { GENERATION_QUEUE, GenerationRequest } from '../../flows/contracts/gener
 import type { GenerationJobData } from '../../flows/generationOrchestrator';
 import { TERMINAL_STATUSES } from '../../flows/jobEvents';
 import { submitGeneration } from '../../flows/generationSubmission';
+import type { QueueSet } from '../../flows/queues';
 import { resolveOutboundTarget } from '../../flows/outboundTarget';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
@@ -32,9 +32,9 @@ export const findGeneration = (req: Request, res: Response) => findOwned<Generat
  * Text-to-image generations: POST /generations (JSON, `?wait=N` seconds at most GENERATION_MAX_WAIT_S),
  * GET /generations/:id (S3 keys with presigned URLs; base64 only when asked), cancel.
  */
-export function generationsRouter(deps: { config: Config; redis: Redis; objects: ObjectStore }): Router {
+export function generationsRouter(deps: { config: Config; redis: Redis; objects: ObjectStore; queues: QueueSet }): Router {
   const router = Router();
-  const queue = new Queue<GenerationJobData>(GENERATION_QUEUE, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
+  const queue = deps.queues.get<GenerationJobData>(GENERATION_QUEUE);
   const WaitQuery = z.strictObject({ wait: z.coerce.number().int().min(0).max(deps.config.GENERATION_MAX_WAIT_S).optional() });
   const GetQuery = z.strictObject({ include: z.enum(['base64']).optional() });
 
@@ -81,7 +81,7 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
         throw new ApiError(400, 'invalid_generation', `destination.endpoint: ${err.message}`, 'destination.endpoint');
       });
     }
-    const webhook = await checkWebhook(deps.config, { url: request.webhook?.url, events: request.webhook?.events }, DEFAULT_GENERATION_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
+    const webhook = await checkWebhook(deps.config, request.webhook ?? {}, DEFAULT_GENERATION_EVENTS);
     if (secrets && !deps.config.SECRETS_KEY) {
       throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'secrets');
     }

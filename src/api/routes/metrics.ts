@@ -1,8 +1,8 @@
-import { Queue } from 'bullmq';
 import { Router, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import client from 'prom-client';
 import type { Config } from '../../config';
+import type { QueueSet } from '../../flows/queues';
 import { renderWorkflowMetrics } from '../../flows/workflowMetrics';
 import { JobModel } from '../../store/jobModel';
 import { adminAuth } from '../adminAuth';
@@ -16,7 +16,7 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'wa
  * the workflow metrics the orchestrators aggregate in Redis (step durations, GPU timings, attempts,
  * validation verdicts).
  */
-export function metrics(deps: { config: Config; redis: Redis }): { middleware: RequestHandler; router: Router } {
+export function metrics(deps: { config: Config; redis: Redis; queues: QueueSet }): { middleware: RequestHandler; router: Router } {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'apex_api_' });
   const http = new client.Histogram({
@@ -26,7 +26,7 @@ export function metrics(deps: { config: Config; redis: Redis }): { middleware: R
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const queues = ALL_QUEUES.map((name) => new Queue(name, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX }));
+  const queues = ALL_QUEUES.map((name) => deps.queues.get(name));
   new client.Gauge({
     name: 'apex_queue_jobs',
     help: 'BullMQ jobs per queue and state',

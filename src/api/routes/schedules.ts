@@ -1,11 +1,9 @@
-import { Queue } from 'bullmq';
 import express, { Router, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { Config } from '../../config';
 import { checkCron, createSchedule, deleteSchedule, nextFireTime, type ScheduleDeps } from '../../flows/batches/schedules';
 import { ScheduleRequest, type ScheduleFireData } from '../../flows/contracts/schedule';
-import { ORCHESTRATOR_QUEUES } from '../../flows/queues';
+import { ORCHESTRATOR_QUEUES, type QueueSet } from '../../flows/queues';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
 import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { callerOf } from '../auth';
@@ -17,11 +15,11 @@ import { checkWebhook } from '../webhookInput';
 const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
 
 /** Scheduled batches: each firing of the cron pattern (in its time zone) runs the target as a new batch. */
-export function schedulesRouter(deps: { config: Config; redis: Redis }): Router {
+export function schedulesRouter(deps: { config: Config; queues: QueueSet }): Router {
   const router = Router();
   const scheduleDeps: ScheduleDeps = {
     config: deps.config,
-    scheduleQueue: new Queue<ScheduleFireData>(ORCHESTRATOR_QUEUES.schedule, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX }),
+    scheduleQueue: deps.queues.get<ScheduleFireData>(ORCHESTRATOR_QUEUES.schedule),
   };
 
   const view = async (doc: ScheduleDocument) => {
@@ -45,7 +43,7 @@ export function schedulesRouter(deps: { config: Config; redis: Redis }): Router 
     const request = parseOr400(ScheduleRequest, req.body, 'invalid_schedule');
     const problem = checkCron(request.cron, request.tz, deps.config.SCHEDULE_MIN_INTERVAL_S);
     if (problem) throw new ApiError(400, 'invalid_schedule', `${problem.field}: ${problem.message}`, problem.field);
-    const webhook = await checkWebhook(deps.config, { url: request.webhook?.url, events: request.webhook?.events }, DEFAULT_BATCH_EVENTS, { url: 'webhook.url', events: 'webhook.events' });
+    const webhook = await checkWebhook(deps.config, request.webhook ?? {}, DEFAULT_BATCH_EVENTS);
     const { tenant } = callerOf(res);
     if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) {
       throw new ApiError(409, 'too_many_schedules', `a tenant may have at most ${deps.config.SCHEDULE_MAX_PER_TENANT} schedules; delete one first`);

@@ -1,4 +1,4 @@
-import { Job, Queue, WaitingChildrenError } from 'bullmq';
+import { Job, WaitingChildrenError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
@@ -7,12 +7,11 @@ import type { ObjectStore } from '../../store/objectStore';
 import type { BatchJobData } from '../contracts/batch';
 import { GENERATION_QUEUE } from '../contracts/generation';
 import { derivedId } from '../derivedId';
-import type { GenerationJobData } from '../generationOrchestrator';
 import { submitGeneration } from '../generationSubmission';
 import { isCancelled } from '../cancellation';
 import { appendJobEvent } from '../jobEvents';
-import { ORCHESTRATOR_QUEUES, type ParentJob } from '../queues';
-import { NOTIFY_QUEUE, type NotifyJobData } from '../webhooks/events';
+import { ORCHESTRATOR_QUEUES, type ParentJob, type QueueSet } from '../queues';
+import { NOTIFY_QUEUE } from '../webhooks/events';
 import { queueWebhook } from '../webhooks/notify';
 import { portraitsFromInbox, type SkippedPhoto } from './inboxPhotos';
 import { childStatuses, summarize } from './progress';
@@ -23,20 +22,12 @@ import { childStatuses, summarize } from './progress';
  * and when the last child has ended (completed or failed alike) writes the batch's summary.
  */
 export class BatchOrchestrator {
-  private readonly portraitQueue: Queue;
-  private readonly generationQueue: Queue<GenerationJobData>;
-  private readonly notifyQueue: Queue<NotifyJobData>;
-
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
     private readonly objects: ObjectStore,
-  ) {
-    const opts = { connection, prefix: config.QUEUE_PREFIX };
-    this.portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, opts);
-    this.generationQueue = new Queue(GENERATION_QUEUE, opts);
-    this.notifyQueue = new Queue(NOTIFY_QUEUE, opts);
-  }
+    private readonly queues: QueueSet,
+  ) {}
 
   readonly process = async (job: Job<BatchJobData>, token?: string): Promise<{ status: string; total: number }> => {
     const { batchId } = job.data;
@@ -52,7 +43,7 @@ export class BatchOrchestrator {
     const summary = summarize(await childStatuses(batch.items), batch.skipped.length, batch.createdAt);
     await BatchModel.updateOne({ _id: batchId }, { $set: { status: 'completed', summary, finishedAt: new Date() } });
     await appendJobEvent(this.connection, this.config.QUEUE_PREFIX, batchId, 'status', { status: 'completed', counts: summary.counts });
-    await queueWebhook(this.notifyQueue, this.config, job.data.webhook, {
+    await queueWebhook(this.queues.get(NOTIFY_QUEUE), this.config, job.data.webhook, {
       type: 'batch.completed',
       id: `${batchId}-completed`,
       jobId: batchId,
@@ -68,20 +59,16 @@ export class BatchOrchestrator {
     // A batch cancelled while it fans out stops adding children.
     const cancelled = () => isCancelled(this.connection, this.config.QUEUE_PREFIX, batchId);
     if (target.type === 'portraits_from_prefix') {
-      const deps = { config: this.config, objects: this.objects, portraitQueue: this.portraitQueue };
+      const deps = { config: this.config, objects: this.objects, portraitQueue: this.queues.get(ORCHESTRATOR_QUEUES.portrait) };
       return portraitsFromInbox(deps, { batchId, tenant, prefix: target.prefix, parameters: target.parameters, maxPhotos: target.max_photos, dedupScope: data.dedupScope, parent, cancelled });
     }
     const items: BatchItem[] = [];
     for (const [index, request] of target.requests.entries()) {
       if (await cancelled()) break;
       const id = derivedId(batchId, 'generation', String(index));
-      await submitGeneration({ config: this.config, queue: this.generationQueue }, { id, tenant, request, parent });
+      await submitGeneration({ config: this.config, queue: this.queues.get(GENERATION_QUEUE) }, { id, tenant, request, parent });
       items.push({ kind: 'generation', id });
     }
     return { items, skipped: [] };
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.portraitQueue.close(), this.generationQueue.close(), this.notifyQueue.close()]);
   }
 }

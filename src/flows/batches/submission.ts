@@ -5,6 +5,7 @@ import { BatchModel } from '../../store/batchModel';
 import { batchJobId, type BatchJobData, type BatchTarget } from '../contracts/batch';
 import { orchestratorJobOptions } from '../queues';
 import type { WebhookSpec } from '../webhooks/events';
+import { isDuplicateKey } from '../../store/mongo';
 
 /** Which photos count as taken for a schedule: all those any of its batches took. */
 export const scheduleScope = (scheduleId: string) => `schedule:${scheduleId}`;
@@ -19,7 +20,7 @@ export async function submitBatch(
 ): Promise<void> {
   const { id, tenant, target, scheduleId, webhook } = batch;
   await BatchModel.create({ _id: id, tenant, status: 'pending', target, scheduleId }).catch((err) => {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
   });
   // A schedule's photos are taken once across all its runs; a one-off batch takes what it finds.
   const dedupScope = scheduleId ? scheduleScope(scheduleId) : `batch:${id}`;
