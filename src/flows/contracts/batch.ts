@@ -11,8 +11,8 @@ export const BatchGenerationItem = GenerationRequest.omit({ secrets: true, webho
 export const InboxPrefix = z
   .string()
   .max(512)
-  .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'must be empty or folder names ending in "/" (no "..", no leading "/")')
-  .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+  .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'must be empty or folder names ending in "/", like "2026/march/" (no leading "/")')
+  .refine((p) => !p.split('/').some((folder) => folder === '.' || folder === '..'), 'must not contain "." or ".." folders; name the folder, like "march/"');
 
 /** What a batch runs: a list of generations, or every photo under an inbox prefix as a portrait. */
 export const BatchTarget = z.discriminatedUnion('type', [

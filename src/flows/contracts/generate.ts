@@ -1,9 +1,22 @@
 import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 
+/**
+ * Hugging Face's repo-id grammar (huggingface_hub's validate_repo_id): owner/name, each part of
+ * letters, digits, "_", "-" and ".", starting and ending with a letter, digit or "_", at most 96
+ * characters, never "--" or "..". A name like "../a" can never be downloaded, so it is refused here.
+ */
+const HF_REPO_PART = '\\w(?:[\\w.-]{0,94}\\w)?';
+const HF_REPO_ID = new RegExp(`^(?!.*(?:--|\\.\\.))${HF_REPO_PART}/${HF_REPO_PART}$`);
+
 export const LoraSpec = z.strictObject({
-  repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be a Hugging Face repo id like owner/name'),
-  weight_name: z.string().max(200).optional(),
+  repo: z.string().regex(HF_REPO_ID, 'must be a Hugging Face repo id like owner/name (letters, digits, "_", "-", "."; no "..")'),
+  /** A file at the repo's top level; safetensors only, since other formats are pickles that run code when loaded. */
+  weight_name: z
+    .string()
+    .max(200)
+    .regex(/^(?!.*\.\.)\w[\w.-]*\.safetensors$/, 'must be a file name ending in .safetensors, like lora.safetensors (no folders, no "..")')
+    .optional(),
   scale: z.number().min(-4).max(4).default(1),
 });
 
