@@ -49,6 +49,12 @@ export const EnvSchema = z.object({
   AUTH_MODE: z.enum(['auto', 'required', 'open']).default('auto'),
   /** Requests per minute per API key (per client address when open). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  /** Open event streams (SSE) per tenant, counted across every API process sharing Redis: one more answers 429. */
+  EVENT_STREAMS_PER_TENANT: z.coerce.number().int().min(1).default(20),
+  /** Open event streams one API process serves, all tenants together: one more answers 503. */
+  EVENT_STREAMS_MAX: z.coerce.number().int().min(1).default(1000),
+  /** How often open event streams re-check their API key: a revoked key's streams end within about this long. */
+  EVENT_STREAM_AUTH_CHECK_MS: z.coerce.number().int().min(50).default(5000),
 
   /** Standard Webhooks signing secret (`whsec_` + base64); without it, jobs cannot ask for webhooks. */
   WEBHOOK_SECRET: z.string().min(24).optional(),

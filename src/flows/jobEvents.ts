@@ -24,7 +24,24 @@ export async function appendJobEvent(redis: Redis, prefix: string, jobId: string
     .exec();
 }
 
-function parse(entries: [string, string[]][]): JobEvent[] {
+const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/** A stream id Redis accepts (`<ms>-<seq>`, each part a 64-bit unsigned number), else undefined. */
+export function parseStreamId(text: string): string | undefined {
+  const match = STREAM_ID.exec(text);
+  return match && BigInt(match[1]) <= MAX_ID_PART && BigInt(match[2]) <= MAX_ID_PART ? text : undefined;
+}
+
+/** Orders stream ids ('0' is before every entry): negative, zero or positive like a sort comparator. */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs, aSeq = '0'] = a.split('-');
+  const [bMs, bSeq = '0'] = b.split('-');
+  const diff = BigInt(aMs) - BigInt(bMs) || BigInt(aSeq) - BigInt(bSeq);
+  return diff === 0n ? 0 : diff < 0n ? -1 : 1;
+}
+
+export function parseJobEvents(entries: [string, string[]][]): JobEvent[] {
   return entries.map(([id, fields]) => {
     const map = Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]));
     return { id, type: map.type as JobEventType, data: JSON.parse(map.data ?? '{}') };
@@ -36,5 +53,5 @@ export async function readJobEvents(redis: Redis, prefix: string, jobId: string,
   const res = (await redis.xread('COUNT', 100, 'BLOCK', blockMs, 'STREAMS', jobEventsKey(prefix, jobId), afterId)) as
     | [string, [string, string[]][]][]
     | null;
-  return res ? parse(res[0][1]) : [];
+  return res ? parseJobEvents(res[0][1]) : [];
 }
