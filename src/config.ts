@@ -72,8 +72,11 @@ export const EnvSchema = z.object({
 
   /** Operator access to /admin/queues and /metrics (HTTP Basic password or Bearer); closed without it. */
   ADMIN_TOKEN: z.string().min(16).optional(),
-  /** The dashboard shows queues and jobs but offers no retry, remove or clean. */
-  ADMIN_READ_ONLY: bool.default(false),
+  /**
+   * The dashboard shows queues and jobs but offers no retry, remove, clean or edit. On by default:
+   * a writable dashboard lets an operator change queued work, so it is a deliberate `false`.
+   */
+  ADMIN_READ_ONLY: bool.default(true),
 
   /** Where tenants drop reference photos for batches and schedules: `<prefix><tenant>/...` in S3_BUCKET. */
   S3_INBOX_PREFIX: z.string().regex(/^([A-Za-z0-9_.-]+\/)+$/, 'must be folder names ending in "/"').default('inbox/'),
@@ -87,6 +90,15 @@ export const EnvSchema = z.object({
   OTEL_SERVICE_NAME: z.string().min(1).default('apex-portraits'),
 
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  /** Uploads (POST /jobs) received and decoded at once per API process; UPLOAD_QUEUE more wait, the rest get 503. */
+  UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  UPLOAD_QUEUE: z.coerce.number().int().min(0).default(16),
+  /** A request's headers must arrive within this (slow-header clients are cut with 408). */
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** A whole request, its body included, must arrive within this: 120 s carries a 20 MB upload at 1.4 Mbit/s. */
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  /** An idle keep-alive connection is closed after this. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
   MIN_IMAGE_SIDE: z.coerce.number().int().min(1).default(128),
 });

@@ -25,6 +25,8 @@ type Case = {
   status: number;
   field?: string;
   code?: string;
+  /** What the message must tell the caller to send instead. */
+  says?: RegExp;
 };
 
 describe('bad requests', () => {
@@ -40,19 +42,20 @@ describe('bad requests', () => {
   const params = JSON.stringify({ purpose: 'corporate_headshot' });
 
   const cases: Case[] = [
-    { name: 'missing file', send: (s) => post(s).field('parameters', params), status: 400, field: 'image_file', code: 'missing_file' },
+    { name: 'missing file', send: (s) => post(s).field('parameters', params), status: 400, field: 'image_file', code: 'missing_file', says: /send the photo .* as image_file/ },
     { name: 'non-image bytes', send: (s) => post(s).attach('image_file', Buffer.from('%PDF-1.7 not a photo'), 'photo.jpg'), status: 415, field: 'image_file' },
     { name: 'truncated JPEG', send: (s) => post(s).attach('image_file', photo.subarray(0, Math.floor(photo.length / 2)), 'cut.jpg'), status: 400, field: 'image_file', code: 'unreadable_image' },
     { name: 'zero-byte file', send: (s) => post(s).attach('image_file', Buffer.alloc(0), 'empty.jpg'), status: 400, field: 'image_file' },
-    { name: 'oversized file', send: (s) => post(s).attach('image_file', Buffer.concat([photo, Buffer.alloc(300 * 1024)]), 'big.jpg'), status: 413, field: 'image_file', code: 'file_too_large' },
+    { name: 'oversized file', send: (s) => post(s).attach('image_file', Buffer.concat([photo, Buffer.alloc(300 * 1024)]), 'big.jpg'), status: 413, field: 'image_file', code: 'file_too_large', says: /larger than 262144 bytes/ },
     { name: 'decompression bomb', send: async (s) => post(s).attach('image_file', await decompressionBomb(), 'bomb.png'), status: 413, field: 'image_file', code: 'image_too_large' },
     { name: 'bad JSON in parameters', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('parameters', '{"purpose": '), status: 400, field: 'parameters', code: 'invalid_json' },
     { name: 'unknown enum value', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('parameters', JSON.stringify({ vibe: 'sleepy' })), status: 400, field: 'parameters.vibe' },
     { name: 'extra parameter', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('parameters', JSON.stringify({ mood: 'happy' })), status: 400, field: 'parameters.mood' },
     { name: 'wrong type for a parameter', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('parameters', JSON.stringify({ resolution: 4 })), status: 400, field: 'parameters.resolution' },
     { name: 'parameters not an object', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('parameters', '[1,2]'), status: 400, field: 'parameters' },
-    { name: 'wrong file field name', send: (s) => post(s).attach('image', photo, 'a.jpg'), status: 400, field: 'image', code: 'unexpected_field' },
-    { name: 'unknown form field', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('params', params), status: 400, field: 'params', code: 'unknown_field' },
+    { name: 'wrong file field name', send: (s) => post(s).attach('image', photo, 'a.jpg'), status: 400, field: 'image', code: 'unexpected_field', says: /send the photo as image_file/ },
+    { name: 'two photos', send: (s) => post(s).attach('image_file', photo, 'a.jpg').attach('image_file', photo, 'b.jpg'), status: 400, field: 'image_file', code: 'too_many_files', says: /exactly one file, as image_file/ },
+    { name: 'unknown form field', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('params', params), status: 400, field: 'params', code: 'unknown_field', says: /image_file, parameters, webhook_url, webhook_events/ },
     {
       // Found by the API fuzzer: a control character in a part's header made busboy throw.
       name: 'malformed multipart part header',
@@ -60,7 +63,7 @@ describe('bad requests', () => {
       status: 400,
       code: 'malformed_multipart',
     },
-    { name: 'JSON body instead of multipart', send: (s) => post(s).send({ parameters: {} }), status: 415, field: 'image_file' },
+    { name: 'JSON body instead of multipart', send: (s) => post(s).send({ parameters: {} }), status: 415, field: 'image_file', says: /multipart\/form-data with one photo as image_file/ },
     { name: 'image too small to hold a face', send: async (s) => post(s).attach('image_file', await referencePhoto({ width: 40, height: 40 }), 'tiny.jpg'), status: 400, field: 'image_file', code: 'image_too_small' },
     { name: 'unknown job id', send: (s) => request(s.app).get('/jobs/0123456789abcdef01234567'), status: 404, field: 'id', code: 'job_not_found' },
     { name: 'malformed job id', send: (s) => request(s.app).get('/jobs/not-an-id'), status: 400, field: 'id', code: 'invalid_id' },
@@ -68,13 +71,14 @@ describe('bad requests', () => {
     { name: 'unknown id on report', send: (s) => request(s.app).get('/jobs/0123456789abcdef01234567/report'), status: 404, field: 'id' },
   ];
 
-  it.each(cases)('$name -> $status naming $field', async ({ send, status, field, code }) => {
+  it.each(cases)('$name -> $status naming $field', async ({ send, status, field, code, says }) => {
     const res = await send(stack);
     expect(res.status).toBe(status);
     expect(res.headers['content-type']).toMatch(/application\/json/);
     expect(res.body.error).toMatchObject({ ...(field ? { field } : {}), ...(code ? { code } : {}) });
     if (!field) expect(res.body.error.field).toBeUndefined();
     expect(res.body.error.message).toEqual(expect.any(String));
+    if (says) expect(res.body.error.message).toMatch(says);
   });
 
   it('stored and enqueued nothing for any of them', async () => {

@@ -88,6 +88,9 @@ describe('batches (fan-out/fan-in) and schedules', () => {
     const [{ headers, body }] = received;
     expect(verify(WEBHOOK_SECRET, headers as Record<string, string>, body)).toBe(true);
     expect(JSON.parse(body)).toMatchObject({ type: 'batch.completed', data: { batch_id: res.body.batch_id, status: 'completed', total: 2, counts: { completed: 2 } } });
+    const deliveries = await until(async () => (await api().get(`/batches/${res.body.batch_id}/deliveries`).set('Authorization', auth)).body.deliveries, (d) => d.length >= 1);
+    expect(deliveries[0]).toMatchObject({ webhook_id: headers['webhook-id'], type: 'batch.completed', url, attempt: 1, status: 200 });
+    expect((await api().get(`/batches/${res.body.batch_id}/deliveries`).set('Authorization', other)).status).toBe(404);
   });
 
   it('cancels a running batch: the fan-out stops, open children end cancelled, the batch completes', async () => {

@@ -1,7 +1,8 @@
 import request from 'supertest';
 import { createApp } from '../src/api/app';
+import { loadConfig } from '../src/config';
 import { referencePhoto } from './support/fixtures';
-import { startStack, type Stack } from './support/stack';
+import { configEnv, startStack, type Stack } from './support/stack';
 
 const ADMIN_TOKEN = 'operator-token-for-tests-0123';
 
@@ -91,14 +92,17 @@ describe('operator routes: Bull Board and Prometheus metrics', () => {
 describe('a read-only dashboard', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ config: { ADMIN_TOKEN, ADMIN_READ_ONLY: 'true' }, gpu: false, orchestrator: false });
+    stack = await startStack({ config: { ADMIN_TOKEN }, gpu: false, orchestrator: false });
   });
   afterAll(() => stack.close());
 
-  it('reports its queues as read-only, and without ADMIN_TOKEN the routes are closed', async () => {
-    const res = await request(stack.app).get('/admin/queues/api/queues').auth('ops', ADMIN_TOKEN);
-    expect(res.body.queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
+  it('is read-only unless ADMIN_READ_ONLY=false is set on purpose, and without ADMIN_TOKEN the routes are closed', async () => {
+    const readOnly = async (app: typeof stack.app) =>
+      (await request(app).get('/admin/queues/api/queues').auth('ops', ADMIN_TOKEN)).body.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode);
     const { config, objects, queues, redis } = stack;
+    expect(new Set(await readOnly(stack.app))).toEqual(new Set([true]));
+    const writable = createApp({ config: loadConfig({ ...configEnv(config), ADMIN_READ_ONLY: 'false' }), objects, queues, redis });
+    expect(new Set(await readOnly(writable))).toEqual(new Set([false]));
     const closed = createApp({ config: { ...config, ADMIN_TOKEN: undefined }, objects, queues, redis });
     const r = await request(closed).get('/admin/queues').auth('ops', ADMIN_TOKEN);
     expect([r.status, r.body.error.code]).toEqual([401, 'admin_unauthorized']);

@@ -80,6 +80,12 @@ describe('webhooks', () => {
       expect(receiver.received).toHaveLength(1);
       expect(verify(SECRET, receiver.received[0].headers, receiver.received[0].body)).toBe(true);
       expect(JSON.parse(receiver.received[0].body)).toMatchObject({ type: 'generation.completed', data: { generation_id: res.body.generation_id, status: 'completed' } });
+      let deliveries: any[] = [];
+      for (let i = 0; i < 200 && deliveries.length === 0; i++) {
+        deliveries = (await request(stack.app).get(`/generations/${res.body.generation_id}/deliveries`)).body.deliveries;
+        if (deliveries.length === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(deliveries).toEqual([expect.objectContaining({ webhook_id: receiver.received[0].headers['webhook-id'], type: 'generation.completed', url: receiver.url, attempt: 1, status: 200 })]);
     });
   });
 

@@ -13,6 +13,7 @@ import { rateLimit } from './rateLimit';
 import { requestSpans } from './requestSpans';
 import { adminQueuesRouter } from './routes/adminQueues';
 import { batchesRouter } from './routes/batches';
+import { deliveriesRouter } from './routes/deliveries';
 import { docsRouter } from './routes/docs';
 import { metrics } from './routes/metrics';
 import { eventsRouter } from './routes/events';
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter({ ...deps, portraitQueue: deps.queues.get(ORCHESTRATOR_QUEUES.portrait) }));
   app.use(eventsRouter(deps));
+  app.use(deliveriesRouter());
   app.use(generationsRouter(deps));
   app.use(batchesRouter(deps));
   app.use(schedulesRouter(deps));

@@ -1,5 +1,4 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { MulterError } from 'multer';
 import { logger } from '../logger';
 
 /** Every error response has this shape: {error: {code, message, field?}}. */
@@ -16,15 +15,6 @@ export class ApiError extends Error {
   }
 }
 
-const MULTER_ERRORS: Record<string, [number, string]> = {
-  LIMIT_FILE_SIZE: [413, 'file_too_large'],
-  LIMIT_FILE_COUNT: [400, 'too_many_files'],
-  LIMIT_UNEXPECTED_FILE: [400, 'unexpected_field'],
-  LIMIT_FIELD_VALUE: [413, 'field_too_large'],
-  LIMIT_FIELD_COUNT: [400, 'too_many_fields'],
-  LIMIT_PART_COUNT: [400, 'too_many_parts'],
-};
-
 /** Which dependency an error says is unreachable (a 503 the client may retry), if any. */
 function unavailableDependency(err: { name?: string; message?: string }): string | undefined {
   const text = `${err?.name ?? ''} ${err?.message ?? ''}`;
@@ -34,16 +24,13 @@ function unavailableDependency(err: { name?: string; message?: string }): string
 }
 
 export const notFound: RequestHandler = (req, _res, next) =>
-  next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}`));
+  next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}; the API's routes are listed at /docs`));
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let error: ApiError;
   const dependency = unavailableDependency(err);
   if (err instanceof ApiError) {
     error = err;
-  } else if (err instanceof MulterError) {
-    const [status, code] = MULTER_ERRORS[err.code] ?? [400, 'bad_upload'];
-    error = new ApiError(status, code, err.message, err.field);
   } else if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large' || err?.status === 400) {
     error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
   } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {

@@ -22,9 +22,9 @@ export const ERROR_CODES = {
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type'],
   422: ['idempotency_key_reused'],
-  429: ['rate_limited'],
+  429: ['rate_limited', 'too_many_streams'],
   500: ['internal_error'],
-  503: ['dependency_unavailable'],
+  503: ['dependency_unavailable', 'server_busy'],
 } as const;
 
 const ErrorBody = z
@@ -109,7 +109,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
             },
           },
         },
-        responses: { 202: json(JobAccepted, 'accepted'), 200: json(JobAccepted, 'replayed: this Idempotency-Key already created the job'), ...errors(400, 413, 415, 422, ...authErrors) },
+        responses: { 202: json(JobAccepted, 'accepted'), 200: json(JobAccepted, 'replayed: this Idempotency-Key already created the job'), ...errors(400, 413, 415, 422, 503, ...authErrors) },
       },
       get: { operationId: 'listJobs', summary: "The caller's jobs, newest first, with cursor pagination", parameters: queryParameters(JobListQuery), responses: { 200: json(JobList, 'one page'), ...errors(400, ...authErrors) } },
     },
@@ -137,12 +137,15 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         responses: { 200: { description: 'the generation', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
       },
     },
+    '/generations/{id}/deliveries': {
+      get: { operationId: 'generationWebhookDeliveries', summary: 'Every webhook delivery attempt of the generation', parameters: [{ ...idParam, description: 'a generation id' }], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
+    },
     '/generations/{id}/events': {
       get: {
         operationId: 'generationEvents',
         summary: 'Server-Sent Events: running, denoising progress, then the terminal status; resume with Last-Event-ID',
         parameters: [generationId, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
-        responses: { 200: { description: 'an event stream (event: status | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, ...authErrors) },
+        responses: { 200: { description: 'an event stream (event: status | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, 429, 503, ...authErrors) },
       },
     },
     '/generations/{id}/cancel': {
@@ -175,8 +178,11 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         operationId: 'batchEvents',
         summary: 'Server-Sent Events: running (with the number of children), then completed with the counts; resume with Last-Event-ID',
         parameters: [{ ...idParam, description: 'a batch id' }, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
-        responses: { 200: { description: 'an event stream (event: status)', content: { 'text/event-stream': {} } }, ...errors(400, 404, ...authErrors) },
+        responses: { 200: { description: 'an event stream (event: status)', content: { 'text/event-stream': {} } }, ...errors(400, 404, 429, 503, ...authErrors) },
       },
+    },
+    '/batches/{id}/deliveries': {
+      get: { operationId: 'batchWebhookDeliveries', summary: 'Every webhook delivery attempt of the batch', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
     },
     '/batches/{id}/cancel': {
       post: { operationId: 'cancelBatch', summary: 'Stop the fan-out and cancel every child that has not ended', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
@@ -209,7 +215,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         operationId: 'jobEvents',
         summary: 'Server-Sent Events: step transitions, generation progress, then the terminal status; resume with Last-Event-ID',
         parameters: [idParam, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
-        responses: { 200: { description: 'an event stream (event: status | step | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, ...authErrors) },
+        responses: { 200: { description: 'an event stream (event: status | step | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, 429, 503, ...authErrors) },
       },
     },
     '/jobs/{id}/result': { get: { operationId: 'getResult', summary: 'The accepted portrait', parameters: [idParam], responses: { 200: image('the image'), ...errors(400, 404, 409, ...authErrors) } } },

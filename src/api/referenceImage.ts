@@ -27,7 +27,7 @@ export async function normalizeReferenceImage(upload: Buffer, config: Config): P
     // Header only: the pixel count is checked here to answer 413 before anything is decoded.
     meta = await sharp(upload, { limitInputPixels: false }).metadata();
   } catch {
-    throw new ApiError(400, 'unreadable_image', 'image_file could not be decoded', FIELD);
+    throw new ApiError(400, 'unreadable_image', 'image_file could not be decoded; send a JPEG, PNG or WebP photo', FIELD);
   }
   const { width = 0, height = 0 } = meta;
   if (width * height > config.MAX_INPUT_PIXELS) {
@@ -41,6 +41,6 @@ export async function normalizeReferenceImage(upload: Buffer, config: Config): P
     const { data, info } = await decoder().rotate().toFormat(format, format === 'jpeg' ? { quality: 95 } : {}).toBuffer({ resolveWithObject: true });
     return { data, contentType: `image/${format}`, width: info.width, height: info.height };
   } catch {
-    throw new ApiError(400, 'unreadable_image', 'image_file is truncated or corrupt', FIELD);
+    throw new ApiError(400, 'unreadable_image', 'image_file is truncated or corrupt; send the complete photo (JPEG, PNG or WebP)', FIELD);
   }
 }

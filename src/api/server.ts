@@ -6,6 +6,7 @@ import { connectMongo } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
 import { connectApiRedis } from '../workers/redis';
 import { createApp } from './app';
+import { createHttpServer } from './httpServer';
 
 async function main() {
   const config = loadConfig();
@@ -15,7 +16,7 @@ async function main() {
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const queues = new QueueSet(redis, config.QUEUE_PREFIX);
-  const server = createApp({ config, objects, queues, redis }).listen(config.PORT, () =>
+  const server = createHttpServer(createApp({ config, objects, queues, redis }), config).listen(config.PORT, () =>
     logger.info('api listening', { port: config.PORT }),
   );
   const stop = () => {

@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
-import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import { JobId } from '../../flows/contracts/common';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
@@ -23,17 +22,38 @@ import { checkWebhook } from '../webhookInput';
 import { jobView } from '../jobView';
 import { normalizeReferenceImage } from '../referenceImage';
 import { findOwned, newestFirstPage } from '../tenantResources';
+import { uploadGate } from '../uploadGate';
 
-const ALLOWED_FIELDS = new Set(['parameters', 'webhook_url', 'webhook_events']);
+const ALLOWED_FIELDS = ['parameters', 'webhook_url', 'webhook_events'];
+const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), webhook_url, webhook_events';
+
+/** multer's limit errors, each saying what the caller should send instead. */
+function uploadError(err: MulterError, maxBytes: number): ApiError {
+  const field = err.field;
+  switch (err.code) {
+    case 'LIMIT_FILE_SIZE':
+      return new ApiError(413, 'file_too_large', `image_file is larger than ${maxBytes} bytes; send a smaller photo`, field);
+    case 'LIMIT_FILE_COUNT':
+      return new ApiError(400, 'too_many_files', 'send exactly one file, as image_file', 'image_file');
+    case 'LIMIT_UNEXPECTED_FILE':
+      return field === 'image_file'
+        ? new ApiError(400, 'too_many_files', 'send exactly one file, as image_file', field)
+        : new ApiError(400, 'unexpected_field', `unexpected file field "${field}": send the photo as image_file`, field);
+    case 'LIMIT_FIELD_VALUE':
+      return new ApiError(413, 'field_too_large', `form field "${field}" is too long (at most 16 KiB)`, field);
+    default:
+      return new ApiError(400, 'bad_upload', `${err.message}: ${EXPECTED_FORM}`, field);
+  }
+}
 
 function parseParameters(raw: unknown) {
   let json: unknown = {};
   if (raw !== undefined && raw !== '') {
-    if (typeof raw !== 'string') throw new ApiError(400, 'invalid_parameters', 'parameters must be a single JSON object', 'parameters');
+    if (typeof raw !== 'string') throw new ApiError(400, 'invalid_parameters', 'parameters must be a single JSON object such as {"purpose":"corporate_headshot"}, sent once', 'parameters');
     try {
       json = JSON.parse(raw);
     } catch {
-      throw new ApiError(400, 'invalid_json', 'parameters is not valid JSON', 'parameters');
+      throw new ApiError(400, 'invalid_json', 'parameters is not valid JSON; send a JSON object such as {"purpose":"corporate_headshot"}', 'parameters');
     }
   }
   const parsed = PortraitParameters.safeParse(json);
@@ -78,20 +98,24 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     res.json({ ...PORTRAIT_VOCABULARY, resolution: RESOLUTIONS, defaults: PortraitParameters.parse({}) });
   });
 
+  const gate = uploadGate({ concurrency: deps.config.UPLOAD_CONCURRENCY, queue: deps.config.UPLOAD_QUEUE });
+
   router.post('/jobs', (req, res, next) => {
     if (!req.is('multipart/form-data')) {
-      return next(new ApiError(415, 'multipart_required', 'send multipart/form-data with image_file and parameters', 'image_file'));
+      return next(new ApiError(415, 'multipart_required', EXPECTED_FORM, 'image_file'));
     }
+    next();
+  }, gate, (req, res, next) => {
     upload(req, res, async (err) => {
       try {
         // Anything the multipart parser itself rejects (busboy: malformed headers, bad boundaries)
         // is the client's malformed body; multer's own limit errors keep their codes.
-        if (err) throw err instanceof MulterError ? err : new ApiError(400, 'malformed_multipart', `malformed multipart body: ${err.message}`);
-        const unknown = Object.keys(req.body ?? {}).find((k) => !ALLOWED_FIELDS.has(k));
-        if (unknown) throw new ApiError(400, 'unknown_field', `unknown form field "${unknown}"`, unknown);
+        if (err) throw err instanceof MulterError ? uploadError(err, deps.config.MAX_UPLOAD_BYTES) : new ApiError(400, 'malformed_multipart', `malformed multipart body: ${err.message}; ${EXPECTED_FORM}`);
+        const unknown = Object.keys(req.body ?? {}).find((k) => !ALLOWED_FIELDS.includes(k));
+        if (unknown) throw new ApiError(400, 'unknown_field', `unknown form field "${unknown}"; the fields are image_file, ${ALLOWED_FIELDS.join(', ')}`, unknown);
         const parameters = parseParameters(req.body?.parameters);
-        if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required', 'image_file');
-        if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty', 'image_file');
+        if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
+        if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
         const events = typeof req.body?.webhook_events === 'string' ? req.body.webhook_events.split(',').map((e: string) => e.trim()) : undefined;
         const webhook = await checkWebhook(deps.config, { url: req.body?.webhook_url, events }, DEFAULT_WEBHOOK_EVENTS, { url: 'webhook_url', events: 'webhook_events' });
         const reference = await normalizeReferenceImage(req.file.buffer, deps.config);
@@ -125,19 +149,6 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
 
   router.get('/jobs/:id', async (req, res) => {
     res.json(jobView(await findJob(req, res)));
-  });
-
-  /** Every webhook delivery attempt for the job, oldest first. */
-  router.get('/jobs/:id/deliveries', async (req, res) => {
-    const job = await findJob(req, res);
-    const deliveries = await WebhookDeliveryModel.find({ jobId: job._id.toHexString() }).sort({ createdAt: 1 }).lean();
-    res.json({
-      job_id: job._id.toHexString(),
-      deliveries: deliveries.map((d: any) => ({
-        webhook_id: d.webhookId, type: d.type, url: d.url, attempt: d.attempt, status: d.status, error: d.error ?? null,
-        duration_ms: d.durationMs, at: d.createdAt?.toISOString?.() ?? null,
-      })),
-    });
   });
 
   /** A failed job gets a new cycle of attempts; the old attempts and how the cycle ended are kept. */
@@ -180,7 +191,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     const number = Number(req.params.attempt);
     const attempt = (job.attempts as AttemptRecord[]).find((a) => a.number === number);
     if (!Number.isInteger(number) || number < 1) {
-      throw new ApiError(400, 'invalid_attempt', 'attempt must be a positive integer', 'attempt');
+      throw new ApiError(400, 'invalid_attempt', 'attempt must be a positive integer, like /attempts/1/image', 'attempt');
     }
     if (!attempt) throw new ApiError(404, 'attempt_not_found', `job has no attempt ${number}`, 'attempt');
     if (attempt.images.length === 0) throw notReady(job, `attempt ${number} has no image yet`);

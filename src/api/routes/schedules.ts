@@ -1,4 +1,5 @@
 import express, { Router, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { Config } from '../../config';
 import { checkCron, createSchedule, deleteSchedule, nextFireTime, type ScheduleDeps } from '../../flows/batches/schedules';
@@ -15,10 +16,11 @@ import { checkWebhook } from '../webhookInput';
 const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
 
 /** Scheduled batches: each firing of the cron pattern (in its time zone) runs the target as a new batch. */
-export function schedulesRouter(deps: { config: Config; queues: QueueSet }): Router {
+export function schedulesRouter(deps: { config: Config; redis: Redis; queues: QueueSet }): Router {
   const router = Router();
   const scheduleDeps: ScheduleDeps = {
     config: deps.config,
+    redis: deps.redis,
     scheduleQueue: deps.queues.get<ScheduleFireData>(ORCHESTRATOR_QUEUES.schedule),
   };
 
@@ -45,11 +47,10 @@ export function schedulesRouter(deps: { config: Config; queues: QueueSet }): Rou
     if (problem) throw new ApiError(400, 'invalid_schedule', `${problem.field}: ${problem.message}`, problem.field);
     const webhook = await checkWebhook(deps.config, request.webhook ?? {}, DEFAULT_BATCH_EVENTS);
     const { tenant } = callerOf(res);
-    if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) {
+    const id = new Types.ObjectId().toHexString();
+    if (!(await createSchedule(scheduleDeps, { id, tenant, request, webhook }))) {
       throw new ApiError(409, 'too_many_schedules', `a tenant may have at most ${deps.config.SCHEDULE_MAX_PER_TENANT} schedules; delete one first`);
     }
-    const id = new Types.ObjectId().toHexString();
-    await createSchedule(scheduleDeps, { id, tenant, request, webhook });
     res.status(201).location(`/schedules/${id}`).json(await view((await ScheduleModel.findById(id).lean<ScheduleDocument>())!));
   });
 

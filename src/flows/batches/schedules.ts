@@ -1,4 +1,6 @@
 import { type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { CronExpressionParser } from 'cron-parser';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
@@ -30,12 +32,22 @@ export function checkCron(cron: string, tz: string, minIntervalS: number): { fie
   return undefined;
 }
 
-export type ScheduleDeps = { config: Config; scheduleQueue: Queue<ScheduleFireData> };
+export type ScheduleDeps = { config: Config; redis: Redis; scheduleQueue: Queue<ScheduleFireData> };
 
-/** The schedule document, then its BullMQ job scheduler (upserted: re-running is harmless). */
-export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest; webhook?: WebhookSpec }): Promise<void> {
+/**
+ * The schedule document, then its BullMQ job scheduler (upserted: re-running is harmless). False,
+ * creating nothing, when the tenant already has SCHEDULE_MAX_PER_TENANT schedules: counting and
+ * creating happen under the tenant's lock, so parallel requests cannot pass the limit together.
+ */
+export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest; webhook?: WebhookSpec }): Promise<boolean> {
   const { id, tenant, request, webhook } = schedule;
-  await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target, webhook });
+  const lock = `${deps.config.QUEUE_PREFIX}:schedules-lock:${tenant}`;
+  const created = await underLock(deps.redis, lock, async () => {
+    if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) return false;
+    await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target, webhook });
+    return true;
+  });
+  if (!created) return false;
   try {
     await deps.scheduleQueue.upsertJobScheduler(
       id,
@@ -45,6 +57,25 @@ export async function createSchedule(deps: ScheduleDeps, schedule: { id: string;
   } catch (err) {
     await ScheduleModel.deleteOne({ _id: id });
     throw err;
+  }
+  return true;
+}
+
+const LOCK_TTL_MS = 10_000;
+const RELEASE_IF_OWNED = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+/** Runs `fn` holding a Redis lock (expiring, so a crashed holder cannot keep it), waiting for it up to its TTL. */
+async function underLock<T>(redis: Redis, key: string, fn: () => Promise<T>): Promise<T> {
+  const token = randomUUID();
+  const deadline = Date.now() + LOCK_TTL_MS;
+  while ((await redis.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
+    if (Date.now() > deadline) throw new Error(`lock ${key} still held after ${LOCK_TTL_MS} ms`);
+    await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+  }
+  try {
+    return await fn();
+  } finally {
+    await redis.eval(RELEASE_IF_OWNED, 1, key, token);
   }
 }
 

@@ -1,0 +1,24 @@
+import http from 'node:http';
+import type { Express } from 'express';
+import type { Config } from '../config';
+
+/**
+ * The API's HTTP server with the timeouts that cut slow clients: headers must arrive within
+ * HTTP_HEADERS_TIMEOUT_MS and the whole request (an upload's body included) within
+ * HTTP_REQUEST_TIMEOUT_MS, else Node answers 408 and closes the socket; an idle keep-alive
+ * connection is closed after HTTP_KEEP_ALIVE_TIMEOUT_MS. Responses are not limited: an event
+ * stream stays open as long as its client reads it.
+ */
+export function createHttpServer(app: Express, config: Config): http.Server {
+  const server = http.createServer(
+    {
+      headersTimeout: Math.min(config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS), // Node refuses a larger one
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      // How often Node looks for requests past those limits (its default, 30 s, would let them run long).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.HTTP_HEADERS_TIMEOUT_MS / 4))),
+    },
+    app,
+  );
+  return server;
+}

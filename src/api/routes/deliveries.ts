@@ -1,0 +1,30 @@
+import { Router, type Request, type Response } from 'express';
+import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
+import { findBatch } from './batches';
+import { findGeneration } from './generations';
+import { findJob } from './jobs';
+
+type Owned = { _id: { toHexString(): string } };
+
+/**
+ * GET /jobs/:id/deliveries, /generations/:id/deliveries and /batches/:id/deliveries: every webhook
+ * delivery attempt for the resource, oldest first, as the notifier recorded it.
+ */
+export function deliveriesRouter(): Router {
+  const router = Router();
+  const list = (kind: 'job' | 'generation' | 'batch', find: (req: Request, res: Response) => Promise<Owned>) => async (req: Request, res: Response) => {
+    const id = (await find(req, res))._id.toHexString();
+    const deliveries = await WebhookDeliveryModel.find({ jobId: id }).sort({ createdAt: 1 }).lean();
+    res.json({
+      [`${kind}_id`]: id,
+      deliveries: deliveries.map((d: any) => ({
+        webhook_id: d.webhookId, type: d.type, url: d.url, attempt: d.attempt, status: d.status, error: d.error ?? null,
+        duration_ms: d.durationMs, at: d.createdAt?.toISOString?.() ?? null,
+      })),
+    });
+  };
+  router.get('/jobs/:id/deliveries', list('job', findJob));
+  router.get('/generations/:id/deliveries', list('generation', findGeneration));
+  router.get('/batches/:id/deliveries', list('batch', findBatch));
+  return router;
+}
