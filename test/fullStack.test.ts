@@ -1,7 +1,10 @@
 import { Job, Queue } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { createApp } from '../src/api/app';
 import request from 'supertest';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
@@ -9,6 +12,19 @@ import { captureLogs, dumpMongo, dumpRedis } from './support/secretScan';
 import { startProcess, stopProcess } from './support/workerProcess';
 
 const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
+const ADMIN_TOKEN = 'operator-token-for-tests-0123';
+
+/** The endpoint an operator would redirect a tenant's keys to: counts every byte it receives. */
+async function startListener() {
+  let received = 0;
+  const server = net.createServer((socket) => socket.on('data', (d) => (received += d.length)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    bytes: () => received,
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
 
 /**
  * The real Python worker (`python -m apex_gpu_worker --role all`) with the tiny random-weight models:
@@ -32,7 +48,11 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   let stack: Stack;
   let gpu: ChildProcess | undefined;
   beforeAll(async () => {
-    stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2', SECRETS_KEY: randomBytes(32).toString('base64') } });
+    stack = await startStack({
+      gpu: false,
+      // A writable dashboard on purpose, and the local MinIO as a caller's "own" bucket endpoint.
+      config: { MAX_ATTEMPTS: '2', SECRETS_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, ADMIN_READ_ONLY: 'false', DESTINATION_ALLOW_PRIVATE: 'true' },
+    });
   });
   afterAll(async () => {
     if (gpu) await stopProcess(gpu);
@@ -102,6 +122,63 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     expect(everywhere.redis).toContain('v1.'); // the sealed envelope is there, in the step payload
     expect(logs.lines.length).toBeGreaterThan(0);
     for (const [where, text] of Object.entries(everywhere)) expect({ where, leaked: text.includes(token) }).toEqual({ where, leaked: false });
+  }, 300_000);
+
+  it("an operator who edits a queued step's destination in the dashboard breaks the seal: the worker refuses, nothing reaches the edited endpoint", async () => {
+    const bucket = `caller-${randomBytes(4).toString('hex')}`;
+    await stack.objects.client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const attacker = await startListener();
+    const generate = new Queue('generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
+    const submit = async () => {
+      const body = {
+        prompt: 'a studio portrait', width: 256, height: 256,
+        destination: { bucket, prefix: 'renders', endpoint: stack.config.S3_ENDPOINT },
+        secrets: { s3: { access_key_id: stack.config.S3_ACCESS_KEY_ID, secret_access_key: stack.config.S3_SECRET_ACCESS_KEY } },
+      };
+      const res = await request(stack.app).post('/generations').send(body);
+      expect(res.status).toBe(202);
+      const id = res.body.generation_id as string;
+      for (let i = 0; i < 400; i++) {
+        const step = (await generate.getWaiting()).find((j) => j.data.jobId === id);
+        if (step) return { id, step };
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no generate step queued for ${id}`);
+    };
+    const edited = await submit();
+    const untouched = await submit();
+    const update = (app = stack.app) =>
+      request(app)
+        .patch(`/admin/queues/api/queues/generate/${edited.step.id}/update-data`)
+        .auth('ops', ADMIN_TOKEN)
+        .send({ jobData: { ...edited.step.data, destination: { ...edited.step.data.destination, endpoint: attacker.url } } });
+    // The default dashboard is read-only: it refuses the edit.
+    const readOnly = createApp({ config: { ...stack.config, ADMIN_READ_ONLY: true }, objects: stack.objects, queues: stack.queues, redis: stack.redis });
+    expect((await update(readOnly)).status).toBeGreaterThanOrEqual(400);
+    expect((await update()).status).toBe(200);
+    expect((await Job.fromId(generate, edited.step.id!))!.data.destination.endpoint).toBe(attacker.url);
+    try {
+      gpu = await startGpuWorker(stack, {});
+      const ended = async (id: string) => {
+        for (let i = 0; i < 2400; i++) {
+          const view = (await request(stack.app).get(`/generations/${id}`)).body;
+          if (['completed', 'failed', 'cancelled'].includes(view.status)) return view;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error(`generation ${id} did not end`);
+      };
+      const [refused, accepted] = [await ended(edited.id), await ended(untouched.id)];
+      expect(refused.status).toBe('failed');
+      expect(JSON.stringify(refused.error)).toContain('sealed secrets cannot be opened');
+      expect(attacker.bytes()).toBe(0);
+      expect(accepted.status).toBe('completed');
+      expect(accepted.images[0]).toMatchObject({ bucket, key: expect.stringMatching(/^renders\//) });
+    } finally {
+      await attacker.close();
+      await generate.close();
+      if (gpu) await stopProcess(gpu);
+      gpu = undefined;
+    }
   }, 300_000);
 
   it('cancel aborts a running generation inside the Python worker and the job ends cancelled', async () => {

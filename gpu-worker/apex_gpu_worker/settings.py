@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,8 @@ class WorkerSettings(BaseSettings):
     s3_access_key_id: SecretStr | None = Field(None, validation_alias=_env("S3_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID"))
     s3_secret_access_key: SecretStr | None = Field(None, validation_alias=_env("S3_SECRET_ACCESS_KEY", "S3_SECRET_ACCESS_KEY"))
     s3_force_path_style: bool = Field(True, validation_alias=_env("S3_FORCE_PATH_STYLE", "S3_FORCE_PATH_STYLE"))
+    # A generation's own destination endpoint may be a loopback/private address (off: SSRF protection).
+    destination_allow_private: bool = Field(False, validation_alias=_env("DESTINATION_ALLOW_PRIVATE", "DESTINATION_ALLOW_PRIVATE"))
 
     # --- diffusion
     # A diffusers folder or Hub id: black-forest-labs/FLUX.1-dev in production, FLUX.1-schnell works too.
@@ -85,3 +88,9 @@ class WorkerSettings(BaseSettings):
     pass_score: float = Field(0.75, ge=0, le=1)
     # Checks that must pass, whatever the score; empty means every check.
     gating_checks: list[str] = []
+
+
+def model_name(model: str) -> str:
+    """How a model setting appears in what callers see (image metadata): a Hub id as it is, a local
+    folder by its name only, never the server's path."""
+    return Path(model).name if os.path.isabs(model) or os.path.isdir(model) else model

@@ -1,20 +1,28 @@
 import asyncio
+import base64
 import io
 import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from bullmq import Queue
 from PIL import Image
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from apex_gpu_worker.cancellation import cancel_channel
 from apex_gpu_worker.diffusion.flux_engine import FluxEngine, GenerationRequest
 from apex_gpu_worker.diffusion.loras import LoraRequest, LoraUnusable
+from apex_gpu_worker.settings import model_name
 from apex_gpu_worker.step_worker import start_step_worker
 from apex_gpu_worker.cancellation import CancellationListener
 from apex_gpu_worker.steps.generate import generate_step
 from support.loras import publish_file, publish_lora
 from support.queue_runs import JOB_ID, run_step, wait_until_done
+from support.sealing import seal
+from support.tcp_listener import Listener
 
 PAYLOAD = {
     "jobId": JOB_ID,
@@ -60,6 +68,16 @@ async def test_generate_renders_uploads_and_reports_through_a_real_queue(setting
     image = Image.open(io.BytesIO(store.get_bytes(result["images"][0]["key"])))
     assert (image.format, image.size) == ("WEBP", (256, 320))
     assert b"apex:generation" in image.info["xmp"]
+
+
+async def test_the_image_metadata_names_the_model_without_the_servers_path_to_it(settings, store, generate_worker):
+    job, state = await run_step(settings, "generate", PAYLOAD)
+    assert state == "completed", job.failedReason
+    text = Image.open(io.BytesIO(store.get_bytes(job.returnvalue["images"][0]["key"]))).info["apex:generation"]
+    folder = Path(settings.flux_model)
+    assert folder.is_absolute() and json.loads(text)["model"] == folder.name
+    assert str(folder.parent) not in text
+    assert model_name("black-forest-labs/FLUX.1-dev") == "black-forest-labs/FLUX.1-dev"  # a Hub id is a name already
 
 
 async def test_a_size_above_the_native_budget_is_rendered_smaller_and_resized_to_the_request(settings, store, generate_worker):
@@ -168,8 +186,9 @@ def test_an_unreadable_or_foreign_lora_is_a_clear_permanent_failure(settings, en
     foreign = save({"lora_unet_down_blocks_0_attn.lora_down.weight": __import__("torch").zeros(4, 8)})
     publish_file(settings.lora_cache_dir, "acme/sdxl-lora", "w.safetensors", foreign)
     for repo in ("acme/broken", "acme/sdxl-lora"):
-        with pytest.raises(LoraUnusable, match=repo):
+        with pytest.raises(LoraUnusable, match=repo) as raised:
             render(engine, loras=[LoraRequest(repo, "w.safetensors", 1.0)])
+        assert str(settings.lora_cache_dir) not in str(raised.value)  # the caller reads it: no server path
     assert render(engine) == render(engine)  # the engine still works afterwards
 
 
@@ -192,28 +211,64 @@ def test_with_torch_compile_loras_are_hotswapped_without_recompiling(settings, t
     assert len(set(outputs)) == 4
 
 
-async def test_images_go_to_the_callers_own_bucket_with_keys_from_the_sealed_secrets(settings, store, services, generate_worker):
-    import base64
-    import os
-
-    from pydantic import SecretStr
-
-    from support.sealing import seal
-
+@pytest.fixture
+def caller(settings, store, services):
+    """A caller's own bucket on the test MinIO (127.0.0.1), its keys, and the SECRETS_KEY the API
+    sealed them with; the worker reads the same settings object."""
     key = base64.b64encode(os.urandom(32)).decode()
-    settings.secrets_key = SecretStr(key)  # the worker reads the same settings object
-    destination = f"caller-{os.urandom(4).hex()}"
-    store._client.create_bucket(Bucket=destination)
+    settings.secrets_key = SecretStr(key)
+    bucket = f"caller-{os.urandom(4).hex()}"
+    store._client.create_bucket(Bucket=bucket)
     keys = {"access_key_id": services["S3_ACCESS_KEY_ID"], "secret_access_key": services["S3_SECRET_ACCESS_KEY"]}
-    data = {**PAYLOAD, "destination": {"bucket": destination, "prefix": "renders", "endpoint": services["S3_ENDPOINT"]},
-            "secrets": seal(key, JOB_ID, {"s3": keys})}
+    return SimpleNamespace(key=key, keys=keys, destination={"bucket": bucket, "prefix": "renders", "endpoint": services["S3_ENDPOINT"]})
+
+
+def object_count(store, bucket: str) -> int:
+    return store._client.list_objects_v2(Bucket=bucket).get("KeyCount", 0)
+
+
+async def test_images_go_to_the_callers_own_bucket_with_keys_from_the_sealed_secrets(settings, store, caller, generate_worker):
+    settings.destination_allow_private = True
+    data = {**PAYLOAD, "destination": caller.destination, "secrets": seal(caller.key, JOB_ID, {"s3": caller.keys}, caller.destination)}
     job, state = await run_step(settings, "generate", data)
     assert state == "completed", job.failedReason
     image = job.returnvalue["images"][0]
-    assert image["bucket"] == destination and image["key"] == f"renders/jobs/{JOB_ID}/attempts/1/0.png"
-    assert store._client.get_object(Bucket=destination, Key=image["key"])["ContentType"] == "image/png"
-    assert store._client.list_objects_v2(Bucket=settings.s3_bucket).get("KeyCount", 0) == 0  # nothing in ours
-    assert keys["secret_access_key"] not in str(job.returnvalue)
+    bucket = caller.destination["bucket"]
+    assert image["bucket"] == bucket and image["key"] == f"renders/jobs/{JOB_ID}/attempts/1/0.png"
+    assert store._client.get_object(Bucket=bucket, Key=image["key"])["ContentType"] == "image/png"
+    assert object_count(store, settings.s3_bucket) == 0  # nothing in ours
+    assert caller.keys["secret_access_key"] not in str(job.returnvalue)
+
+
+async def test_a_destination_on_a_private_address_is_refused_unless_the_deployment_allows_it(settings, store, caller, generate_worker):
+    data = {**PAYLOAD, "destination": caller.destination, "secrets": seal(caller.key, JOB_ID, {"s3": caller.keys}, caller.destination)}
+    job, state = await run_step(settings, "generate", data, {"attempts": 3})
+    assert state == "failed" and job.attemptsMade == 1
+    assert "destination.endpoint is refused: 127.0.0.1 is not a public address" in job.failedReason
+    assert object_count(store, caller.destination["bucket"]) == 0 and object_count(store, settings.s3_bucket) == 0
+
+
+async def test_secrets_sealed_for_one_destination_do_not_open_for_an_edited_or_removed_one(settings, store, caller, generate_worker):
+    settings.destination_allow_private = True  # only the seal stands between the keys and the edited endpoint
+    listener = Listener()
+    other_bucket = f"other-{os.urandom(4).hex()}"
+    store._client.create_bucket(Bucket=other_bucket)
+    sealed = seal(caller.key, JOB_ID, {"s3": caller.keys}, caller.destination)
+    edited = [{**caller.destination, "bucket": other_bucket}, {**caller.destination, "endpoint": f"http://127.0.0.1:{listener.port}"},
+              {**caller.destination, "prefix": "elsewhere"}, {**caller.destination, "region": "eu-west-1"}, None]
+    payloads = [{**PAYLOAD, "secrets": sealed, **({"destination": d} if d else {})} for d in edited]
+    # and the other way round: keys sealed for the deployment's bucket, a destination added
+    payloads.append({**PAYLOAD, "destination": caller.destination, "secrets": seal(caller.key, JOB_ID, {"s3": caller.keys})})
+    try:
+        for data in payloads:
+            job, state = await run_step(settings, "generate", data, {"attempts": 3})
+            assert state == "failed" and job.attemptsMade == 1, data.get("destination")
+            assert "the job's sealed secrets cannot be opened" in job.failedReason
+    finally:
+        listener.close()
+    assert listener.received == []
+    for bucket in (caller.destination["bucket"], other_bucket, settings.s3_bucket):
+        assert object_count(store, bucket) == 0
 
 
 async def test_a_destination_without_its_keys_fails_permanently(settings, store, generate_worker):

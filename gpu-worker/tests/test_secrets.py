@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from bullmq import UnrecoverableError
 
-from apex_gpu_worker.secrets import open_secrets
+from apex_gpu_worker.secrets import open_secrets, secrets_binding
 from conftest import REPO_ROOT
 
 KEY = base64.b64encode(os.urandom(32)).decode()
@@ -38,3 +38,40 @@ def test_it_does_not_open_for_another_job_a_wrong_key_or_a_tampered_envelope():
         with pytest.raises(UnrecoverableError) as raised:
             open_secrets(key, job, env)
         assert "hf_secret_value" not in str(raised.value)
+
+
+def test_the_binding_of_a_destination_is_this_exact_string():
+    """The shared test vector: src/flows/secrets.ts must give the same bytes."""
+    destination = {"bucket": "bucket-a", "endpoint": "https://s3.example.com", "prefix": "renders/", "region": "eu-west-1"}
+    assert secrets_binding("job1", destination) == '["job1","bucket-a","https://s3.example.com","renders/","eu-west-1"]'
+    assert secrets_binding("job1", {"bucket": "bucket-a"}) == '["job1","bucket-a","","",""]'
+    assert secrets_binding("job1") == "job1"
+
+
+def test_the_binding_is_the_same_bytes_in_typescript():
+    destinations = [
+        None,
+        {"bucket": "bucket-a", "endpoint": "https://s3.example.com", "prefix": "renders/", "region": "eu-west-1"},
+        {"bucket": "b.c-d", "region": 'ü "quoted" \\ back\nslash\u2028\x01'},
+        {"bucket": "bücher", "endpoint": "https://bücher.example/s3?x=\u00e9&y=/"},
+    ]
+    script = (
+        "const { secretsBinding } = require('./src/flows/secrets');"
+        f"const cases = {json.dumps(destinations)};"
+        f"process.stdout.write(JSON.stringify(cases.map((d) => secretsBinding({json.dumps(JOB)}, d ?? undefined))));"
+    )
+    typescript = json.loads(subprocess.run(["node", "--import", "tsx", "-e", script], cwd=REPO_ROOT, capture_output=True, check=True).stdout)
+    assert typescript == [secrets_binding(JOB, d) for d in destinations]
+
+
+def test_secrets_sealed_by_the_api_for_a_destination_open_only_for_that_destination():
+    destination = {"bucket": "bucket-a", "endpoint": "https://s3.example.com", "prefix": "renders/"}
+    script = (
+        "const { sealSecrets, secretsBinding } = require('./src/flows/secrets');"
+        f"process.stdout.write(sealSecrets({json.dumps(KEY)}, secretsBinding({json.dumps(JOB)}, {json.dumps(destination)}), {{ s3: {{ access_key_id: 'AKIA' }} }}));"
+    )
+    envelope = subprocess.run(["node", "--import", "tsx", "-e", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    assert open_secrets(KEY, secrets_binding(JOB, destination), envelope) == {"s3": {"access_key_id": "AKIA"}}
+    for edited in ({**destination, "endpoint": "https://s3.attacker.example"}, {**destination, "region": "us-east-1"}, None):
+        with pytest.raises(UnrecoverableError, match="the job's sealed secrets cannot be opened"):
+            open_secrets(KEY, secrets_binding(JOB, edited), envelope)

@@ -56,12 +56,13 @@ def test_two_unusable_answers_fail_the_step_permanently_and_log_the_raw_text(cha
 
 
 def test_a_refused_request_is_permanent_and_a_server_error_is_retryable(chat):
-    _, backend = chat([(401, "bad key"), (503, "overloaded")])
+    server, backend = chat([(401, "bad key"), (503, "overloaded")])
     with pytest.raises(UnrecoverableError, match="HTTP 401"):
         backend.complete([IMAGE], "x", PROMPT_ANSWER, 0.0)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(Exception, match="HTTP 503") as raised:
         backend.complete([IMAGE], "x", PROMPT_ANSWER, 0.0)
     assert not isinstance(raised.value, UnrecoverableError)
+    assert server.url.split("//")[1].split("/")[0] not in str(raised.value)  # the caller reads it: no server address
 
 
 @pytest.mark.parametrize("schema", [PROMPT_ANSWER, JUDGE_ANSWER, REPORT_ANSWER], ids=["prompt", "judge", "report"])

@@ -7,7 +7,7 @@ import type { GenerationRequest } from './contracts/generation';
 import { generationJobId } from './contracts/generation';
 import type { GenerationJobData } from './generationOrchestrator';
 import { orchestratorJobOptions, type ParentJob } from './queues';
-import { sealSecrets } from './secrets';
+import { sealSecrets, secretsBinding } from './secrets';
 import type { WebhookSpec } from './webhooks/events';
 import { isDuplicateKey } from '../store/mongo';
 
@@ -45,7 +45,7 @@ export async function submitGeneration(
     loras: request.loras,
     outputPrefix: `generations/${id}`,
     ...(request.destination ? { destination: request.destination } : {}),
-    ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, id, secrets) } : {}),
+    ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(id, request.destination), secrets) } : {}),
   };
   await deps.queue.add('generation', { generationId: id, tenant, webhook, input, trace: currentTraceCarrier() }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S, parent));
 }

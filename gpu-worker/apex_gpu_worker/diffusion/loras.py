@@ -4,6 +4,7 @@ client and in memory as loaded adapters, least recently used evicted past a boun
 
 import hashlib
 import logging
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -111,7 +112,8 @@ class LoraRegistry:
             self._pipe.load_lora_weights(path, adapter_name=slot, hotswap=hotswap)
         except Exception as err:
             self._free_slots.append(slot)  # with hotswap it still holds earlier weights, never activated
-            raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {err}") from err
+            reason = str(err).replace(path, os.path.basename(path))  # the caller sees it: no server path
+            raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {reason}") from err
         if slot not in self._transformer_adapters():
             self._free_slots.append(slot)
             raise LoraUnusable(f"LoRA {lora.repo} has no weights for this model's transformer")

@@ -12,8 +12,8 @@ from ..diffusion.loras import LoraRequest
 from ..images import CONTENT_TYPES, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
-from ..secrets import open_secrets
-from ..settings import WorkerSettings
+from ..secrets import open_secrets, secrets_binding
+from ..settings import WorkerSettings, model_name
 
 
 def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -27,12 +27,13 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
         started = time.time()
         width, height = payload["width"], payload["height"]
         key = settings.secrets_key.get_secret_value() if settings.secrets_key else None
-        secrets = open_secrets(key, payload["jobId"], payload["secrets"]) if "secrets" in payload else {}
-        hf_token = secrets.get("hf_token")
         destination = payload.get("destination")
+        binding = secrets_binding(payload["jobId"], destination)
+        secrets = open_secrets(key, binding, payload["secrets"]) if "secrets" in payload else {}
+        hf_token = secrets.get("hf_token")
         if destination and "s3" not in secrets:
             raise UnrecoverableError("destination needs the bucket's keys in secrets.s3")
-        target = ObjectStore.for_destination(destination, secrets["s3"]) if destination else store
+        target = ObjectStore.for_destination(destination, secrets["s3"], settings.destination_allow_private) if destination else store
         key_prefix = f"{destination['prefix'].rstrip('/')}/" if destination and destination.get("prefix") else ""
         if width * height > settings.max_megapixels * 1_000_000:
             raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
@@ -69,7 +70,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
         for index, image in enumerate(generation.images):
             image = to_output_size(image, width, height)
             metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
-                        "index": index, "model": settings.flux_model, "loras": payload["loras"]}
+                        "index": index, "model": model_name(settings.flux_model), "loras": payload["loras"]}
             object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
             data = await asyncio.to_thread(encode, image, fmt, metadata)
             await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})

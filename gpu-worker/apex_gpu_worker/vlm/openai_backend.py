@@ -38,7 +38,8 @@ class OpenAIBackend:
         # 5xx, 408 and 429 raise plain errors that BullMQ retries; other 4xx are configuration errors.
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
             raise UnrecoverableError(f"VLM server refused the request: HTTP {response.status_code} {response.text[:300]}")
-        response.raise_for_status()
+        if response.is_error:  # not raise_for_status(): its message names the server's URL, and callers read it
+            raise RuntimeError(f"VLM server error: HTTP {response.status_code}")
         return response.json()["choices"][0]["message"]["content"] or ""
 
     def close(self) -> None:
