@@ -90,9 +90,12 @@ export const EnvSchema = z.object({
   OTEL_SERVICE_NAME: z.string().min(1).default('apex-portraits'),
 
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
-  /** Uploads (POST /jobs) received and decoded at once per API process; UPLOAD_QUEUE more wait, the rest get 503. */
+  /**
+   * Uploads (POST /jobs) received and decoded at once per API process; UPLOAD_QUEUE more wait (a
+   * waiting upload holds only its socket: its body is not read yet), the rest get 503.
+   */
   UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(4),
-  UPLOAD_QUEUE: z.coerce.number().int().min(0).default(16),
+  UPLOAD_QUEUE: z.coerce.number().int().min(0).default(100),
   /** A request's headers must arrive within this (slow-header clients are cut with 408). */
   HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** A whole request, its body included, must arrive within this: 120 s carries a 20 MB upload at 1.4 Mbit/s. */
