@@ -1,3 +1,5 @@
+import { QueueName } from '../src/flows/queues';
+
 /**
  * npm run bench:engine [-- --jobs N]
  *
@@ -12,14 +14,14 @@ import mongoose from 'mongoose';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../src/config';
 import type { AttemptRecord } from '../src/flows/contracts/portraitState';
-import { ORCHESTRATOR_QUEUES } from '../src/flows/queues';
-import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portraitSubmission';
+
+import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portrait/submission';
 import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
 import { JobModel } from '../src/store/jobModel';
 import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';
 import { startOrchestratorRole } from '../src/workers/orchestratorRole';
-import { connectRedis } from '../src/workers/redis';
+import { connectRedis } from '../src/redis';
 import { startServices } from '../scripts/services';
 import sharp from 'sharp';
 import { logger } from '../src/logger';
@@ -37,7 +39,7 @@ async function benchEngine(config: Config, jobs: number) {
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const redis = connectRedis(config.REDIS_URL);
-  const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const portraitQueue = new Queue(QueueName.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
   const photo = await sharp({ create: { width: 512, height: 640, channels: 3, background: '#888' } }).jpeg().toBuffer();
   const reference = { data: photo, contentType: 'image/jpeg', width: 512, height: 640 };
   const stopGpu = instantGpuSteps(config);

@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config';
-import { STEP_NAMES, type StepName } from '../src/flows/steps';
-import { connectRedis } from '../src/workers/redis';
+import { STEP_NAMES, type StepName } from '../src/flows/steps/registry';
+import { connectRedis } from '../src/redis';
 
 export const CONCURRENCY = 50;
 

@@ -1,3 +1,5 @@
+import { QueueName } from '../src/flows/queues';
+
 /**
  * npm run bench:scale [-- --jobs N]
  *
@@ -13,12 +15,12 @@ import sharp from 'sharp';
 import { startServices } from '../scripts/services';
 import { loadConfig, type Config } from '../src/config';
 import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
-import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portraitSubmission';
-import { ORCHESTRATOR_QUEUES } from '../src/flows/queues';
+import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portrait/submission';
+
 import { logger } from '../src/logger';
 import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';
-import { connectRedis } from '../src/workers/redis';
+import { connectRedis } from '../src/redis';
 import { CONCURRENCY, instantGpuSteps } from './instantGpu';
 
 const ROOT = join(__dirname, '..');
@@ -37,7 +39,7 @@ async function run(base: Config, processes: number, jobs: number) {
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const redis = connectRedis(config.REDIS_URL);
-  const portraitQueue = new Queue(ORCHESTRATOR_QUEUES.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const portraitQueue = new Queue(QueueName.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
   const photo = await sharp({ create: { width: 512, height: 640, channels: 3, background: '#888' } }).jpeg().toBuffer();
   const deps = { config, objects, portraitQueue };
   const request = { tenant: 'bench', parameters: PortraitParameters.parse({}), reference: { data: photo, contentType: 'image/jpeg', width: 512, height: 640 } };

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { PORTRAIT_VOCABULARY, PortraitParameters, RESOLUTIONS } from '../src/flows/contracts/portraitParameters';
-import { STEPS } from '../src/flows/steps';
+import { REDIS_KEY_LAYOUT } from '../src/flows/redisKeys';
+import { STEPS } from '../src/flows/steps/registry';
 
 /**
  * The JSON Schemas of every queue payload, generated from the zod contracts. Step inputs are
  * described as the orchestrator sends them (defaults filled in); step results as the worker may
  * write them (defaults optional). The portrait vocabulary travels too: the Python prompt step words
- * its prompts from the same phrases.
+ * its prompts from the same phrases, and the Redis key layout both languages share.
  */
 export function contractSchemas(): Record<string, string> {
   const files: Record<string, unknown> = {
@@ -22,6 +23,7 @@ export function contractSchemas(): Record<string, string> {
       JSON.stringify({ $id: `https://apex-portraits.local/contracts/${name}`, ...(schema as object) }, null, 2) + '\n',
     ]),
   );
+  out['redis-keys.json'] = JSON.stringify(REDIS_KEY_LAYOUT, null, 2) + '\n';
   out['portrait-vocabulary.json'] = JSON.stringify({ fields: PORTRAIT_VOCABULARY, resolutions: RESOLUTIONS }, null, 2) + '\n';
   return out;
 }

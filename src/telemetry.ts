@@ -5,7 +5,9 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Config } from './config';
-import type { TraceCarrier } from './flows/contracts/common';
+
+/** W3C trace context as it travels in job data (validated by flows/contracts/common.ts TraceCarrier). */
+export type TraceCarrier = { traceparent: string; tracestate?: string };
 
 /**
  * OpenTelemetry traces, off by default: with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over

@@ -1,6 +1,6 @@
 import { Job } from 'bullmq';
 import request from 'supertest';
-import { portraitJobId } from '../src/flows/queues';
+import { portraitJobId } from '../src/flows/ids';
 import type { JobDocument } from '../src/store/jobModel';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { EnvSchema } from '../src/config';
-import { connectRedis } from '../src/workers/redis';
+import { connectRedis } from '../src/redis';
 
 /**
  * What ties the deployment files to the code (scripts/check-deploy.sh checks their syntax and

@@ -8,7 +8,7 @@ import type { Config } from '../src/config';
 import { appendJobEvent, readJobEvents, type JobEvent } from '../src/flows/jobEvents';
 import { JobEventStreams } from '../src/flows/jobEventStreams';
 import { createApiKey, revokeApiKey } from '../src/store/apiKeyModel';
-import { connectApiRedis } from '../src/workers/redis';
+import { connectApiRedis } from '../src/redis';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 

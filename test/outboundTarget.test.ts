@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { isPublicAddress, resolveOutboundTarget, UnsafeTarget, type Resolver } from '../src/flows/outboundTarget';
+import { isPublicAddress, resolveOutboundTarget, UnsafeTarget, type Resolver } from '../src/flows/webhooks/outboundTarget';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 

@@ -1,6 +1,6 @@
 import { PortraitState } from '../src/flows/contracts/portraitState';
-import { applyStepOutcome, buildStepInput, markStepQueued, planNextStep, seedFor, type NextStep } from '../src/flows/portraitStateMachine';
-import { STEPS } from '../src/flows/steps';
+import { applyStepOutcome, buildStepInput, markStepQueued, planNextStep, seedFor, type NextStep } from '../src/flows/portrait/stateMachine';
+import { STEPS } from '../src/flows/steps/registry';
 
 const jobId = '65a1b2c3d4e5f60718293a4b';
 const initial = PortraitState.parse({ jobId, parameters: { resolution: '2k' }, referenceImageKey: `jobs/${jobId}/reference.jpg`, maxAttempts: 2 });

@@ -159,7 +159,7 @@ describe('portrait workflow', () => {
     await stack.waitForJob(jobId);
     // A second orchestrator job for the same document whose state is corrupt: it can never run.
     await JobModel.updateOne({ _id: jobId }, { $set: { status: 'running' } });
-    await stack.portraitQueue.add('portrait', { jobId, maxAttempts: 'three' }, { jobId: `portrait-${jobId}-corrupt`, attempts: 1 });
+    await stack.portraitQueue.add('portrait', { jobId, maxAttempts: 'three' } as never, { jobId: `portrait-${jobId}-corrupt`, attempts: 1 });
     const job = await stack.waitForJob(jobId, (j) => j.status === 'failed');
 
     expect(job.error).toEqual({ code: 'internal', message: expect.stringContaining('could not be orchestrated') });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { UnsafeTarget } from '../src/flows/outboundTarget';
+import { UnsafeTarget } from '../src/flows/webhooks/outboundTarget';
 import { deliver } from '../src/flows/webhooks/delivery';
 import { sign, verify } from '../src/flows/webhooks/signature';
 import { referencePhoto } from './support/fixtures';

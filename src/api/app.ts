@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
-import { ORCHESTRATOR_QUEUES, type QueueSet } from '../flows/queues';
+import { QueueName, type QueueSet } from '../flows/queues';
 import { logger, withLogContext } from '../logger';
 import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
@@ -15,11 +15,11 @@ import { adminQueuesRouter } from './routes/adminQueues';
 import { batchesRouter } from './routes/batches';
 import { deliveriesRouter } from './routes/deliveries';
 import { docsRouter } from './routes/docs';
-import { metrics } from './routes/metrics';
 import { eventsRouter } from './routes/events';
 import { generationsRouter } from './routes/generations';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
+import { metrics } from './routes/metrics';
 import { schedulesRouter } from './routes/schedules';
 
 /** `queues`: the process's BullMQ queues, shared by every route and the dashboard. */
@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(adminQueuesRouter(deps)); // operator auth, not tenant keys
   app.use(prometheus.router); // operator auth
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
-  app.use(jobsRouter({ ...deps, portraitQueue: deps.queues.get(ORCHESTRATOR_QUEUES.portrait) }));
+  app.use(jobsRouter({ ...deps, portraitQueue: deps.queues.get(QueueName.portrait) }));
   app.use(eventsRouter(deps));
   app.use(deliveriesRouter());
   app.use(generationsRouter(deps));

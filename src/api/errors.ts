@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { InvalidReferenceImage } from '../flows/portrait/referenceImage';
 import { logger } from '../logger';
 
 /** Every error response has this shape: {error: {code, message, field?}}. */
@@ -14,6 +15,14 @@ export class ApiError extends Error {
     super(message);
   }
 }
+
+/** HTTP status of each reason a photo is refused (the upload field is always image_file). */
+const REFERENCE_IMAGE_ERRORS: Record<InvalidReferenceImage['code'], [number, string]> = {
+  unsupported_image_type: [415, 'unsupported_image_type'],
+  image_too_large: [413, 'image_too_large'],
+  unreadable_image: [400, 'unreadable_image'],
+  image_too_small: [400, 'image_too_small'],
+};
 
 /** Which dependency an error says is unreachable (a 503 the client may retry), if any. */
 function unavailableDependency(err: { name?: string; message?: string }): string | undefined {
@@ -31,6 +40,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const dependency = unavailableDependency(err);
   if (err instanceof ApiError) {
     error = err;
+  } else if (err instanceof InvalidReferenceImage) {
+    const [status, code] = REFERENCE_IMAGE_ERRORS[err.code];
+    error = new ApiError(status, code, err.message, 'image_file');
   } else if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large' || err?.status === 400) {
     error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
   } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {

@@ -1,13 +1,14 @@
 import { z } from 'zod';
-import { JobId } from '../flows/contracts/common';
-import { PortraitParameters } from '../flows/contracts/portraitParameters';
-import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
 import type { Config } from '../config';
-import { GenerationRequest } from '../flows/contracts/generation';
-import { JobListQuery } from './routes/jobs';
-import { BatchListQuery } from './routes/batches';
 import { BatchRequest } from '../flows/contracts/batch';
+import { JobId } from '../flows/contracts/common';
+import { GenerationRequest } from '../flows/contracts/generation';
+import { PortraitParameters } from '../flows/contracts/portraitParameters';
 import { ScheduleRequest } from '../flows/contracts/schedule';
+import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
+import { JOB_STATUSES } from '../store/statuses';
+import { BatchListQuery } from './routes/batches';
+import { JobListQuery } from './routes/jobs';
 
 /**
  * The OpenAPI 3.1 document, built from the zod schemas the routes validate with (query, form
@@ -43,7 +44,7 @@ const Attempt = z.object({
 
 const JobView = z.object({
   job_id: JobId,
-  status: z.enum(['pending', 'running', 'completed', 'failed_validation', 'failed', 'cancelled']),
+  status: z.enum(JOB_STATUSES),
   parameters: PortraitParameters,
   attempts: z.array(Attempt),
   result: z.object({ attempt: z.number(), image_key: z.string(), score: z.number(), url: z.string().optional() }).nullable(),

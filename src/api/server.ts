@@ -1,10 +1,10 @@
 import { loadConfig } from '../config';
 import { QueueSet } from '../flows/queues';
 import { logger } from '../logger';
-import { startTracing } from '../telemetry';
+import { connectApiRedis } from '../redis';
 import { connectMongo } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
-import { connectApiRedis } from '../workers/redis';
+import { startTracing } from '../telemetry';
 import { createApp } from './app';
 import { createHttpServer } from './httpServer';
 

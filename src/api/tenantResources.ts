@@ -1,6 +1,10 @@
 import type { Request, Response } from 'express';
 import { Types, type Model } from 'mongoose';
 import { JobId } from '../flows/contracts/common';
+import { BatchModel, type BatchDocument } from '../store/batchModel';
+import { GenerationModel, type GenerationDocument } from '../store/generationModel';
+import { JobModel, type JobDocument } from '../store/jobModel';
+import { ScheduleModel, type ScheduleDocument } from '../store/scheduleModel';
 import { callerOf } from './auth';
 import { ApiError } from './errors';
 
@@ -15,6 +19,11 @@ export async function findOwned<T extends { tenant: string }>(model: Model<any>,
   if (!doc || doc.tenant !== callerOf(res).tenant) throw new ApiError(404, `${kind}_not_found`, `no ${kind} with id ${id}`, 'id');
   return doc;
 }
+
+export const findJob = (req: Request, res: Response) => findOwned<JobDocument>(JobModel, 'job', req, res);
+export const findGeneration = (req: Request, res: Response) => findOwned<GenerationDocument>(GenerationModel, 'generation', req, res);
+export const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
+export const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
 
 /** One page of the caller's documents, newest first; `next_cursor` continues after the last (ids only grow, so pages are stable). */
 export async function newestFirstPage<T extends { _id: Types.ObjectId }>(

@@ -1,6 +1,6 @@
 import type { Config } from '../config';
-import { resolveOutboundTarget } from '../flows/outboundTarget';
 import { WebhookSpec, type WebhookEvent } from '../flows/webhooks/events';
+import { resolveOutboundTarget } from '../flows/webhooks/outboundTarget';
 import { ApiError } from './errors';
 
 /**

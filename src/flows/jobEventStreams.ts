@@ -1,6 +1,7 @@
 import { ReplyError, type Redis } from 'ioredis';
 import { logger } from '../logger';
-import { compareStreamIds, jobEventsKey, parseJobEvents, type JobEvent } from './jobEvents';
+import { compareStreamIds, parseJobEvents, type JobEvent } from './jobEvents';
+import { jobEventsKey } from './redisKeys';
 
 /** Entries per job log per read: a subscriber far behind catches up over several reads. */
 const READ_COUNT = 100;

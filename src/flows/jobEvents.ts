@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { jobEventsKey } from './redisKeys';
 
 /**
  * Each job's event log: a Redis stream `<prefix>:events:<jobId>` that the orchestrator appends every
@@ -6,14 +7,12 @@ import type { Redis } from 'ioredis';
  * ids are the SSE event ids, so a client reconnecting with Last-Event-ID resumes exactly after the
  * last event it saw. Kept a week, capped in length.
  */
-export const jobEventsKey = (prefix: string, jobId: string) => `${prefix}:events:${jobId}`;
 
 export type JobEventType = 'status' | 'step' | 'progress';
 export type JobEvent = { id: string; type: JobEventType; data: Record<string, unknown> };
 
 const MAX_EVENTS = 2000;
 const TTL_S = 7 * 24 * 3600;
-export const TERMINAL_STATUSES = new Set(['completed', 'failed_validation', 'failed', 'cancelled']);
 
 export async function appendJobEvent(redis: Redis, prefix: string, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<void> {
   const key = jobEventsKey(prefix, jobId);

@@ -1,14 +1,47 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { BatchJobData } from './contracts/batch';
+import type { GenerationJobData } from './contracts/generation';
+import type { PortraitState } from './contracts/portraitState';
+import type { ScheduleFireData } from './contracts/schedule';
+import type { StepTimeoutData } from './contracts/stepTimeout';
+import type { StepInput, StepName } from './steps/registry';
+import type { NotifyJobData } from './webhooks/events';
 
-/** Queues consumed by the TypeScript orchestrator role. */
-export const ORCHESTRATOR_QUEUES = {
+/**
+ * Every queue of the product, in one place: its name and (QueuePayloads) the data its jobs carry,
+ * so `queues.get(QueueName.batch)` is a `Queue<BatchJobData>` for every producer and consumer. The
+ * GPU step queues are named after their steps and consumed by the Python worker.
+ */
+export const QueueName = {
+  /** TypeScript orchestrator: the portrait state machine, one job per attempt cycle. */
   portrait: 'portrait',
+  generation: 'generation',
+  batch: 'batch',
   /** One job per firing of a schedule (BullMQ job schedulers); each starts a batch. */
   schedule: 'schedule',
   /** Delayed watchdog jobs that release a parent whose step never finished. */
   stepTimeouts: 'step-timeouts',
-} as const;
+  prompt: 'prompt',
+  generate: 'generate',
+  validate: 'validate',
+  report: 'report',
+  /** The notifier: one webhook delivery per job. */
+  notify: 'notify',
+} as const satisfies Record<string, string> & Record<StepName, StepName>;
+export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+
+export type QueuePayloads = {
+  portrait: PortraitState;
+  generation: GenerationJobData;
+  batch: BatchJobData;
+  schedule: ScheduleFireData;
+  'step-timeouts': StepTimeoutData;
+  notify: NotifyJobData;
+} & { [S in StepName]: StepInput<S> };
+
+/** Every queue, for the dashboard and the metrics. */
+export const ALL_QUEUES: QueueName[] = Object.values(QueueName);
 
 /** A batch's orchestrator job, when the workflow job is one of its children. */
 export type ParentJob = { id: string; queue: string };
@@ -27,25 +60,22 @@ export const orchestratorJobOptions = (jobId: string, retentionS: number, parent
   ...(parent ? { parent, ignoreDependencyOnFailure: true } : {}),
 });
 
-/** The orchestrator job of a portrait job's cycle (a retry starts cycle 2, 3, ...). */
-export const portraitJobId = (jobId: string, cycle = 1) => (cycle === 1 ? `portrait-${jobId}` : `portrait-${jobId}-c${cycle}`);
-
 /**
  * The BullMQ queues one process uses, one instance per name on the process's connection: routes,
  * workflows and the dashboard share them instead of each opening its own. Closed together.
  */
 export class QueueSet {
-  private readonly queues = new Map<string, Queue>();
+  private readonly queues = new Map<QueueName, Queue>();
 
   constructor(
     private readonly connection: Redis,
     private readonly prefix: string,
   ) {}
 
-  get<T = any>(name: string): Queue<T> {
+  get<Q extends QueueName>(name: Q): Queue<QueuePayloads[Q]> {
     let queue = this.queues.get(name);
     if (!queue) this.queues.set(name, (queue = new Queue(name, { connection: this.connection, prefix: this.prefix })));
-    return queue as Queue<T>;
+    return queue as Queue<QueuePayloads[Q]>;
   }
 
   async close(): Promise<void> {

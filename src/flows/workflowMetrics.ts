@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { logger } from '../logger';
-import type { StepOutcome } from './portraitStateMachine';
-import type { StepName } from './steps';
+import type { StepOutcome } from './steps/outcomes';
+import type { StepName } from './steps/registry';
 
 type MetricSpec = { help: string; type: 'histogram' | 'counter'; buckets?: number[] };
 

@@ -1,4 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { BATCH_STATUSES } from './statuses';
 
 /**
  * A batch: its target, the children it fanned out to (portrait jobs or generations, by id), the
@@ -8,7 +9,7 @@ import mongoose, { Schema, type InferSchemaType } from 'mongoose';
 const batchSchema = new Schema(
   {
     tenant: { type: String, required: true, index: true },
-    status: { type: String, enum: ['pending', 'running', 'completed', 'failed'], required: true },
+    status: { type: String, enum: BATCH_STATUSES, required: true },
     target: { type: Schema.Types.Mixed, required: true },
     scheduleId: { type: String },
     items: { type: [Schema.Types.Mixed], default: [] },

@@ -1,10 +1,11 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { GENERATION_STATUSES } from './statuses';
 
 /** A text-to-image generation. Its request is stored without its secrets (those travel sealed in Redis only). */
 const generationSchema = new Schema(
   {
     tenant: { type: String, required: true, index: true },
-    status: { type: String, enum: ['pending', 'running', 'completed', 'failed', 'cancelled'], required: true },
+    status: { type: String, enum: GENERATION_STATUSES, required: true },
     request: { type: Schema.Types.Mixed, required: true },
     seed: { type: Number, required: true },
     images: { type: [Schema.Types.Mixed], default: [] },

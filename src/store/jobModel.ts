@@ -1,5 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
-import { JOB_STATUSES } from '../flows/portraitStateMachine';
+import { JOB_STATUSES } from './statuses';
 
 /**
  * A portrait job as the API shows it. The orchestrator is its single writer after creation: it

@@ -1,4 +1,5 @@
 import mongoose, { type Model } from 'mongoose';
+import { UNFINISHED_STATUSES } from './statuses';
 
 /** One connection per process; mongoose buffers nothing so an outage surfaces as an error, not a hang. */
 export async function connectMongo(url: string): Promise<typeof mongoose> {
@@ -20,5 +21,5 @@ export const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code
  * message is shown to the user (the detail belongs in the log).
  */
 export async function markUnfinishedFailed(model: Model<any>, id: string, message: string): Promise<void> {
-  await model.updateOne({ _id: id, status: { $in: ['pending', 'running'] } }, { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } });
+  await model.updateOne({ _id: id, status: { $in: UNFINISHED_STATUSES } }, { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } });
 }

@@ -7,6 +7,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config';
 
@@ -61,6 +62,11 @@ export class ObjectStore {
       if (err instanceof S3ServiceException && err.name === 'NoSuchKey') return undefined;
       throw err;
     }
+  }
+
+  /** A time-limited GET URL for one object, for callers who fetch the image themselves. */
+  presignedGetUrl(key: string, expiresInS: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInS });
   }
 
   async getBuffer(key: string): Promise<Buffer | undefined> {

@@ -1,11 +1,12 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config';
-import { logger } from '../logger';
-import { UnsafeTarget } from '../flows/outboundTarget';
+import { QueueName } from '../flows/queues';
 import { deliver, type DeliveryResult } from '../flows/webhooks/delivery';
-import { NOTIFY_QUEUE, type NotifyJobData } from '../flows/webhooks/events';
+import type { NotifyJobData } from '../flows/webhooks/events';
+import { UnsafeTarget } from '../flows/webhooks/outboundTarget';
+import { logger } from '../logger';
+import { connectRedis } from '../redis';
 import { WebhookDeliveryModel } from '../store/webhookDeliveryModel';
-import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
 /**
@@ -33,7 +34,7 @@ export function startNotifierRole(config: Config, concurrency = 20) {
     logger.info('webhook delivered', { webhookId, type, status: result.status });
     return { status: result.status };
   };
-  const workers = startQueueWorkers([{ queue: NOTIFY_QUEUE, processor: process }], { connection, prefix: config.QUEUE_PREFIX, concurrency });
+  const workers = startQueueWorkers([{ queue: QueueName.notify, processor: process }], { connection, prefix: config.QUEUE_PREFIX, concurrency });
   return {
     workers,
     async close() {

@@ -2,25 +2,24 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Model } from 'mongoose';
 import type { Config } from '../config';
-import type { PortraitState } from '../flows/contracts/portraitState';
-import { cancelChannel } from '../flows/cancellation';
-import { BATCH_QUEUE, type BatchJobData } from '../flows/contracts/batch';
-import { GENERATION_QUEUE } from '../flows/contracts/generation';
 import { BatchOrchestrator } from '../flows/batches/orchestrator';
 import { scheduleFireProcessor } from '../flows/batches/schedules';
+import { listenForCancels } from '../flows/cancellation';
+import type { BatchJobData } from '../flows/contracts/batch';
+import type { GenerationJobData } from '../flows/contracts/generation';
+import type { PortraitState } from '../flows/contracts/portraitState';
+import { GenerationOrchestrator } from '../flows/generation/orchestrator';
+import { appendJobEvent } from '../flows/jobEvents';
+import { PortraitOrchestrator } from '../flows/portrait/orchestrator';
+import { QueueName, QueueSet } from '../flows/queues';
+import { createStepTimeoutProcessor } from '../flows/steps/stepTimeouts';
+import { WorkflowMetrics } from '../flows/workflowMetrics';
+import { connectRedis } from '../redis';
 import { BatchModel } from '../store/batchModel';
+import { GenerationModel } from '../store/generationModel';
+import { JobModel } from '../store/jobModel';
 import { markUnfinishedFailed } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
-import { GenerationOrchestrator, type GenerationJobData } from '../flows/generationOrchestrator';
-import { PortraitOrchestrator } from '../flows/portraitOrchestrator';
-import { GenerationModel } from '../store/generationModel';
-import { ORCHESTRATOR_QUEUES, portraitJobId, QueueSet } from '../flows/queues';
-import { logger } from '../logger';
-import { WorkflowMetrics } from '../flows/workflowMetrics';
-import { createStepTimeoutProcessor } from '../flows/stepTimeouts';
-import { JobModel } from '../store/jobModel';
-import { appendJobEvent } from '../flows/jobEvents';
-import { connectRedis } from './redis';
 import { startQueueWorkers } from './queueWorkers';
 
 /**
@@ -46,23 +45,23 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const workers = startQueueWorkers(
     [
       {
-        queue: ORCHESTRATOR_QUEUES.portrait,
+        queue: QueueName.portrait,
         processor: orchestrator.process,
         // The detail (a driver or Redis error) is in the log; the user gets a message safe to show.
         onFinalFailure: (job: Job<PortraitState>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, JobModel, job.data.jobId, 'job'),
       },
       {
-        queue: GENERATION_QUEUE,
+        queue: QueueName.generation,
         processor: generations.process,
         onFinalFailure: (job: Job<GenerationJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, GenerationModel, job.data.generationId, 'generation'),
       },
       {
-        queue: BATCH_QUEUE,
+        queue: QueueName.batch,
         processor: batches.process,
         onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, BatchModel, job.data.batchId, 'batch'),
       },
-      { queue: ORCHESTRATOR_QUEUES.schedule, processor: scheduleFireProcessor({ config, batchQueue: queues.get<BatchJobData>(BATCH_QUEUE) }), options: { concurrency: 5 } },
-      { queue: ORCHESTRATOR_QUEUES.stepTimeouts, processor: createStepTimeoutProcessor(queues), options: { concurrency: 5 } },
+      { queue: QueueName.schedule, processor: scheduleFireProcessor({ config, batchQueue: queues.get(QueueName.batch) }), options: { concurrency: 5 } },
+      { queue: QueueName.stepTimeouts, processor: createStepTimeoutProcessor(queues), options: { concurrency: 5 } },
     ],
     {
       connection: workerConnection,
@@ -73,24 +72,13 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       maxStalledCount: config.ORCHESTRATOR_MAX_STALLS,
     },
   );
-  // Cancel requests: a job whose step is still queued is released here; the worker holding a
-  // running step aborts it itself (every process listens on the same channel).
-  const subscriber = connectRedis(config.REDIS_URL);
-  void subscriber.subscribe(cancelChannel(config.QUEUE_PREFIX));
-  subscriber.on('message', (_channel, jobId: string) => {
-    JobModel.findById(jobId, { cycle: 1 })
-      .lean<{ cycle?: number }>()
-      .then((doc) => (doc ? queues.get<PortraitState>(ORCHESTRATOR_QUEUES.portrait).getJob(portraitJobId(jobId, doc.cycle ?? 1)) : undefined))
-      .then((job) => orchestrator.releaseQueuedStep(job))
-      .then(() => generations.releaseQueuedStep(jobId))
-      .catch((err) => logger.warn('could not release a cancelled job', { jobId, error: String(err) }));
-  });
+  const cancels = listenForCancels(config.REDIS_URL, config.QUEUE_PREFIX, [orchestrator.releaseCancelled, generations.releaseCancelled]);
   return {
     workers,
     /** Stops taking jobs, lets in-flight ones finish their current transition, closes connections. */
     async close() {
       await Promise.all(workers.map((w) => w.close()));
-      subscriber.disconnect();
+      cancels.close();
       await queues.close();
       objects.client.destroy();
       connection.disconnect();

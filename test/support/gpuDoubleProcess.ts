@@ -5,7 +5,7 @@
  */
 import { loadConfig } from '../../src/config';
 import { ObjectStore } from '../../src/store/objectStore';
-import { connectRedis } from '../../src/workers/redis';
+import { connectRedis } from '../../src/redis';
 import { ScriptedGpuWorker } from './scriptedGpuWorker';
 
 const config = loadConfig();

@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import sharp from 'sharp';
 import type { Config } from '../../src/config';
-import { STEPS, STEP_NAMES, type StepInput, type StepName, type StepResult } from '../../src/flows/steps';
+import { STEPS, STEP_NAMES, type StepInput, type StepName, type StepResult } from '../../src/flows/steps/registry';
 import type { ObjectStore } from '../../src/store/objectStore';
 
 type Handler<S extends StepName> = (input: StepInput<S>, job: Job) => Promise<StepResult<S>> | StepResult<S>;

@@ -1,15 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
+import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
-import { ORCHESTRATOR_QUEUES, QueueSet } from '../../src/flows/queues';
-import type { StepName } from '../../src/flows/steps';
+import { QueueName, QueueSet } from '../../src/flows/queues';
+import type { StepName } from '../../src/flows/steps/registry';
+import { connectApiRedis, connectRedis } from '../../src/redis';
 import { JobModel, type JobDocument } from '../../src/store/jobModel';
 import { connectMongo } from '../../src/store/mongo';
 import { ObjectStore } from '../../src/store/objectStore';
 import { startNotifierRole } from '../../src/workers/notifierRole';
 import { startOrchestratorRole } from '../../src/workers/orchestratorRole';
-import { connectApiRedis, connectRedis } from '../../src/workers/redis';
 import { ScriptedGpuWorker, type GpuScript } from './scriptedGpuWorker';
 
 /**
@@ -46,7 +46,7 @@ export async function startStack(
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const queues = new QueueSet(redis, config.QUEUE_PREFIX);
-  const portraitQueue = queues.get(ORCHESTRATOR_QUEUES.portrait);
+  const portraitQueue = queues.get(QueueName.portrait);
   const app = createApp({ config, objects, queues, redis });
   const orchestrator = opts.orchestrator === false ? undefined : startOrchestratorRole(config);
   const notifier = opts.notifier ? startNotifierRole(config) : undefined;

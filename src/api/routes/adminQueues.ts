@@ -3,25 +3,10 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router } from 'express';
 import type { Config } from '../../config';
-import { BATCH_QUEUE } from '../../flows/contracts/batch';
-import { GENERATION_QUEUE } from '../../flows/contracts/generation';
-import { ORCHESTRATOR_QUEUES, type QueueSet } from '../../flows/queues';
-import { STEP_NAMES } from '../../flows/steps';
-import { NOTIFY_QUEUE } from '../../flows/webhooks/events';
+import { ALL_QUEUES, type QueueSet } from '../../flows/queues';
 import { adminAuth } from '../adminAuth';
 
 const BASE_PATH = '/admin/queues';
-
-/** Every queue of the product, the Python-consumed step queues included. */
-export const ALL_QUEUES = [
-  ORCHESTRATOR_QUEUES.portrait,
-  GENERATION_QUEUE,
-  BATCH_QUEUE,
-  ORCHESTRATOR_QUEUES.schedule,
-  ...STEP_NAMES,
-  NOTIFY_QUEUE,
-  ORCHESTRATOR_QUEUES.stepTimeouts,
-];
 
 /**
  * Bull Board at /admin/queues behind operator auth; ADMIN_READ_ONLY hides retry/remove/clean.

@@ -1,4 +1,4 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import { createHash } from 'node:crypto';
@@ -6,19 +6,19 @@ import { z } from 'zod';
 import type { Config } from '../../config';
 import { childStatuses, countByStatus } from '../../flows/batches/progress';
 import { submitBatch } from '../../flows/batches/submission';
-import { BATCH_QUEUE, BatchRequest, type BatchJobData } from '../../flows/contracts/batch';
-import { JobId } from '../../flows/contracts/common';
-import type { QueueSet } from '../../flows/queues';
-import { BatchModel, type BatchDocument } from '../../store/batchModel';
 import { requestCancel } from '../../flows/cancellation';
-import { TERMINAL_STATUSES } from '../../flows/jobEvents';
+import { BatchRequest } from '../../flows/contracts/batch';
+import { JobId } from '../../flows/contracts/common';
+import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
+import { BatchModel, type BatchDocument } from '../../store/batchModel';
+import { TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
-import { checkWebhook } from '../webhookInput';
 import { claimRequest } from '../idempotencyKey';
-import { findOwned, newestFirstPage } from '../tenantResources';
+import { findBatch, newestFirstPage } from '../tenantResources';
 import { parseOr400 } from '../validation';
+import { checkWebhook } from '../webhookInput';
 
 export const BatchListQuery = z.strictObject({
   schedule_id: JobId.optional(),
@@ -26,7 +26,6 @@ export const BatchListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-export const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
 
 /** A batch as callers see it; `counts` and each item's status are read live from the children. */
 export async function batchView(doc: BatchDocument, withItems: boolean) {
@@ -60,7 +59,7 @@ export async function batchView(doc: BatchDocument, withItems: boolean) {
 /** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary; cancel. */
 export function batchesRouter(deps: { config: Config; redis: Redis; queues: QueueSet }): Router {
   const router = Router();
-  const batchQueue = deps.queues.get<BatchJobData>(BATCH_QUEUE);
+  const batchQueue = deps.queues.get(QueueName.batch);
 
   router.post('/batches', express.json({ limit: '512kb' }), async (req, res) => {
     const body = parseOr400(BatchRequest, req.body, 'invalid_batch');

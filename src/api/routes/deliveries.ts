@@ -1,8 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
-import { findBatch } from './batches';
-import { findGeneration } from './generations';
-import { findJob } from './jobs';
+import { findBatch, findGeneration, findJob } from '../tenantResources';
 
 type Owned = { _id: { toHexString(): string } };
 

@@ -1,12 +1,11 @@
 import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
-import { parseStreamId, readJobEvents, TERMINAL_STATUSES, type JobEvent } from '../../flows/jobEvents';
 import { JobEventStreams } from '../../flows/jobEventStreams';
+import { parseStreamId, readJobEvents, type JobEvent } from '../../flows/jobEvents';
+import { TERMINAL_STATUSES } from '../../store/statuses';
 import { EventStreamEnded, EventStreamSlots } from '../eventStreamSlots';
-import { findBatch } from './batches';
-import { findGeneration } from './generations';
-import { findJob } from './jobs';
+import { findBatch, findGeneration, findJob } from '../tenantResources';
 
 const HEARTBEAT_MS = 15_000;
 /**

@@ -1,32 +1,25 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
-import { GENERATION_QUEUE, GenerationRequest } from '../../flows/contracts/generation';
-import type { GenerationJobData } from '../../flows/generationOrchestrator';
-import { TERMINAL_STATUSES } from '../../flows/jobEvents';
-import { submitGeneration } from '../../flows/generationSubmission';
-import type { QueueSet } from '../../flows/queues';
-import { resolveOutboundTarget } from '../../flows/outboundTarget';
+import { GenerationRequest } from '../../flows/contracts/generation';
+import { submitGeneration } from '../../flows/generation/submission';
+import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
+import { resolveOutboundTarget } from '../../flows/webhooks/outboundTarget';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
 import type { ObjectStore } from '../../store/objectStore';
+import { TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
+import { generationView } from '../generationView';
+import { findGeneration } from '../tenantResources';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
-import { findOwned } from '../tenantResources';
-
-const URL_TTL_S = 3600;
-
-
-export const findGeneration = (req: Request, res: Response) => findOwned<GenerationDocument>(GenerationModel, 'generation', req, res);
 
 /**
  * Text-to-image generations: POST /generations (JSON, `?wait=N` seconds at most GENERATION_MAX_WAIT_S),
@@ -34,40 +27,9 @@ export const findGeneration = (req: Request, res: Response) => findOwned<Generat
  */
 export function generationsRouter(deps: { config: Config; redis: Redis; objects: ObjectStore; queues: QueueSet }): Router {
   const router = Router();
-  const queue = deps.queues.get<GenerationJobData>(GENERATION_QUEUE);
+  const queue = deps.queues.get(QueueName.generation);
   const WaitQuery = z.strictObject({ wait: z.coerce.number().int().min(0).max(deps.config.GENERATION_MAX_WAIT_S).optional() });
   const GetQuery = z.strictObject({ include: z.enum(['base64']).optional() });
-
-  async function view(doc: GenerationDocument, base64: boolean) {
-    const request = doc.request as GenerationRequest;
-    const images = await Promise.all(
-      (doc.images as { key: string; bucket?: string; width: number; height: number; contentType: string }[]).map(async (image) =>
-        image.bucket
-          ? // In the caller's own bucket: the deployment holds no keys to it outside the step.
-            { key: image.key, bucket: image.bucket, width: image.width, height: image.height, content_type: image.contentType }
-          : {
-              key: image.key,
-              width: image.width,
-              height: image.height,
-              content_type: image.contentType,
-              url: await getSignedUrl(deps.objects.client, new GetObjectCommand({ Bucket: deps.objects.bucket, Key: image.key }), { expiresIn: URL_TTL_S }),
-              url_expires_in: URL_TTL_S,
-              ...(base64 || request.return_base64 ? { base64: (await deps.objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
-            },
-      ),
-    );
-    return {
-      generation_id: doc._id.toHexString(),
-      status: doc.status,
-      request,
-      seed: doc.seed,
-      images,
-      timings: doc.timings ?? null,
-      error: doc.error ?? null,
-      created_at: doc.createdAt?.toISOString() ?? null,
-      finished_at: doc.finishedAt?.toISOString() ?? null,
-    };
-  }
 
   router.post('/generations', express.json({ limit: '64kb' }), async (req, res) => {
     const query = parseOr400(WaitQuery, req.query, 'invalid_query');
@@ -91,7 +53,7 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     const fingerprint = () => createHash('sha256').update(JSON.stringify({ request, secrets: Object.keys(secrets ?? {}).sort() })).digest('hex');
     const claim = await claimRequest(req, tenant, fingerprint, id);
     const existing = claim.replayOf ? await GenerationModel.findById(claim.replayOf).lean<GenerationDocument>() : null;
-    if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${claim.replayOf}`).json(await view(existing, false));
+    if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${claim.replayOf}`).json(await generationView(deps.objects, existing, false));
     // A claimed key whose generation was never created (the first request failed) creates it now.
     id = claim.replayOf ?? id;
     try {
@@ -106,12 +68,12 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
       await new Promise((r) => setTimeout(r, 200));
       doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
     }
-    res.status(TERMINAL_STATUSES.has(doc.status) ? 200 : 202).location(`/generations/${id}`).json(await view(doc, false));
+    res.status(TERMINAL_STATUSES.has(doc.status) ? 200 : 202).location(`/generations/${id}`).json(await generationView(deps.objects, doc, false));
   });
 
   router.get('/generations/:id', async (req, res) => {
     const query = parseOr400(GetQuery, req.query, 'invalid_query');
-    res.json(await view(await findGeneration(req, res), query.include === 'base64'));
+    res.json(await generationView(deps.objects, await findGeneration(req, res), query.include === 'base64'));
   });
 
   router.post('/generations/:id/cancel', async (req, res) => {

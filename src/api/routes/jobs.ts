@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import multer, { MulterError } from 'multer';
@@ -6,23 +6,22 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
-import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { JobId } from '../../flows/contracts/common';
-import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
-import { RETRYABLE_STATUSES, retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portraitSubmission';
-import { TERMINAL_STATUSES } from '../../flows/jobEvents';
-import { JOB_STATUSES } from '../../flows/portraitStateMachine';
+import type { AttemptRecord } from '../../flows/contracts/portraitState';
+import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
+import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portrait/submission';
+import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { JobModel, type JobDocument } from '../../store/jobModel';
+import { JOB_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
-import { issueField, parseOr400 } from '../validation';
 import { claimRequest } from '../idempotencyKey';
-import { checkWebhook } from '../webhookInput';
 import { jobView } from '../jobView';
-import { normalizeReferenceImage } from '../referenceImage';
-import { findOwned, newestFirstPage } from '../tenantResources';
+import { findJob, newestFirstPage } from '../tenantResources';
 import { uploadGate } from '../uploadGate';
+import { issueField, parseOr400 } from '../validation';
+import { checkWebhook } from '../webhookInput';
 
 const ALLOWED_FIELDS = ['parameters', 'webhook_url', 'webhook_events'];
 const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), webhook_url, webhook_events';
@@ -67,8 +66,6 @@ function parseParameters(raw: unknown) {
   return parsed.data;
 }
 
-/** The caller's job; another tenant's job answers exactly like a missing one. */
-export const findJob = (req: Request, res: Response) => findOwned<JobDocument>(JobModel, 'job', req, res);
 
 export const JobListQuery = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
@@ -80,7 +77,6 @@ export const JobListQuery = z.strictObject({
 function requestHash(parameters: unknown, webhook: unknown, file: Buffer): string {
   return createHash('sha256').update(JSON.stringify({ parameters, webhook })).update('\0').update(file).digest('hex');
 }
-
 
 function notReady(job: JobDocument, what: string): ApiError {
   return new ApiError(409, 'not_ready', `job is ${job.status}; ${what}`, undefined, { status: job.status });

@@ -2,11 +2,10 @@ import { Router, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import client from 'prom-client';
 import type { Config } from '../../config';
-import type { QueueSet } from '../../flows/queues';
+import { ALL_QUEUES, type QueueSet } from '../../flows/queues';
 import { renderWorkflowMetrics } from '../../flows/workflowMetrics';
 import { JobModel } from '../../store/jobModel';
 import { adminAuth } from '../adminAuth';
-import { ALL_QUEUES } from './adminQueues';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-children', 'prioritized'] as const;
 

@@ -1,19 +1,18 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { Config } from '../../config';
 import { checkCron, createSchedule, deleteSchedule, nextFireTime, type ScheduleDeps } from '../../flows/batches/schedules';
-import { ScheduleRequest, type ScheduleFireData } from '../../flows/contracts/schedule';
-import { ORCHESTRATOR_QUEUES, type QueueSet } from '../../flows/queues';
-import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
+import { ScheduleRequest } from '../../flows/contracts/schedule';
+import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
+import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
-import { findOwned } from '../tenantResources';
+import { findSchedule } from '../tenantResources';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
-const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
 
 /** Scheduled batches: each firing of the cron pattern (in its time zone) runs the target as a new batch. */
 export function schedulesRouter(deps: { config: Config; redis: Redis; queues: QueueSet }): Router {
@@ -21,7 +20,7 @@ export function schedulesRouter(deps: { config: Config; redis: Redis; queues: Qu
   const scheduleDeps: ScheduleDeps = {
     config: deps.config,
     redis: deps.redis,
-    scheduleQueue: deps.queues.get<ScheduleFireData>(ORCHESTRATOR_QUEUES.schedule),
+    scheduleQueue: deps.queues.get(QueueName.schedule),
   };
 
   const view = async (doc: ScheduleDocument) => {

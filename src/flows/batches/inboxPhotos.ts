@@ -1,10 +1,10 @@
 import type { Config } from '../../config';
-import { normalizeReferenceImage } from '../../api/referenceImage';
 import type { BatchItem } from '../../store/batchModel';
 import { claimPhoto } from '../../store/processedPhotoModel';
 import type { PortraitParameters } from '../contracts/portraitParameters';
-import { derivedId } from '../derivedId';
-import { createPortraitJob, enqueuePortraitJob, type SubmissionDeps } from '../portraitSubmission';
+import { derivedId } from '../ids';
+import { normalizeReferenceImage } from '../portrait/referenceImage';
+import { createPortraitJob, enqueuePortraitJob, type SubmissionDeps } from '../portrait/submission';
 import type { ParentJob } from '../queues';
 
 /** How many keys one run looks at under a prefix (already-taken photos included). */

@@ -4,14 +4,12 @@ import type { Config } from '../../config';
 import { logger } from '../../logger';
 import { BatchModel, type BatchDocument, type BatchItem } from '../../store/batchModel';
 import type { ObjectStore } from '../../store/objectStore';
-import type { BatchJobData } from '../contracts/batch';
-import { GENERATION_QUEUE } from '../contracts/generation';
-import { derivedId } from '../derivedId';
-import { submitGeneration } from '../generationSubmission';
 import { isCancelled } from '../cancellation';
+import type { BatchJobData } from '../contracts/batch';
+import { submitGeneration } from '../generation/submission';
+import { derivedId, webhookId } from '../ids';
 import { appendJobEvent } from '../jobEvents';
-import { ORCHESTRATOR_QUEUES, type ParentJob, type QueueSet } from '../queues';
-import { NOTIFY_QUEUE } from '../webhooks/events';
+import { type ParentJob, QueueName, type QueueSet } from '../queues';
 import { queueWebhook } from '../webhooks/notify';
 import { portraitsFromInbox, type SkippedPhoto } from './inboxPhotos';
 import { childStatuses, summarize } from './progress';
@@ -43,9 +41,9 @@ export class BatchOrchestrator {
     const summary = summarize(await childStatuses(batch.items), batch.skipped.length, batch.createdAt);
     await BatchModel.updateOne({ _id: batchId }, { $set: { status: 'completed', summary, finishedAt: new Date() } });
     await appendJobEvent(this.connection, this.config.QUEUE_PREFIX, batchId, 'status', { status: 'completed', counts: summary.counts });
-    await queueWebhook(this.queues.get(NOTIFY_QUEUE), this.config, job.data.webhook, {
+    await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, {
       type: 'batch.completed',
-      id: `${batchId}-completed`,
+      id: webhookId(batchId, 'completed'),
       jobId: batchId,
       tenant: job.data.tenant,
       data: { batch_id: batchId, status: 'completed', total: summary.total, counts: summary.counts, skipped: summary.skipped },
@@ -59,14 +57,14 @@ export class BatchOrchestrator {
     // A batch cancelled while it fans out stops adding children.
     const cancelled = () => isCancelled(this.connection, this.config.QUEUE_PREFIX, batchId);
     if (target.type === 'portraits_from_prefix') {
-      const deps = { config: this.config, objects: this.objects, portraitQueue: this.queues.get(ORCHESTRATOR_QUEUES.portrait) };
+      const deps = { config: this.config, objects: this.objects, portraitQueue: this.queues.get(QueueName.portrait) };
       return portraitsFromInbox(deps, { batchId, tenant, prefix: target.prefix, parameters: target.parameters, maxPhotos: target.max_photos, dedupScope: data.dedupScope, parent, cancelled });
     }
     const items: BatchItem[] = [];
     for (const [index, request] of target.requests.entries()) {
       if (await cancelled()) break;
       const id = derivedId(batchId, 'generation', String(index));
-      await submitGeneration({ config: this.config, queue: this.queues.get(GENERATION_QUEUE) }, { id, tenant, request, parent });
+      await submitGeneration({ config: this.config, queue: this.queues.get(QueueName.generation) }, { id, tenant, request, parent });
       items.push({ kind: 'generation', id });
     }
     return { items, skipped: [] };

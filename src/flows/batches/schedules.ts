@@ -1,16 +1,16 @@
 import { type Job, type Queue } from 'bullmq';
+import { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
+import { forgetPhotos } from '../../store/processedPhotoModel';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
 import type { BatchJobData } from '../contracts/batch';
 import type { ScheduleFireData, ScheduleRequest } from '../contracts/schedule';
-import { derivedId } from '../derivedId';
-import { forgetPhotos } from '../../store/processedPhotoModel';
-import { scheduleScope } from './submission';
+import { derivedId } from '../ids';
 import type { WebhookSpec } from '../webhooks/events';
+import { scheduleScope } from './submission';
 import { submitBatch } from './submission';
 
 /** Why a cron/time-zone pair is refused, or undefined when it is fine. */

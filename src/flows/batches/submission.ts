@@ -1,11 +1,12 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../../config';
-import { currentTraceCarrier } from '../../telemetry';
 import { BatchModel } from '../../store/batchModel';
-import { batchJobId, type BatchJobData, type BatchTarget } from '../contracts/batch';
+import { isDuplicateKey } from '../../store/mongo';
+import { currentTraceCarrier } from '../../telemetry';
+import type { BatchJobData, BatchTarget } from '../contracts/batch';
+import { batchJobId } from '../ids';
 import { orchestratorJobOptions } from '../queues';
 import type { WebhookSpec } from '../webhooks/events';
-import { isDuplicateKey } from '../../store/mongo';
 
 /** Which photos count as taken for a schedule: all those any of its batches took. */
 export const scheduleScope = (scheduleId: string) => `schedule:${scheduleId}`;

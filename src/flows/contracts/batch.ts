@@ -32,9 +32,6 @@ export const BatchWebhook = GenerationRequest.shape.webhook;
 
 export const BatchRequest = z.strictObject({ target: BatchTarget, webhook: BatchWebhook });
 
-export const BATCH_QUEUE = 'batch';
-export const batchJobId = (id: string) => `batch-${id}`;
-
 /** The orchestrator job of a batch: which photos it may take is scoped by `dedupScope`. */
 export type BatchJobData = {
   batchId: string;

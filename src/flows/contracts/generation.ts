@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { WebhookSpec } from '../webhooks/events';
+import type { TraceCarrier } from './common';
 import { GenerateStepInput, LoraSpec } from './generate';
 
 const side = z.number().int().min(256).max(2048).multipleOf(16);
@@ -32,5 +34,5 @@ export const GenerationRequest = z.strictObject({
 });
 export type GenerationRequest = z.infer<typeof GenerationRequest>;
 
-export const GENERATION_QUEUE = 'generation';
-export const generationJobId = (id: string) => `generation-${id}`;
+/** Queue `generation`: one generation's orchestrator job (the generate step's input, sealed secrets included). */
+export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean; trace?: TraceCarrier };

@@ -1,20 +1,19 @@
 import { Job, WaitingChildrenError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config';
-import { logger } from '../logger';
-import { GenerationModel } from '../store/generationModel';
-import { isCancelled } from './cancellation';
-import type { TraceCarrier } from './contracts/common';
-import { GenerateStepInput } from './contracts/generate';
-import { appendJobEvent } from './jobEvents';
-import type { QueueSet } from './queues';
-import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
-import { STEPS } from './steps';
-import { NOTIFY_QUEUE, type WebhookSpec } from './webhooks/events';
-import { queueWebhook } from './webhooks/notify';
-import type { WorkflowMetrics } from './workflowMetrics';
-
-export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean; trace?: TraceCarrier };
+import type { Config } from '../../config';
+import { logger } from '../../logger';
+import { GenerationModel } from '../../store/generationModel';
+import type { GenerationStatus } from '../../store/statuses';
+import { isCancelled } from '../cancellation';
+import type { GenerationJobData } from '../contracts/generation';
+import { stepJobId, webhookId } from '../ids';
+import { appendJobEvent } from '../jobEvents';
+import { QueueName, type QueueSet } from '../queues';
+import { checkOutcome } from '../steps/outcomes';
+import { STEPS } from '../steps/registry';
+import { addStepJob, readStepOutcome, releaseStep } from '../steps/stepJobs';
+import { queueWebhook } from '../webhooks/notify';
+import type { WorkflowMetrics } from '../workflowMetrics';
 
 /**
  * The generation workflow: one `generate` step as a child job (the same queue and worker the
@@ -29,11 +28,9 @@ export class GenerationOrchestrator {
     private readonly metrics: WorkflowMetrics,
   ) {}
 
-  static stepId = (generationId: string) => `${generationId}-generate`;
-
   readonly process = async (job: Job<GenerationJobData>, token?: string): Promise<{ status: string }> => {
     const { generationId, input } = job.data;
-    const stepId = GenerationOrchestrator.stepId(generationId);
+    const stepId = stepJobId(generationId, 'generate');
     if (!job.data.queued && !(await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId))) {
       await addStepJob(this.config, this.queues, job, 'generate', stepId, STEPS.generate.input.parse(input));
       await GenerationModel.updateOne({ _id: generationId }, { $set: { status: 'running' } });
@@ -41,30 +38,26 @@ export class GenerationOrchestrator {
       await this.event(generationId, { status: 'running' });
     }
     if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-    const outcome = await readStepOutcome(this.queues.get('generate'), stepId);
+    const outcome = await readStepOutcome(this.queues.get(QueueName.generate), stepId);
     await this.metrics.stepFinished('generate', outcome);
-    let status: 'completed' | 'failed' | 'cancelled';
+    const checked = checkOutcome('generate', outcome);
+    let status: GenerationStatus;
     let fields: Record<string, unknown>;
     if (await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId)) {
       status = 'cancelled';
       fields = {};
-    } else if (outcome.status === 'completed') {
-      const result = STEPS.generate.result.safeParse(outcome.value);
-      status = result.success ? 'completed' : 'failed';
-      fields = result.success
-        ? { images: result.data.images, timings: result.data.timings }
-        : { error: { code: 'invalid_step_result', message: result.error.issues[0].message } };
+    } else if (checked.ok) {
+      status = 'completed';
+      fields = { images: checked.result.images, timings: checked.result.timings };
     } else {
       status = 'failed';
-      fields = outcome.status === 'failed'
-        ? { error: { code: 'step_failed', message: `generate step failed: ${outcome.reason}` } }
-        : { error: { code: 'step_timed_out', message: 'generate step did not finish in time' } };
+      fields = { error: checked.error };
     }
     await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
     await this.event(generationId, { status });
-    await queueWebhook(this.queues.get(NOTIFY_QUEUE), this.config, job.data.webhook, {
-      type: `generation.${status}`,
-      id: `${generationId}-${status}`,
+    await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, {
+      type: `generation.${status as 'completed' | 'failed' | 'cancelled'}`,
+      id: webhookId(generationId, status),
       jobId: generationId,
       tenant: job.data.tenant ?? 'local',
       data: { generation_id: generationId, status },
@@ -73,10 +66,10 @@ export class GenerationOrchestrator {
     return { status };
   };
 
-  /** A cancel request while the step is still queued: remove it so the parent wakes now. */
-  async releaseQueuedStep(generationId: string): Promise<void> {
-    await releaseIfQueued(this.queues.get('generate'), GenerationOrchestrator.stepId(generationId));
-  }
+  /** A cancel request (cancellation.ts) while the step is still queued: remove it so the parent wakes now. */
+  readonly releaseCancelled = async (generationId: string): Promise<void> => {
+    await releaseStep(this.queues.get(QueueName.generate), stepJobId(generationId, 'generate'), 'leave');
+  };
 
   private event(generationId: string, data: Record<string, unknown>) {
     return appendJobEvent(this.connection, this.config.QUEUE_PREFIX, generationId, 'status', data);

@@ -1,15 +1,14 @@
 import type { Queue } from 'bullmq';
 import { randomInt } from 'node:crypto';
-import type { Config } from '../config';
-import { currentTraceCarrier } from '../telemetry';
-import { GenerationModel } from '../store/generationModel';
-import type { GenerationRequest } from './contracts/generation';
-import { generationJobId } from './contracts/generation';
-import type { GenerationJobData } from './generationOrchestrator';
-import { orchestratorJobOptions, type ParentJob } from './queues';
-import { sealSecrets, secretsBinding } from './secrets';
-import type { WebhookSpec } from './webhooks/events';
-import { isDuplicateKey } from '../store/mongo';
+import type { Config } from '../../config';
+import { GenerationModel } from '../../store/generationModel';
+import { isDuplicateKey } from '../../store/mongo';
+import { currentTraceCarrier } from '../../telemetry';
+import { type GenerationRequest, type GenerationJobData } from '../contracts/generation';
+import { generationJobId } from '../ids';
+import { orchestratorJobOptions, type ParentJob } from '../queues';
+import { sealSecrets, secretsBinding } from '../secrets';
+import type { WebhookSpec } from '../webhooks/events';
 
 type Secrets = NonNullable<GenerationRequest['secrets']>;
 

@@ -1,29 +1,19 @@
 import { Job, WaitingChildrenError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config';
-import { logger } from '../logger';
-import { JobModel } from '../store/jobModel';
-import { isCancelled } from './cancellation';
-import { appendJobEvent, type JobEventType } from './jobEvents';
-import { NOTIFY_QUEUE, type WebhookEvent } from './webhooks/events';
-import { queueWebhook } from './webhooks/notify';
-import { PortraitState } from './contracts/portraitState';
-import {
-  applyStepOutcome,
-  bestAttempt,
-  buildStepInput,
-  markStepQueued,
-  planNextStep,
-  stepRecordOf,
-  type NextStep,
-  type StepOutcome,
-} from './portraitStateMachine';
-import type { QueueSet } from './queues';
-import { addStepJob, readStepOutcome, releaseIfQueued } from './stepJobs';
-import { STEPS, type StepName } from './steps';
-import type { WorkflowMetrics } from './workflowMetrics';
-
-type StepNext = Extract<NextStep, { kind: 'step' }>;
+import type { Config } from '../../config';
+import { logger } from '../../logger';
+import { JobModel } from '../../store/jobModel';
+import { isCancelled } from '../cancellation';
+import { PortraitState } from '../contracts/portraitState';
+import { portraitJobId, webhookId } from '../ids';
+import { appendJobEvent, type JobEventType } from '../jobEvents';
+import { QueueName, type QueueSet } from '../queues';
+import type { StepName } from '../steps/registry';
+import { addStepJob, readStepOutcome, releaseStep } from '../steps/stepJobs';
+import type { WebhookEvent } from '../webhooks/events';
+import { queueWebhook } from '../webhooks/notify';
+import type { WorkflowMetrics } from '../workflowMetrics';
+import { applyStepOutcome, bestAttempt, planTransition } from './stateMachine';
 
 /**
  * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
@@ -45,63 +35,53 @@ export class PortraitOrchestrator {
       if (!state.cancelled && (await isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId))) {
         state = { ...state, cancelled: true };
       }
-      const next = planNextStep(state);
-      if (next.kind === 'done') {
-        await this.mirror(state, next.status);
-        await this.event(state, 'status', { status: next.status });
-        await this.notify(state, `job.${next.status}`, `${state.jobId}-${next.status}`, { status: next.status });
-        await this.metrics.portraitFinished(next.status, state.attempts.length);
-        return { status: next.status };
+      const plan = planTransition(state, Date.now());
+      if (plan.kind === 'done') {
+        await this.mirror(state, plan.status);
+        await this.event(state, 'status', { status: plan.status });
+        await this.notify(state, `job.${plan.status}`, webhookId(state.jobId, plan.status), { status: plan.status });
+        await this.metrics.portraitFinished(plan.status, state.attempts.length);
+        return { status: plan.status };
       }
-      if (!stepRecordOf(state, next)) {
-        state = markStepQueued(state, next, Date.now());
-        await this.enqueue(job, state, next);
+      if (plan.kind === 'queue') {
+        state = plan.state;
+        await addStepJob(this.config, this.queues, job, plan.step, plan.record.stepJobId, plan.input);
+        logger.debug('step queued', { step: plan.step, attempt: plan.attempt, stepJobId: plan.record.stepJobId });
         await this.mirror(state, 'running');
         await job.updateData(state);
-        await this.step(state, { step: next.step, attempt: next.attempt ?? null, status: 'queued' });
+        await this.step(state, { step: plan.step, attempt: plan.attempt ?? null, status: 'queued' });
       }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       // Persisted together with the next step's enqueue: replaying this fold is idempotent.
-      const outcome = await this.readOutcome(state, next);
-      await this.metrics.stepFinished(next.step, outcome);
-      state = applyStepOutcome(state, next, outcome);
-      await this.step(state, { step: next.step, attempt: next.attempt ?? null, status: outcome.status });
+      const outcome = await readStepOutcome(this.queues.get(plan.step), plan.record.stepJobId);
+      await this.metrics.stepFinished(plan.step, outcome);
+      state = applyStepOutcome(state, plan, outcome);
+      await this.step(state, { step: plan.step, attempt: plan.attempt ?? null, status: outcome.status });
     }
   };
 
   /**
-   * A cancel request for a job whose step is still queued: the step is removed and detached, so the
-   * parent wakes now and ends `cancelled` (a running step is aborted by the worker holding it).
+   * A cancel request (cancellation.ts) for a job whose step is still queued: the step is removed and
+   * detached, so the parent wakes now and ends `cancelled` (a running step is aborted by the worker
+   * holding it).
    */
-  async releaseQueuedStep(portraitJob: Job<PortraitState> | undefined): Promise<void> {
-    if (!portraitJob) return;
-    const state = PortraitState.parse(portraitJob.data);
-    const next = planNextStep(state);
-    const record = next.kind === 'step' ? stepRecordOf(state, next) : undefined;
-    if (next.kind !== 'step' || !record) return;
-    if (!(await releaseIfQueued(this.queues.get(next.step), record.stepJobId))) return;
-    logger.info('queued step removed for a cancelled job', { jobId: state.jobId, stepJobId: record.stepJobId });
-  }
-
-  private async enqueue(parent: Job<PortraitState>, state: PortraitState, next: StepNext): Promise<void> {
-    const record = stepRecordOf(state, next)!;
-    const input = STEPS[next.step].input.parse(buildStepInput(state, next));
-    await addStepJob(this.config, this.queues, parent, next.step, record.stepJobId, input);
-    logger.debug('step queued', { step: next.step, attempt: next.attempt, stepJobId: record.stepJobId });
-  }
-
-  private async readOutcome(state: PortraitState, next: StepNext): Promise<StepOutcome> {
-    return readStepOutcome(this.queues.get(next.step), stepRecordOf(state, next)!.stepJobId);
-  }
+  readonly releaseCancelled = async (jobId: string): Promise<void> => {
+    const doc = await JobModel.findById(jobId, { cycle: 1 }).lean<{ cycle?: number }>();
+    const job = doc && (await this.queues.get(QueueName.portrait).getJob(portraitJobId(jobId, doc.cycle ?? 1)));
+    if (!job) return;
+    const plan = planTransition(PortraitState.parse(job.data), Date.now());
+    if (plan.kind !== 'await' || !(await releaseStep(this.queues.get(plan.step), plan.record.stepJobId, 'leave'))) return;
+    logger.info('queued step removed for a cancelled job', { jobId, stepJobId: plan.record.stepJobId });
+  };
 
   private async step(state: PortraitState, data: { step: StepName; attempt: number | null; status: string }): Promise<void> {
     await this.event(state, 'step', data);
-    await this.notify(state, 'job.step', `${state.jobId}-a${data.attempt ?? 'r'}-${data.step}-${data.status}`, data);
+    await this.notify(state, 'job.step', webhookId(state.jobId, `a${data.attempt ?? 'r'}`, data.step, data.status), data);
   }
 
   private notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
-    return queueWebhook(this.queues.get(NOTIFY_QUEUE), this.config, state.webhook, event);
+    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event);
   }
 
   /** Appends to the job's event log (SSE); a replayed transition may append it twice. */

@@ -1,7 +1,6 @@
 import sharp from 'sharp';
-import type { Config } from '../config';
-import type { ReferenceUpload } from '../flows/portraitSubmission';
-import { ApiError } from './errors';
+import type { Config } from '../../config';
+import type { ReferenceUpload } from './submission';
 
 /** What the upload may be, recognised by its first bytes rather than its name or declared type. */
 const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boolean }[] = [
@@ -10,7 +9,16 @@ const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boo
   { format: 'webp', matches: (b) => b.length > 12 && b.toString('ascii', 0, 4) === 'RIFF' && b.toString('ascii', 8, 12) === 'WEBP' },
 ];
 
-const FIELD = 'image_file';
+/** Why a photo cannot be a reference; the API answers it as a 4xx naming the upload field. */
+export class InvalidReferenceImage extends Error {
+  name = 'InvalidReferenceImage';
+  constructor(
+    readonly code: 'unsupported_image_type' | 'unreadable_image' | 'image_too_large' | 'image_too_small',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Checks that the upload is a real, fully decodable photo within the size limits, then re-encodes it
@@ -19,7 +27,7 @@ const FIELD = 'image_file';
 export async function normalizeReferenceImage(upload: Buffer, config: Config): Promise<ReferenceUpload> {
   const format = SIGNATURES.find((s) => s.matches(upload))?.format;
   if (!format) {
-    throw new ApiError(415, 'unsupported_image_type', 'image_file must be a JPEG, PNG or WebP image', FIELD);
+    throw new InvalidReferenceImage('unsupported_image_type', 'image_file must be a JPEG, PNG or WebP image');
   }
   const decoder = () => sharp(upload, { failOn: 'truncated', limitInputPixels: config.MAX_INPUT_PIXELS, sequentialRead: true });
   let meta: sharp.Metadata;
@@ -27,20 +35,20 @@ export async function normalizeReferenceImage(upload: Buffer, config: Config): P
     // Header only: the pixel count is checked here to answer 413 before anything is decoded.
     meta = await sharp(upload, { limitInputPixels: false }).metadata();
   } catch {
-    throw new ApiError(400, 'unreadable_image', 'image_file could not be decoded; send a JPEG, PNG or WebP photo', FIELD);
+    throw new InvalidReferenceImage('unreadable_image', 'image_file could not be decoded; send a JPEG, PNG or WebP photo');
   }
   const { width = 0, height = 0 } = meta;
   if (width * height > config.MAX_INPUT_PIXELS) {
-    throw new ApiError(413, 'image_too_large', `image_file has ${width}x${height} pixels; the limit is ${config.MAX_INPUT_PIXELS} pixels`, FIELD);
+    throw new InvalidReferenceImage('image_too_large', `image_file has ${width}x${height} pixels; the limit is ${config.MAX_INPUT_PIXELS} pixels`);
   }
   if (Math.min(width, height) < config.MIN_IMAGE_SIDE) {
-    throw new ApiError(400, 'image_too_small', `image_file must be at least ${config.MIN_IMAGE_SIDE} pixels on each side`, FIELD);
+    throw new InvalidReferenceImage('image_too_small', `image_file must be at least ${config.MIN_IMAGE_SIDE} pixels on each side`);
   }
   try {
     // A full decode: a truncated or corrupt file fails here, not in a GPU step later.
     const { data, info } = await decoder().rotate().toFormat(format, format === 'jpeg' ? { quality: 95 } : {}).toBuffer({ resolveWithObject: true });
     return { data, contentType: `image/${format}`, width: info.width, height: info.height };
   } catch {
-    throw new ApiError(400, 'unreadable_image', 'image_file is truncated or corrupt; send the complete photo (JPEG, PNG or WebP)', FIELD);
+    throw new InvalidReferenceImage('unreadable_image', 'image_file is truncated or corrupt; send the complete photo (JPEG, PNG or WebP)');
   }
 }

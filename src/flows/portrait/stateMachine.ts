@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { AttemptRecord, JobError, PortraitState, StepRecord } from './contracts/portraitState';
-import { RESOLUTIONS } from './contracts/portraitParameters';
-import { STEPS, stepJobId, type StepName, type StepResult } from './steps';
+import type { JobStatus } from '../../store/statuses';
+import { RESOLUTIONS } from '../contracts/portraitParameters';
+import type { AttemptRecord, JobError, PortraitState, StepRecord } from '../contracts/portraitState';
+import { stepJobId } from '../ids';
+import { checkOutcome, type StepOutcome } from '../steps/outcomes';
+import { STEPS, type StepInput, type StepName, type StepResult } from '../steps/registry';
 
 /**
  * The portrait workflow as pure functions over PortraitState: what runs next, what it is given, and
- * how its outcome changes the state. The BullMQ glue lives in portraitOrchestrator.ts.
+ * how its outcome changes the state. The BullMQ glue lives in orchestrator.ts.
  *
  *   attempt k: prompt -> generate -> validate -> passed: completed
  *                                              -> rejected, k < max: attempt k+1 (with feedback)
@@ -14,17 +17,32 @@ import { STEPS, stepJobId, type StepName, type StepResult } from './steps';
  *   a cancel request, at any point: cancelled
  */
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed_validation' | 'failed' | 'cancelled';
-export const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'completed', 'failed_validation', 'failed', 'cancelled'];
+/** A step of the workflow: per attempt for prompt, generate and validate; once per cycle for report. */
+export type StepRef = { step: StepName; attempt?: number };
+type FinalStatus = 'completed' | 'failed_validation' | 'failed' | 'cancelled';
 
-export type NextStep =
-  | { kind: 'step'; step: StepName; attempt?: number }
-  | { kind: 'done'; status: 'completed' | 'failed_validation' | 'failed' | 'cancelled' };
+export type NextStep = ({ kind: 'step' } & StepRef) | { kind: 'done'; status: FinalStatus };
 
-export type StepOutcome =
-  | { status: 'completed'; value: unknown; startedAt?: number; finishedAt?: number; tries?: number }
-  | { status: 'failed'; reason: string; startedAt?: number; finishedAt?: number; tries?: number }
-  | { status: 'timed_out' };
+/**
+ * What the glue does next: end with `status`; `queue` a step (the state with it marked queued, its
+ * record, and its input already checked against the step's contract); or `await` a step already
+ * queued (a replay, or the wake-up once it finished).
+ */
+export type Plan =
+  | { kind: 'done'; status: FinalStatus }
+  | ({ kind: 'queue'; state: PortraitState; record: StepRecord; input: StepInput<StepName> } & StepRef)
+  | ({ kind: 'await'; record: StepRecord } & StepRef);
+
+export function planTransition(state: PortraitState, now: number): Plan {
+  const next = planNextStep(state);
+  if (next.kind === 'done') return next;
+  const ref = { step: next.step, attempt: next.attempt };
+  const record = stepRecordOf(state, ref);
+  if (record) return { kind: 'await', ...ref, record };
+  const queued = markStepQueued(state, ref, now);
+  const input = STEPS[next.step].input.parse(buildStepInput(queued, ref)) as StepInput<StepName>;
+  return { kind: 'queue', ...ref, state: queued, record: stepRecordOf(queued, ref)!, input };
+}
 
 export function planNextStep(state: PortraitState): NextStep {
   if (state.cancelled) return { kind: 'done', status: 'cancelled' };
@@ -48,9 +66,7 @@ export function planNextStep(state: PortraitState): NextStep {
   }
 }
 
-type StepNext = Extract<NextStep, { kind: 'step' }>;
-
-export function stepRecordOf(state: PortraitState, next: StepNext): StepRecord | undefined {
+export function stepRecordOf(state: PortraitState, next: StepRef): StepRecord | undefined {
   if (next.step === 'report') return state.report?.step;
   const attempt = state.attempts.find((a) => a.number === next.attempt);
   return attempt?.steps[next.step as keyof AttemptRecord['steps']];
@@ -62,9 +78,8 @@ export function seedFor(jobId: string, attempt: number): number {
 }
 
 /** Records that the step was queued (opening a new attempt when it is the attempt's first step). */
-export function markStepQueued(state: PortraitState, next: StepNext, now: number): PortraitState {
-  // A retry cycle has its own report step, so its id must differ from the earlier cycle's.
-  const id = stepJobId(state.jobId, next.step, next.attempt) + (next.step === 'report' && state.cycle > 1 ? `-c${state.cycle}` : '');
+export function markStepQueued(state: PortraitState, next: StepRef, now: number): PortraitState {
+  const id = stepJobId(state.jobId, next.step, next.attempt, state.cycle);
   const record: StepRecord = { stepJobId: id, status: 'queued', queuedAt: now };
   if (next.step === 'report') return { ...state, report: { step: record } };
   const attempts = [...state.attempts];
@@ -78,7 +93,7 @@ export function markStepQueued(state: PortraitState, next: StepNext, now: number
 }
 
 /** The complete payload of a step job: a step reads nothing but this and the S3 objects it names. */
-export function buildStepInput(state: PortraitState, next: StepNext): unknown {
+export function buildStepInput(state: PortraitState, next: StepRef): unknown {
   const { jobId, parameters, referenceImageKey } = state;
   if (next.step === 'report') {
     return {
@@ -135,29 +150,18 @@ export function buildStepInput(state: PortraitState, next: StepNext): unknown {
 }
 
 /** Folds a finished (or abandoned) step job into the state. */
-export function applyStepOutcome(state: PortraitState, next: StepNext, outcome: StepOutcome): PortraitState {
+export function applyStepOutcome(state: PortraitState, next: StepRef, outcome: StepOutcome): PortraitState {
   const record = stepRecordOf(state, next)!;
-  const where = { step: next.step, ...(next.attempt ? { attempt: next.attempt } : {}) };
-  const fail = (error: JobError, status: StepRecord['status']) =>
-    withStep(state, next, { ...record, ...timing(outcome), status, error: error.message }, { error }, 'errored');
-
-  if (outcome.status === 'timed_out') {
-    return fail({ code: 'step_timed_out', message: `${next.step} step did not finish in time`, ...where }, 'timed_out');
-  }
-  if (outcome.status === 'failed') {
-    return fail({ code: 'step_failed', message: `${next.step} step failed: ${outcome.reason}`, ...where }, 'failed');
-  }
-  const parsed = STEPS[next.step].result.safeParse(outcome.value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const message = `${next.step} step returned an invalid result: ${issue.path.join('.') || '(root)'}: ${issue.message}`;
-    return fail({ code: 'invalid_step_result', message, ...where }, 'failed');
+  const checked = checkOutcome(next.step, outcome);
+  if (!checked.ok) {
+    const error: JobError = { ...checked.error, step: next.step, ...(next.attempt ? { attempt: next.attempt } : {}) };
+    return withStep(state, next, { ...record, ...timing(outcome), status: checked.recordStatus, error: error.message }, { error }, 'errored');
   }
   const done: StepRecord = { ...record, ...timing(outcome), status: 'completed' };
   if (next.step === 'report') {
-    return { ...state, report: { step: done, result: parsed.data as StepResult<'report'> } };
+    return { ...state, report: { step: done, result: checked.result as StepResult<'report'> } };
   }
-  return withStep(state, next, done, {}, undefined, resultFields(next.step, parsed.data));
+  return withStep(state, next, done, {}, undefined, resultFields(next.step, checked.result));
 }
 
 function resultFields(step: StepName, value: unknown): Partial<AttemptRecord> {
@@ -179,7 +183,7 @@ function resultFields(step: StepName, value: unknown): Partial<AttemptRecord> {
 
 function withStep(
   state: PortraitState,
-  next: StepNext,
+  next: StepRef,
   record: StepRecord,
   stateFields: Partial<PortraitState>,
   attemptStatus?: AttemptRecord['status'],

@@ -1,16 +1,18 @@
-import { Types } from 'mongoose';
 import type { Queue } from 'bullmq';
-import type { Config } from '../config';
-import { currentTraceCarrier } from '../telemetry';
-import { logger } from '../logger';
-import { JobModel, type JobDocument } from '../store/jobModel';
-import type { ObjectStore } from '../store/objectStore';
-import type { PortraitParameters } from './contracts/portraitParameters';
-import { PortraitState } from './contracts/portraitState';
-import { startRetryCycle, type JobStatus } from './portraitStateMachine';
-import { orchestratorJobOptions, portraitJobId, type ParentJob } from './queues';
-import type { WebhookSpec } from './webhooks/events';
-import { isDuplicateKey, markUnfinishedFailed } from '../store/mongo';
+import { Types } from 'mongoose';
+import type { Config } from '../../config';
+import { logger } from '../../logger';
+import { JobModel, type JobDocument } from '../../store/jobModel';
+import { isDuplicateKey, markUnfinishedFailed } from '../../store/mongo';
+import type { ObjectStore } from '../../store/objectStore';
+import { RETRYABLE_STATUSES, type JobStatus } from '../../store/statuses';
+import { currentTraceCarrier } from '../../telemetry';
+import type { PortraitParameters } from '../contracts/portraitParameters';
+import { PortraitState } from '../contracts/portraitState';
+import { portraitJobId } from '../ids';
+import { orchestratorJobOptions, type ParentJob } from '../queues';
+import type { WebhookSpec } from '../webhooks/events';
+import { startRetryCycle } from './stateMachine';
 
 export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
 
@@ -60,8 +62,6 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
   });
   return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
-
-export const RETRYABLE_STATUSES = ['failed', 'failed_validation'];
 
 /**
  * POST /jobs/:id/retry: the job's state is rebuilt from its document, a new attempt cycle starts

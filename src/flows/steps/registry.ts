@@ -1,8 +1,8 @@
 import type { z } from 'zod';
-import { GenerateStepInput, GenerateStepResult } from './contracts/generate';
-import { PromptStepInput, PromptStepResult } from './contracts/prompt';
-import { ReportStepInput, ReportStepResult } from './contracts/report';
-import { ValidateStepInput, ValidateStepResult } from './contracts/validate';
+import { GenerateStepInput, GenerateStepResult } from '../contracts/generate';
+import { PromptStepInput, PromptStepResult } from '../contracts/prompt';
+import { ReportStepInput, ReportStepResult } from '../contracts/report';
+import { ValidateStepInput, ValidateStepResult } from '../contracts/validate';
 
 /**
  * The GPU steps: one queue each, named after the step, with the contract both sides validate.
@@ -19,8 +19,3 @@ export type StepName = keyof typeof STEPS;
 export const STEP_NAMES = Object.keys(STEPS) as StepName[];
 export type StepInput<S extends StepName> = z.infer<(typeof STEPS)[S]['input']>;
 export type StepResult<S extends StepName> = z.infer<(typeof STEPS)[S]['result']>;
-
-/** Deterministic: a replaying orchestrator that adds the same step again gets the existing job. */
-export function stepJobId(jobId: string, step: StepName, attempt?: number): string {
-  return attempt === undefined ? `${jobId}-${step}` : `${jobId}-a${attempt}-${step}`;
-}

@@ -1,10 +1,10 @@
 import { Job, type Queue } from 'bullmq';
-import type { Config } from '../config';
-import { currentTraceCarrier } from '../telemetry';
-import type { StepOutcome } from './portraitStateMachine';
-import { ORCHESTRATOR_QUEUES, type QueueSet } from './queues';
-import type { StepName } from './steps';
-import type { StepTimeoutData } from './stepTimeouts';
+import type { Config } from '../../config';
+import { currentTraceCarrier } from '../../telemetry';
+import { stepTimeoutJobId } from '../ids';
+import { QueueName, type QueueSet } from '../queues';
+import type { StepOutcome } from './outcomes';
+import type { StepInput, StepName } from './registry';
 
 /**
  * Adds a GPU step as a child of `parent`, the way every workflow does it: a deterministic id (a
@@ -12,17 +12,18 @@ import type { StepTimeoutData } from './stepTimeouts';
  * (it records the failure instead of hanging), and a watchdog that releases it after
  * STEP_TIMEOUT_MS if the step never finishes. The step continues the orchestrator's trace.
  */
-export async function addStepJob(
+export async function addStepJob<S extends StepName>(
   config: Config,
   queues: QueueSet,
   parent: Job,
-  step: StepName,
+  step: S,
   stepJobId: string,
-  input: unknown,
+  input: StepInput<S>,
 ): Promise<void> {
   const retention = { age: config.STEP_RETENTION_S };
   const trace = currentTraceCarrier();
-  await queues.get(step).add(step, trace ? { ...(input as object), trace } : input, {
+  // Typed by StepInput<S> above; BullMQ's own generics cannot follow a generic queue name.
+  await (queues.get(step) as Queue).add(step, trace ? { ...input, trace } : input, {
     jobId: stepJobId,
     parent: { id: parent.id!, queue: parent.queueQualifiedName },
     attempts: config.STEP_RETRIES,
@@ -31,14 +32,14 @@ export async function addStepJob(
     removeOnComplete: retention,
     removeOnFail: retention,
   });
-  await queues.get<StepTimeoutData>(ORCHESTRATOR_QUEUES.stepTimeouts).add(
+  await queues.get(QueueName.stepTimeouts).add(
     'step-timeout',
     { queue: step, stepJobId },
-    { jobId: `${stepJobId}-timeout`, delay: config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
+    { jobId: stepTimeoutJobId(stepJobId), delay: config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
   );
 }
 
-/** How a step child ended: its value or failure with timings, or `timed_out` when the watchdog released it. */
+/** How a step child ended (see outcomes.ts); `timed_out` when it was released unfinished. */
 export async function readStepOutcome(queue: Queue, stepJobId: string): Promise<StepOutcome> {
   const child = await Job.fromId(queue, stepJobId);
   const times = { startedAt: child?.processedOn, finishedAt: child?.finishedOn, tries: child?.attemptsMade };
@@ -50,13 +51,16 @@ export async function readStepOutcome(queue: Queue, stepJobId: string): Promise<
 }
 
 /**
- * A cancel request for a step that has not started: it is detached from its parent and removed,
- * so the parent wakes now. A running step is left to the worker holding it, which aborts it.
+ * Releases an unfinished step: detaches it from its parent, which wakes now and records it as not
+ * finished, and removes it unless a worker holds it. A cancel (`running: 'leave'`) releases only a
+ * step that has not started, since the worker holding a running one aborts it itself; the watchdog
+ * (`running: 'detach'`) releases a hung running step too. True when a step was released.
  */
-export async function releaseIfQueued(queue: Queue, stepJobId: string): Promise<boolean> {
+export async function releaseStep(queue: Queue, stepJobId: string, running: 'leave' | 'detach'): Promise<boolean> {
   const step = await Job.fromId(queue, stepJobId);
-  if (!step || !['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(await step.getState())) return false;
-  await step.removeChildDependency();
-  await step.remove().catch(() => undefined);
-  return true;
+  const state = step ? await step.getState() : 'unknown';
+  if (!step || ['completed', 'failed', 'unknown'].includes(state) || (state === 'active' && running === 'leave')) return false;
+  const released = await step.removeChildDependency();
+  if (state !== 'active') await step.remove().catch(() => undefined);
+  return released;
 }

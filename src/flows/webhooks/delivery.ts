@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { resolveOutboundTarget } from '../outboundTarget';
+import { resolveOutboundTarget } from './outboundTarget';
 import { sign } from './signature';
 
 export type DeliveryResult = { status: number | null; error?: string; durationMs: number };

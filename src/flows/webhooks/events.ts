@@ -28,5 +28,3 @@ export const NotifyJobData = z.object({
   createdAt: z.string(),
 });
 export type NotifyJobData = z.infer<typeof NotifyJobData>;
-
-export const NOTIFY_QUEUE = 'notify';

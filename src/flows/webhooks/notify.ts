@@ -3,8 +3,8 @@ import type { Config } from '../../config';
 import type { NotifyJobData, WebhookEvent, WebhookSpec } from './events';
 
 /**
- * Queues one webhook delivery when the resource asked for this event. The id derives from the
- * transition (`whk-<id>`), so a replayed transition does not notify twice.
+ * Queues one webhook delivery when the resource asked for this event. Its id (ids.ts webhookId)
+ * derives from the transition, so a replayed transition does not notify twice.
  */
 export async function queueWebhook(
   queue: Queue<NotifyJobData>,
@@ -13,7 +13,7 @@ export async function queueWebhook(
   event: { type: WebhookEvent; id: string; jobId: string; tenant: string; data: Record<string, unknown> },
 ): Promise<void> {
   if (!webhook?.events.includes(event.type)) return;
-  const webhookId = `whk-${event.id}`;
+  const webhookId = event.id;
   const retention = { age: config.STEP_RETENTION_S };
   await queue.add(
     event.type,

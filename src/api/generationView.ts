@@ -1,0 +1,41 @@
+import type { GenerationRequest } from '../flows/contracts/generation';
+import type { GenerationDocument } from '../store/generationModel';
+import type { ObjectStore } from '../store/objectStore';
+
+/** How long the presigned image URLs of a generation stay valid. */
+const URL_TTL_S = 3600;
+
+/**
+ * A generation as callers see it: images in the deployment's bucket get presigned URLs (base64 only
+ * when asked); images in the caller's own bucket are named by bucket and key only.
+ */
+export async function generationView(objects: ObjectStore, doc: GenerationDocument, base64: boolean) {
+  const request = doc.request as GenerationRequest;
+  const images = await Promise.all(
+    (doc.images as { key: string; bucket?: string; width: number; height: number; contentType: string }[]).map(async (image) =>
+      image.bucket
+        ? // In the caller's own bucket: the deployment holds no keys to it outside the step.
+          { key: image.key, bucket: image.bucket, width: image.width, height: image.height, content_type: image.contentType }
+        : {
+            key: image.key,
+            width: image.width,
+            height: image.height,
+            content_type: image.contentType,
+            url: await objects.presignedGetUrl(image.key, URL_TTL_S),
+            url_expires_in: URL_TTL_S,
+            ...(base64 || request.return_base64 ? { base64: (await objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
+          },
+    ),
+  );
+  return {
+    generation_id: doc._id.toHexString(),
+    status: doc.status,
+    request,
+    seed: doc.seed,
+    images,
+    timings: doc.timings ?? null,
+    error: doc.error ?? null,
+    created_at: doc.createdAt?.toISOString() ?? null,
+    finished_at: doc.finishedAt?.toISOString() ?? null,
+  };
+}

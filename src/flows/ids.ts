@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto';
+import type { StepName } from './steps/registry';
+
+/**
+ * Every deterministic id, the basis of every idempotency guarantee: a replayed transition or
+ * fan-out builds the same id, so BullMQ adds nothing twice and a webhook receiver sees one id.
+ */
+
+/** A stable 24-hex id (the shape of the public MongoDB ids) from its parts: a batch's children, a schedule's firings. */
+export const derivedId = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
+
+/** The orchestrator job of a portrait job's cycle (a retry starts cycle 2, 3, ...). */
+export const portraitJobId = (jobId: string, cycle = 1) => (cycle === 1 ? `portrait-${jobId}` : `portrait-${jobId}-c${cycle}`);
+export const generationJobId = (generationId: string) => `generation-${generationId}`;
+export const batchJobId = (batchId: string) => `batch-${batchId}`;
+
+/**
+ * A GPU step of a workflow: per attempt for a portrait's prompt/generate/validate, once per cycle
+ * for its report (a retry cycle's report must not meet the earlier cycle's), once for a generation.
+ */
+export function stepJobId(jobId: string, step: StepName, attempt?: number, cycle = 1): string {
+  const id = attempt === undefined ? `${jobId}-${step}` : `${jobId}-a${attempt}-${step}`;
+  return step === 'report' && cycle > 1 ? `${id}-c${cycle}` : id;
+}
+
+/** The watchdog of one queued step. */
+export const stepTimeoutJobId = (stepId: string) => `${stepId}-timeout`;
+
+/** A webhook's id (its `webhook-id` header and notify job id): one per transition of a resource. */
+export const webhookId = (resourceId: string, ...transition: (string | number)[]) => `whk-${[resourceId, ...transition].join('-')}`;

@@ -1,0 +1,19 @@
+/**
+ * The Redis keys outside BullMQ's own that both languages use, as templates. The TypeScript side
+ * builds keys from them here; `npm run contracts` writes them to contracts/redis-keys.json, which the
+ * Python worker reads (as BullMQ mirrors queue-keys.ts in queue_keys.py), so the layout is typed once.
+ */
+export const REDIS_KEY_LAYOUT = {
+  /** A job's event log (a stream): the orchestrator's transitions and the GPU worker's progress. */
+  jobEvents: '{prefix}:events:{jobId}',
+  /** Pub/sub channel on which cancelled job ids are broadcast to every worker process. */
+  cancelChannel: '{prefix}:cancel',
+  /** Marks a cancelled job, so steps that start later refuse to run. */
+  cancelledFlag: '{prefix}:cancelled:{jobId}',
+} as const;
+
+const fill = (template: string, values: Record<string, string>) => template.replace(/\{(\w+)\}/g, (_, name: string) => values[name]);
+
+export const jobEventsKey = (prefix: string, jobId: string) => fill(REDIS_KEY_LAYOUT.jobEvents, { prefix, jobId });
+export const cancelChannel = (prefix: string) => fill(REDIS_KEY_LAYOUT.cancelChannel, { prefix });
+export const cancelledKey = (prefix: string, jobId: string) => fill(REDIS_KEY_LAYOUT.cancelledFlag, { prefix, jobId });

@@ -1,0 +1,21 @@
+/**
+ * The statuses of jobs, generations and batches, declared once: the mongoose models, the workflows,
+ * the routes and the OpenAPI document read them from here.
+ */
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed_validation', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const GENERATION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
+
+export const BATCH_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** Not finished yet: what the orchestrator may still move on (or give up on). */
+export const UNFINISHED_STATUSES = ['pending', 'running'] as const;
+
+/** Finished for good (any of the three kinds): event streams end, cancel answers 409. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed_validation', 'failed', 'cancelled']);
+
+/** A job in one of these may start a new attempt cycle (POST /jobs/:id/retry). */
+export const RETRYABLE_STATUSES: readonly JobStatus[] = ['failed', 'failed_validation'];
