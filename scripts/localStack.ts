@@ -3,7 +3,7 @@
  * API, the TypeScript orchestrator and notifier, and the Python GPU worker, each a child process whose log lines
  * are prefixed with its name. Used by `npm run dev` and `npm run demo`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { startServices } from './services';
 
@@ -46,11 +46,15 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
   const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty' };
   const quiet = opts.quiet ?? false;
   const tsx = (script: string, ...args: string[]): [string, string[], string] => [process.execPath, ['--import', 'tsx', script, ...args], ROOT];
+  // Without APEX_GPU_FLUX_MODEL / APEX_GPU_VLM_MODEL the worker uses the tiny random-weight models, and
+  // says so; they are built here first (seconds when they exist), since the worker itself does not.
+  if (!env.APEX_GPU_FLUX_MODEL || !env.APEX_GPU_VLM_MODEL) {
+    execFileSync(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: quiet ? 'ignore' : 'inherit' });
+  }
   const processes = {
     api: run('api', ...tsx('src/api/server.ts'), { ...env, APEX_SERVICE: 'api' }, quiet),
     orchestrator: run('orchestrator', ...tsx('src/workers/main.ts', '--role', 'orchestrator'), { ...env, APEX_SERVICE: 'orchestrator' }, quiet),
     notifier: run('notifier', ...tsx('src/workers/main.ts', '--role', 'notifier'), { ...env, APEX_SERVICE: 'notifier' }, quiet),
-    // Without APEX_GPU_FLUX_MODEL / APEX_GPU_VLM_MODEL the worker builds and uses tiny random models, and says so.
     'gpu-worker': run('gpu-worker', join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'apex_gpu_worker', '--role', 'all'], GPU_WORKER, env, quiet),
   };
   let stopping = false;

@@ -1,5 +1,5 @@
 import { Job, Queue } from 'bullmq';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -48,6 +48,8 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   let stack: Stack;
   let gpu: ChildProcess | undefined;
   beforeAll(async () => {
+    // The worker runs on the default tiny models, which the dev scripts build before starting it.
+    execFileSync(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
     stack = await startStack({
       gpu: false,
       // A writable dashboard on purpose, and the local MinIO as a caller's "own" bucket endpoint.

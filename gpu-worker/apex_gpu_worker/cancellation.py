@@ -1,7 +1,7 @@
 """Cross-process cancellation. BullMQ cancels only jobs running in the same process, so a cancel
-request is broadcast: the API publishes the job id on `<prefix>:cancel` and marks it in
-`<prefix>:cancelled:<jobId>` (for steps that start later). Every worker process, TypeScript or
-Python, aborts the step jobs it holds for that job id."""
+request is broadcast: the API publishes the job id on the cancel channel and sets the job's
+cancelled flag (for steps that start later; both keys from redis_keys.py). Every worker process,
+TypeScript or Python, aborts the step jobs it holds for that job id."""
 
 import asyncio
 import logging
@@ -11,29 +11,23 @@ from bullmq import Worker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .redis_keys import RedisKeys
+
 log = logging.getLogger("apex_gpu_worker.cancel")
 
 RESUBSCRIBE_DELAY_S = 0.5
 
 
-def cancel_channel(prefix: str) -> str:
-    return f"{prefix}:cancel"
-
-
-def cancelled_key(prefix: str, job_id: str) -> str:
-    return f"{prefix}:cancelled:{job_id}"
-
-
 class CancellationListener:
-    def __init__(self, redis_url: str, prefix: str):
+    def __init__(self, redis_url: str, keys: RedisKeys):
         self._redis = Redis.from_url(redis_url)
-        self._prefix = prefix
+        self._keys = keys
         self._running: dict[str, set[tuple[Worker, str]]] = defaultdict(set)
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(cancel_channel(self._prefix))
+        await pubsub.subscribe(self._keys.cancel_channel())
         self._task = asyncio.create_task(self._listen(pubsub))
 
     async def _listen(self, pubsub) -> None:
@@ -50,7 +44,7 @@ class CancellationListener:
             await asyncio.sleep(RESUBSCRIBE_DELAY_S)
             pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(cancel_channel(self._prefix))
+                await pubsub.subscribe(self._keys.cancel_channel())
             except RedisError:
                 pass  # still down: listen() fails at once and this loop tries again
 
@@ -60,7 +54,7 @@ class CancellationListener:
             worker.cancelJob(bull_job_id, "cancelled by request")
 
     async def is_cancelled(self, job_id: str) -> bool:
-        return bool(await self._redis.exists(cancelled_key(self._prefix, job_id)))
+        return bool(await self._redis.exists(self._keys.cancelled_key(job_id)))
 
     def track(self, job_id: str, worker: Worker, bull_job_id: str) -> None:
         self._running[job_id].add((worker, bull_job_id))

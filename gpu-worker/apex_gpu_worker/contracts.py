@@ -8,7 +8,7 @@ from pathlib import Path
 from bullmq import UnrecoverableError
 from jsonschema import Draft202012Validator
 
-STEPS = ("prompt", "generate", "validate", "report")
+from .payloads import STEP_NAMES
 
 
 class ContractViolation(UnrecoverableError):
@@ -22,7 +22,7 @@ def _validator(contracts_dir: Path, name: str) -> Draft202012Validator:
 
 
 def _check(contracts_dir: Path, step: str, kind: str, value: object) -> None:
-    if step not in STEPS:
+    if step not in STEP_NAMES:
         raise ContractViolation(f"unknown step {step!r}")
     errors = sorted(_validator(contracts_dir, f"{step}.{kind}").iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:

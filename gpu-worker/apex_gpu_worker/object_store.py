@@ -12,6 +12,7 @@ from bullmq import UnrecoverableError
 from urllib3 import PoolManager
 
 from .outbound_target import OutboundTarget, Resolver, UnsafeTarget, resolve_outbound_target
+from .payloads import Destination
 from .settings import WorkerSettings
 
 TIMEOUTS = (5, 60)  # connect, read (seconds)
@@ -42,7 +43,7 @@ class ObjectStore:
                                secret(settings.s3_secret_access_key), path_style=settings.s3_force_path_style)
 
     @classmethod
-    def for_destination(cls, destination: dict, keys: dict, allow_private: bool = False,
+    def for_destination(cls, destination: Destination, keys: dict[str, str], allow_private: bool = False,
                         resolve: Resolver = socket.getaddrinfo) -> "ObjectStore":
         """A caller's own bucket, reached with the keys from the job's sealed secrets (never logged).
         Its endpoint is resolved and checked once, here; every request then goes to that address."""

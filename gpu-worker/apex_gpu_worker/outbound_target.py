@@ -1,5 +1,5 @@
 """SSRF protection for the URLs the worker connects to on a caller's behalf (a generation's
-destination endpoint): the same rules as src/flows/outboundTarget.ts. The host is resolved once
+destination endpoint): the same rules as src/flows/webhooks/outboundTarget.ts. The host is resolved once
 here, and the caller connects to that address (object_store.py pins it), so a DNS answer that
 changes between check and use cannot slip through."""
 

@@ -11,36 +11,52 @@ from bullmq import Worker
 from .cancellation import CancellationListener
 from .job_events import JobEvents
 from .object_store import ObjectStore
-from .settings import DEFAULT_CACHE, WorkerSettings
+from .payloads import STEP_NAMES, StepName
+from .redis_keys import RedisKeys
+from .settings import TINY_MODELS, WorkerSettings
 from .step_worker import StepProcessor, start_step_worker
 
 log = logging.getLogger("apex_gpu_worker")
 
-ROLES = {"diffusion": ("generate",), "vlm": ("prompt", "validate", "report"), "all": ("prompt", "generate", "validate", "report")}
+# FLUX serves these steps; the VLM (with the face models) every other one.
+DIFFUSION_STEPS: tuple[StepName, ...] = ("generate",)
+ROLES: dict[str, tuple[StepName, ...]] = {
+    "diffusion": DIFFUSION_STEPS,
+    "vlm": tuple(step for step in STEP_NAMES if step not in DIFFUSION_STEPS),
+    "all": STEP_NAMES,
+}
 
 
-def _uses_tiny_models(settings: WorkerSettings) -> bool:
-    tiny_root = DEFAULT_CACHE / "tiny-models"
-    return Path(settings.flux_model).parent == tiny_root or Path(settings.vlm_model).parent == tiny_root
-
-
-def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[str, StepProcessor]:
-    """Loads only what the queues need: FLUX for generate, the VLM and face models for the rest."""
-    store = ObjectStore(settings)
-    if _uses_tiny_models(settings):
-        from .tiny_models import ensure_tiny_models
-
+def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> None:
+    """The model settings default to tiny random-weight models for development, which the worker
+    does not build (dev_support/tiny_models.py does): where these queues load them, it says so, and
+    stops with the command that builds them when they are missing."""
+    loaded = {}
+    if set(queues) & set(DIFFUSION_STEPS):
+        loaded["APEX_GPU_FLUX_MODEL"] = Path(settings.flux_model)
+    if set(queues) & set(ROLES["vlm"]) and settings.vlm_backend == "transformers":
+        loaded["APEX_GPU_VLM_MODEL"] = Path(settings.vlm_model)
+    tiny = {name: path for name, path in loaded.items() if path.parent == TINY_MODELS}
+    if missing := " and ".join(name for name, path in tiny.items() if not path.is_dir()):
+        raise SystemExit(f"the tiny development models are not built ({missing} default to them, in {TINY_MODELS}): "
+                         f"run `.venv/bin/python -m dev_support.tiny_models` in gpu-worker/, or set {missing} to real models")
+    if tiny:
         log.warning("using tiny random-weight models: images and judgements are noise; "
                     "set APEX_GPU_FLUX_MODEL and APEX_GPU_VLM_MODEL (or the openai backend) for real ones")
-        ensure_tiny_models(DEFAULT_CACHE / "tiny-models")
-    processors: dict[str, StepProcessor] = {}
+
+
+def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[StepName, StepProcessor]:
+    """Loads only what the queues need: FLUX for generate, the VLM and face models for the rest."""
+    _check_tiny_models(settings, queues)
+    store = ObjectStore(settings)
+    processors: dict[StepName, StepProcessor] = {}
     if "generate" in queues:
         from .diffusion.flux_engine import FluxEngine
         from .steps.generate import generate_step
 
-        events = JobEvents(settings.redis_url, settings.queue_prefix)
+        events = JobEvents(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
         processors["generate"] = generate_step(settings, store, FluxEngine(settings), events)
-    vlm_queues = {"prompt", "validate", "report"} & set(queues)
+    vlm_queues = [queue for queue in queues if queue in ROLES["vlm"]]
     if vlm_queues:
         from .checks.faces import FaceAnalyzer
         from .steps.prompt import prompt_step
@@ -64,7 +80,7 @@ def build_vlm(settings: WorkerSettings):
 
         key = settings.vlm_api_key.get_secret_value() if settings.vlm_api_key else None
         return OpenAIBackend(settings.vlm_base_url, settings.vlm_served_model, key, settings.vlm_max_new_tokens, settings.vlm_timeout_s)
-    from .diffusion.flux_engine import resolve_device, resolve_dtype
+    from .devices import resolve_device, resolve_dtype
     from .vlm.transformers_backend import TransformersBackend
 
     device = resolve_device(settings.device)
@@ -78,8 +94,8 @@ class WorkerRuntime:
     workers: list[Worker] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: WorkerSettings, processors: dict[str, StepProcessor]) -> "WorkerRuntime":
-        cancellations = CancellationListener(settings.redis_url, settings.queue_prefix)
+    async def start(cls, settings: WorkerSettings, processors: dict[StepName, StepProcessor]) -> "WorkerRuntime":
+        cancellations = CancellationListener(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
         await cancellations.start()
         runtime = cls(settings, cancellations)
         runtime.workers = [start_step_worker(q, p, settings, cancellations) for q, p in processors.items()]

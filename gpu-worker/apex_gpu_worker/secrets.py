@@ -8,12 +8,14 @@ import json
 from bullmq import UnrecoverableError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .payloads import Destination
+
 
 def _b64url(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def secrets_binding(job_id: str, destination: dict | None = None) -> str:
+def secrets_binding(job_id: str, destination: Destination | None = None) -> str:
     """What a job's secrets are bound to: its id and, when its images go to the caller's bucket,
     that destination. Editing a queued job's destination (an operator in the dashboard) breaks the
     seal, so the caller's keys never reach a place the caller did not name. Byte for byte the same

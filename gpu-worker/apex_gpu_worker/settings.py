@@ -7,6 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path.home() / ".cache" / "apex-portraits"
+# Where the model settings point by default: tiny random-weight models for development, built by
+# `python -m dev_support.tiny_models` (the worker does not build them).
+TINY_MODELS = DEFAULT_CACHE / "tiny-models"
 
 
 def _env(name: str, *shared: str) -> AliasChoices:
@@ -47,7 +50,7 @@ class WorkerSettings(BaseSettings):
 
     # --- diffusion
     # A diffusers folder or Hub id: black-forest-labs/FLUX.1-dev in production, FLUX.1-schnell works too.
-    flux_model: str = str(DEFAULT_CACHE / "tiny-models" / "flux")
+    flux_model: str = str(TINY_MODELS / "flux")
     device: str = "auto"  # auto = cuda when available, else cpu
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto = bf16 on GPU, fp32 on CPU
     default_steps: int = Field(28, ge=1, le=100)
@@ -72,7 +75,7 @@ class WorkerSettings(BaseSettings):
 
     # --- vision-language model
     vlm_backend: Literal["transformers", "openai"] = "transformers"
-    vlm_model: str = str(DEFAULT_CACHE / "tiny-models" / "smolvlm")  # folder or Hub id (transformers)
+    vlm_model: str = str(TINY_MODELS / "smolvlm")  # folder or Hub id (transformers)
     vlm_base_url: str = "http://127.0.0.1:8000/v1"  # openai: a vLLM (or any compatible) server
     vlm_api_key: SecretStr | None = None
     vlm_served_model: str = "HuggingFaceTB/SmolVLM2-2.2B-Instruct"

@@ -4,25 +4,30 @@ continuing the job's trace."""
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from bullmq import Job, UnrecoverableError, Worker
+from bullmq import AbortSignal, Job, UnrecoverableError, Worker
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from .cancellation import CancellationListener
 from .contracts import check_input, check_result
 from .logs import current_job
+from .payloads import StepName
 from .settings import WorkerSettings
 from .telemetry import default_tracer, parent_context
 
-# (payload, job, abort signal) -> result
-StepProcessor = Callable[..., Awaitable[dict]]
+Payload = TypeVar("Payload")
+Result = TypeVar("Result")
+# A step's work: (its payload, checked against the contract, the BullMQ job, the cancel signal) -> its
+# result; each step declares its types from payloads.py, e.g. StepProcessor[PromptInput, PromptResult].
+StepProcessor = Callable[[Payload, Job, AbortSignal], Awaitable[Result]]
 
 log = logging.getLogger("apex_gpu_worker")
 
 
 def start_step_worker(
-    step: str,
+    step: StepName,
     processor: StepProcessor,
     settings: WorkerSettings,
     cancellations: CancellationListener | None = None,
@@ -31,7 +36,7 @@ def start_step_worker(
     worker: Worker
     tracer = tracer or default_tracer()
 
-    async def process(job: Job, token: str, signal) -> dict:
+    async def process(job: Job, token: str, signal: AbortSignal) -> dict:
         data = job.data or {}
         attributes = {"bullmq.queue": step, "bullmq.job_id": str(job.id), "apex.job_id": str(data.get("jobId")), "apex.attempt": str(data.get("attempt"))}
         # Failures are recorded on the span (exception event, error status) by the context manager.
@@ -41,7 +46,7 @@ def start_step_worker(
                 span.set_attribute(f"apex.timings.{name}", value)
             return result
 
-    async def run(job: Job, signal) -> dict:
+    async def run(job: Job, signal: AbortSignal) -> dict:
         job_id = (job.data or {}).get("jobId")
         current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": step})
         payload = check_input(settings.contracts_dir, step, job.data)

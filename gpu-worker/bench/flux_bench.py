@@ -2,19 +2,23 @@
 the real model): seconds per 1024x1024 image at 28 steps, eager, torch.compile, and compiled with a
 per-request LoRA hotswapped between images. Prints a JSON table (and writes it to --out).
 
-    python bench/flux_bench.py --out $OUT/flux.json           # on a GPU machine
-    python bench/flux_bench.py --tiny --steps 2 --size 256    # the same code path on CPU, in seconds
+    python -m bench.flux_bench --out $OUT/flux.json           # in gpu-worker/, on a GPU machine
+    python -m bench.flux_bench --tiny --steps 2 --size 256    # the same code path on CPU, in seconds
 """
 
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+from apex_gpu_worker.devices import resolve_device, resolve_dtype
+from dev_support.tiny_models import ensure_tiny_models
 
 # ~74 TFLOP per step for the 12B transformer at 1024x1024 (4096 image + 512 text tokens), as others
 # estimate it; used only to put the measured time in proportion.
@@ -40,10 +44,6 @@ def full_size_pipeline(device: str, dtype: torch.dtype, tokenizer_dir: str | Non
 
 def _tiny_pipeline_parts(tokenizer_dir: str | None):
     """Tokenizers only change token ids, not the arithmetic: the tiny models' ones are used."""
-    from pathlib import Path
-
-    from apex_gpu_worker.tiny_models import ensure_tiny_models
-
     folder = ensure_tiny_models(Path(tokenizer_dir or "/tmp/apex-bench-tiny"))["flux"]
     return FluxPipeline.from_pretrained(folder)
 
@@ -88,8 +88,8 @@ def main() -> None:
     parser.add_argument("--modes", default="eager,compiled,compiled+lora-hotswap")
     parser.add_argument("--out")
     args = parser.parse_args()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    device = resolve_device("auto")
+    dtype = resolve_dtype("auto", device)
     results = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "size": args.size,
                "steps": args.steps, "torch": torch.__version__, "rows": []}
     for mode in args.modes.split(","):

@@ -39,7 +39,7 @@ def services():
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    from apex_gpu_worker.tiny_models import ensure_tiny_models
+    from dev_support.tiny_models import ensure_tiny_models
 
     return ensure_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 

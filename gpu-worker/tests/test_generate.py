@@ -12,9 +12,9 @@ from PIL import Image
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from apex_gpu_worker.cancellation import cancel_channel
 from apex_gpu_worker.diffusion.flux_engine import FluxEngine, GenerationRequest
 from apex_gpu_worker.diffusion.loras import LoraRequest, LoraUnusable
+from apex_gpu_worker.redis_keys import RedisKeys
 from apex_gpu_worker.settings import model_name
 from apex_gpu_worker.step_worker import start_step_worker
 from apex_gpu_worker.cancellation import CancellationListener
@@ -44,7 +44,7 @@ def engine(settings):
 
 @pytest.fixture
 async def generate_worker(settings, store, engine):
-    cancellations = CancellationListener(settings.redis_url, settings.queue_prefix)
+    cancellations = CancellationListener(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
     await cancellations.start()
     worker = start_step_worker("generate", generate_step(settings, store, engine), settings, cancellations)
     yield worker
@@ -131,7 +131,7 @@ async def test_cancellation_stops_the_denoise_between_steps(settings, store, gen
             job = await queue.getJob("cancel-me")
             if job and isinstance(job.progress, dict):
                 steps_seen.append(job.progress["step"])
-                await redis.publish(cancel_channel(settings.queue_prefix), JOB_ID)
+                await redis.publish(RedisKeys(settings.contracts_dir, settings.queue_prefix).cancel_channel(), JOB_ID)
                 break
             await asyncio.sleep(0.02)
         await queue.close()

@@ -91,9 +91,11 @@ async def test_jobs_survive_a_redis_restart_mid_flow(settings, own_redis):
 async def test_cancellations_still_arrive_after_a_redis_restart(settings, own_redis):
     from redis.asyncio import Redis
 
-    from apex_gpu_worker.cancellation import CancellationListener, cancel_channel
+    from apex_gpu_worker.cancellation import CancellationListener
+    from apex_gpu_worker.redis_keys import RedisKeys
 
-    listener = CancellationListener(own_redis.url, settings.queue_prefix)
+    keys = RedisKeys(settings.contracts_dir, settings.queue_prefix)
+    listener = CancellationListener(own_redis.url, keys)
     heard: list[str] = []
     listener.cancel = heard.append  # what the listener would abort, recorded
     await listener.start()
@@ -101,7 +103,7 @@ async def test_cancellations_still_arrive_after_a_redis_restart(settings, own_re
 
     async def publish_until_heard(job_id: str) -> bool:
         for _ in range(100):  # 10 s: the listener may still be reconnecting
-            await publisher.publish(cancel_channel(settings.queue_prefix), job_id)
+            await publisher.publish(keys.cancel_channel(), job_id)
             await asyncio.sleep(0.1)
             if job_id in heard:
                 return True

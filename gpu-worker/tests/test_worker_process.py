@@ -1,5 +1,5 @@
 """`python -m apex_gpu_worker` as a real process: it serves its role's queues and, on SIGTERM,
-stops taking jobs, finishes the one in hand and exits 0."""
+stops taking jobs, finishes the one in hand and exits 0; without its models it does not start."""
 
 import asyncio
 import os
@@ -61,3 +61,12 @@ def test_queues_outside_the_role_are_refused_at_start(settings):
                             env=worker_env(settings), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "--queues: ['validate'] are not served by role diffusion" in result.stderr
+
+
+def test_without_the_tiny_models_built_the_worker_refuses_to_start_and_says_how_to_build_them(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_GPU_")}
+    env.update({"PYTHONPATH": ".", "HOME": str(tmp_path)})  # the default model folders are under HOME, not built
+    result = subprocess.run([sys.executable, "-m", "apex_gpu_worker", "--role", "all"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "(APEX_GPU_FLUX_MODEL and APEX_GPU_VLM_MODEL default to them" in result.stderr
+    assert "run `.venv/bin/python -m dev_support.tiny_models` in gpu-worker/" in result.stderr

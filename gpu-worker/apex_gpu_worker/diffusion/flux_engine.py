@@ -13,6 +13,7 @@ from bullmq import UnrecoverableError
 from diffusers import FluxPipeline
 from PIL import Image
 
+from ..devices import resolve_device, resolve_dtype
 from ..settings import WorkerSettings
 from .loras import LoraRegistry, LoraRequest
 
@@ -44,16 +45,6 @@ class Generation:
 
 # Called after every denoising step with (step, total); returns True to stop the generation.
 StepCallback = Callable[[int, int], bool]
-
-
-def resolve_device(setting: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if setting == "auto" else setting
-
-
-def resolve_dtype(setting: str, device: str) -> torch.dtype:
-    if setting == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return getattr(torch, setting)
 
 
 def native_size(width: int, height: int, max_megapixels: float) -> tuple[int, int]:

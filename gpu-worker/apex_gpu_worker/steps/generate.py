@@ -4,7 +4,7 @@ written to S3 with their generation metadata."""
 import asyncio
 import time
 
-from bullmq import UnrecoverableError
+from bullmq import AbortSignal, Job, UnrecoverableError
 from PIL import Image
 
 from ..diffusion.flux_engine import FluxEngine, GenerationRequest
@@ -12,8 +12,10 @@ from ..diffusion.loras import LoraRequest
 from ..images import CONTENT_TYPES, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
+from ..payloads import GenerateInput, GenerateResult
 from ..secrets import open_secrets, secrets_binding
 from ..settings import WorkerSettings, model_name
+from ..step_worker import StepProcessor
 
 
 def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -22,8 +24,9 @@ def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
     return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngine, events: JobEvents | None = None):
-    async def run(payload: dict, job, signal) -> dict:
+def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngine,
+                  events: JobEvents | None = None) -> StepProcessor[GenerateInput, GenerateResult]:
+    async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
         width, height = payload["width"], payload["height"]
         key = settings.secrets_key.get_secret_value() if settings.secrets_key else None

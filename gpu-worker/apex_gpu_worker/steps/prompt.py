@@ -3,17 +3,21 @@ taking the previous attempt's validation feedback into account."""
 
 import asyncio
 
+from bullmq import AbortSignal, Job
+
 from ..images import decode_rgb
 from ..object_store import ObjectStore
+from ..payloads import PromptInput, PromptResult
 from ..settings import WorkerSettings
+from ..step_worker import StepProcessor
 from ..vlm.answers import PROMPT_ANSWER
 from ..vlm.backend import VlmBackend, ask_json
 from ..vlm.templates import render
 from ..vocabulary import phrases
 
 
-def prompt_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend):
-    async def run(payload: dict, job, signal) -> dict:
+def prompt_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend) -> StepProcessor[PromptInput, PromptResult]:
+    async def run(payload: PromptInput, job: Job, signal: AbortSignal) -> PromptResult:
         reference = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
         previous = payload["previous"]
         instruction = render(

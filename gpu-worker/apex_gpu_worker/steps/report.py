@@ -5,8 +5,12 @@ import asyncio
 import json
 from collections import Counter
 
+from bullmq import AbortSignal, Job
+
 from ..images import decode_rgb
 from ..object_store import ObjectStore
+from ..payloads import Attempt, FailedCheck, ReportInput, ReportResult
+from ..step_worker import StepProcessor
 from ..vlm.answers import REPORT_ANSWER
 from ..vlm.backend import VlmBackend, ask_json
 from ..vlm.templates import render
@@ -14,12 +18,12 @@ from ..vlm.templates import render
 MAX_IMAGES = 3  # the last image of the most recent attempts is enough to see a pattern
 
 
-def failed_check_counts(attempts: list[dict]) -> list[dict]:
+def failed_check_counts(attempts: list[Attempt]) -> list[FailedCheck]:
     counts = Counter(c["name"] for a in attempts for c in a["verdict"]["checks"] if not c["passed"])
     return [{"name": name, "count": count} for name, count in counts.most_common()]
 
 
-def _attempt_lines(attempts: list[dict]) -> str:
+def _attempt_lines(attempts: list[Attempt]) -> str:
     lines = []
     for a in attempts:
         failed = ", ".join(f"{c['name']}={c['value']}" for c in a["verdict"]["checks"] if not c["passed"]) or "none"
@@ -28,8 +32,8 @@ def _attempt_lines(attempts: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report_step(store: ObjectStore, vlm: VlmBackend):
-    async def run(payload: dict, job, signal) -> dict:
+def report_step(store: ObjectStore, vlm: VlmBackend) -> StepProcessor[ReportInput, ReportResult]:
+    async def run(payload: ReportInput, job: Job, signal: AbortSignal) -> ReportResult:
         attempts = payload["attempts"]
         keys = [a["imageKeys"][-1] for a in attempts if a["imageKeys"]][-MAX_IMAGES:]
         images = [decode_rgb(await asyncio.to_thread(store.get_bytes, key), "generated image") for key in keys]

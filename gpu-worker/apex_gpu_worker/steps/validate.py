@@ -4,19 +4,23 @@ measured, and the VLM's feedback goes to the next attempt's prompt."""
 
 import asyncio
 
+from bullmq import AbortSignal, Job
+
 from ..checks.faces import FaceAnalyzer, identity_distance
 from ..checks.image_quality import grey_stddev, high_frequency_ratio
 from ..images import decode_rgb
 from ..object_store import ObjectStore
+from ..payloads import Check, ValidateInput, ValidateResult
 from ..settings import WorkerSettings
+from ..step_worker import StepProcessor
 from ..vlm.answers import JUDGE_ANSWER, JUDGED_ASPECTS
 from ..vlm.backend import VlmBackend, ask_json
 from ..vlm.templates import render
 from ..vocabulary import phrases
 
 
-def _check(name: str, passed: bool, value, threshold: float | None = None, detail: str | None = None) -> dict:
-    check = {"name": name, "passed": bool(passed), "value": value}
+def _check(name: str, passed: bool, value, threshold: float | None = None, detail: str | None = None) -> Check:
+    check: Check = {"name": name, "passed": bool(passed), "value": value}
     if threshold is not None:
         check["threshold"] = threshold
     if detail:
@@ -24,7 +28,7 @@ def _check(name: str, passed: bool, value, threshold: float | None = None, detai
     return check
 
 
-def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference, expected: tuple[int, int]) -> list[dict]:
+def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference, expected: tuple[int, int]) -> list[Check]:
     width, height = image.size
     stddev, noise = grey_stddev(image), high_frequency_ratio(image)
     checks = [
@@ -50,7 +54,7 @@ def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, r
     return checks
 
 
-def verdict(settings: WorkerSettings, checks: list[dict], vlm_feedback: str) -> dict:
+def verdict(settings: WorkerSettings, checks: list[Check], vlm_feedback: str) -> ValidateResult:
     score = sum(c["passed"] for c in checks) / len(checks)
     gating = set(settings.gating_checks) or {c["name"] for c in checks}
     passed = score >= settings.pass_score and all(c["passed"] for c in checks if c["name"] in gating)
@@ -59,8 +63,9 @@ def verdict(settings: WorkerSettings, checks: list[dict], vlm_feedback: str) -> 
     return {"passed": passed, "score": round(score, 4), "checks": checks, "feedback": feedback.strip()[:2000]}
 
 
-def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend, faces: FaceAnalyzer):
-    async def run(payload: dict, job, signal) -> dict:
+def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
+                  faces: FaceAnalyzer) -> StepProcessor[ValidateInput, ValidateResult]:
+    async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
         image = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["imageKey"]), "generated image")
         reference = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
         expected = (payload["expectedWidth"], payload["expectedHeight"])

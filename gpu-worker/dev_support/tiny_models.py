@@ -1,13 +1,17 @@
 """Tiny random-weight models with the production architectures (FluxPipeline, Idefics3/SmolVLM),
 built offline from configs with locally trained tokenizers and saved as ordinary model folders, so
 tests, `npm run dev` and the demo load them through the same `from_pretrained` path production uses.
+The worker's model settings default to them; it does not build them itself:
 
-    python -m apex_gpu_worker.tiny_models DIR   # writes DIR/flux and DIR/smolvlm (skips what exists)
+    python -m dev_support.tiny_models [DIR]   # in gpu-worker/: writes DIR/flux and DIR/smolvlm, skips
+                                              # what exists; DIR defaults to where the settings look
 """
 
 import json
 import sys
 from pathlib import Path
+
+from apex_gpu_worker.settings import TINY_MODELS
 
 VLM_SPECIAL_TOKENS = [
     "<|im_start|>",
@@ -145,5 +149,5 @@ def ensure_tiny_models(root: Path) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    for name, path in ensure_tiny_models(Path(sys.argv[1])).items():
+    for name, path in ensure_tiny_models(Path(sys.argv[1]) if len(sys.argv) > 1 else TINY_MODELS).items():
         print(f"{name}={path}")

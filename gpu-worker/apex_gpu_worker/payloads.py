@@ -1,0 +1,206 @@
+"""Typed step payloads, GENERATED from contracts/*.schema.json by dev_support/generate_payloads.py:
+do not edit. Run `python -m dev_support.generate_payloads` in gpu-worker/ after `npm run contracts`
+(tests/test_payloads.py fails while this file is stale).
+
+The types name the fields; the constraints (ranges, patterns, no unknown fields) are the schemas',
+checked at run time by contracts.py before a step sees its payload.
+"""
+
+from typing import Literal, NotRequired, TypedDict
+
+
+# The GPU steps, one queue each: the step list is the set of <step>.input/result contracts.
+StepName = Literal["generate", "prompt", "report", "validate"]
+STEP_NAMES: tuple[StepName, ...] = ("generate", "prompt", "report", "validate")
+
+
+class Trace(TypedDict):
+    traceparent: str
+    tracestate: NotRequired[str]
+
+
+OutputFormat = Literal["png", "webp"]
+
+
+class Lora(TypedDict):
+    repo: str
+    weight_name: NotRequired[str]
+    scale: float
+
+
+class Destination(TypedDict):
+    bucket: str
+    prefix: NotRequired[str]
+    region: NotRequired[str]
+    endpoint: NotRequired[str]
+
+
+class GenerateInput(TypedDict):
+    trace: NotRequired[Trace]
+    jobId: str
+    attempt: int
+    prompt: str
+    negativePrompt: NotRequired[str]
+    seed: int
+    width: int
+    height: int
+    numImages: int
+    steps: NotRequired[int]
+    guidance: NotRequired[float]
+    outputFormat: NotRequired[OutputFormat]
+    referenceImageKey: NotRequired[str]
+    loras: list[Lora]
+    destination: NotRequired[Destination]
+    secrets: NotRequired[str]
+    outputPrefix: str
+
+
+class Image(TypedDict):
+    key: str
+    bucket: NotRequired[str]
+    width: int
+    height: int
+    contentType: str
+
+
+class GenerateResult(TypedDict):
+    images: list[Image]
+    seed: int
+    timings: NotRequired[dict[str, float]]
+
+
+Purpose = Literal[
+    "professional_linkedin",
+    "corporate_headshot",
+    "executive_portrait",
+    "academic_profile",
+    "creative_portfolio",
+    "personal_branding",
+    "social_media",
+    "dating_profile",
+]
+
+
+Attire = Literal[
+    "business_formal",
+    "business_casual",
+    "smart_casual",
+    "casual",
+    "creative",
+    "keep_original",
+]
+
+
+Background = Literal[
+    "modern_office",
+    "neutral_studio",
+    "solid_white",
+    "solid_dark",
+    "outdoor_urban",
+    "outdoor_nature",
+    "library",
+]
+
+
+Vibe = Literal["confident", "approachable", "authoritative", "friendly", "creative", "calm"]
+
+
+Lighting = Literal[
+    "studio_softbox",
+    "natural_window",
+    "golden_hour",
+    "rembrandt",
+    "high_key",
+    "low_key",
+]
+
+
+Resolution = Literal["1k", "2k", "4k"]
+
+
+class Parameters(TypedDict):
+    purpose: Purpose
+    attire: Attire
+    background: Background
+    vibe: Vibe
+    lighting: Lighting
+    resolution: Resolution
+
+
+class Previous(TypedDict):
+    prompt: str
+    feedback: str
+
+
+class PromptInput(TypedDict):
+    trace: NotRequired[Trace]
+    jobId: str
+    attempt: int
+    parameters: Parameters
+    referenceImageKey: str
+    previous: Previous | None
+
+
+class PromptResult(TypedDict):
+    prompt: str
+    negativePrompt: NotRequired[str]
+
+
+class Check(TypedDict):
+    name: str
+    passed: bool
+    value: float | str | bool | None
+    threshold: NotRequired[float]
+    detail: NotRequired[str]
+
+
+class Verdict(TypedDict):
+    passed: bool
+    score: float
+    checks: list[Check]
+    feedback: str
+
+
+class Attempt(TypedDict):
+    attempt: int
+    prompt: str
+    imageKeys: list[str]
+    verdict: Verdict
+
+
+class ReportInput(TypedDict):
+    trace: NotRequired[Trace]
+    jobId: str
+    parameters: Parameters
+    referenceImageKey: str
+    attempts: list[Attempt]
+
+
+class FailedCheck(TypedDict):
+    name: str
+    count: int
+
+
+class ReportResult(TypedDict):
+    summary: str
+    failedChecks: list[FailedCheck]
+    suggestions: list[str]
+
+
+class ValidateInput(TypedDict):
+    trace: NotRequired[Trace]
+    jobId: str
+    attempt: int
+    parameters: Parameters
+    referenceImageKey: str
+    imageKey: str
+    prompt: str
+    expectedWidth: int
+    expectedHeight: int
+
+
+class ValidateResult(TypedDict):
+    passed: bool
+    score: float
+    checks: list[Check]
+    feedback: str
