@@ -146,12 +146,18 @@ class PromptResult(TypedDict):
     negativePrompt: NotRequired[str]
 
 
+class FaceBoxes(TypedDict):
+    reference: list[int] | None
+    image: list[int] | None
+
+
 class Check(TypedDict):
     name: str
     passed: bool
     value: float | str | bool | None
     threshold: NotRequired[float]
     detail: NotRequired[str]
+    faceBoxes: NotRequired[FaceBoxes]
 
 
 class Verdict(TypedDict):

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,18 +30,27 @@ def test_the_astronaut_has_one_face_and_is_identical_to_itself_and_to_a_resized_
     assert identity_distance(found[0], resized[0]) < WorkerSettings().identity_max_distance
 
 
+def largest(faces, image):
+    return max(faces.faces(image), key=lambda f: f.side, default=None)
+
+
 def test_checks_pass_for_the_reference_itself_and_measure_every_value(faces):
-    checks = by_name(deterministic_checks(WorkerSettings(), faces, ASTRONAUT, ASTRONAUT, (512, 512)))
+    checks = by_name(deterministic_checks(WorkerSettings(), faces, ASTRONAUT, largest(faces, ASTRONAUT), (512, 512)))
     assert all(c["passed"] for c in checks.values()), checks
     assert checks["face_count"]["value"] == 1 and checks["identity_distance"]["value"] == 0
     assert checks["face_size"]["value"] > 0.12
+    # The verdict says where the compared faces are, and against which threshold.
+    identity = checks["identity_distance"]
+    box = list(largest(faces, ASTRONAUT).box)
+    assert identity["faceBoxes"] == {"reference": box, "image": box} and identity["threshold"] == 0.6
 
 
 def test_a_picture_without_a_face_fails_with_a_clear_reason(faces):
     coffee = Image.fromarray(data.coffee())
-    checks = by_name(deterministic_checks(WorkerSettings(), faces, coffee, ASTRONAUT, (600, 400)))
+    checks = by_name(deterministic_checks(WorkerSettings(), faces, coffee, largest(faces, ASTRONAUT), (600, 400)))
     assert checks["face_count"] == {"name": "face_count", "passed": False, "value": 0, "detail": "exactly one face must be visible"}
     assert checks["identity_distance"]["passed"] is False and checks["identity_distance"]["detail"] == "no face in the generated image"
+    assert checks["identity_distance"]["faceBoxes"]["image"] is None and checks["identity_distance"]["faceBoxes"]["reference"] is not None
     assert checks["dimensions"]["passed"] is True
 
 
@@ -49,3 +60,18 @@ def test_blank_and_noise_are_told_apart_from_a_photo():
     assert grey_stddev(Image.new("RGB", (64, 64), "white")) < settings.blank_min_stddev
     assert high_frequency_ratio(noise) > settings.noise_max_ratio
     assert high_frequency_ratio(ASTRONAUT) < settings.noise_max_ratio and grey_stddev(ASTRONAUT) > settings.blank_min_stddev
+
+
+def test_a_jobs_reference_face_is_computed_once_however_many_attempts_validate_against_it(store, faces):
+    from apex_gpu_worker.steps.validate import ReferenceFaces
+
+    for key, image in (("jobs/a/reference.png", ASTRONAUT), ("jobs/b/reference.png", Image.fromarray(data.coffee()))):
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        store.put_bytes(key, out.getvalue(), "image/png")
+    references = ReferenceFaces(store, faces)
+    first = references.largest("jobs/a/reference.png")
+    assert [references.largest("jobs/a/reference.png") for _ in range(3)] == [first] * 3
+    assert references.computed == 1
+    assert references.largest("jobs/b/reference.png") is None  # no face in it: remembered too
+    assert references.largest("jobs/b/reference.png") is None and references.computed == 2

@@ -3,10 +3,11 @@ distance to the reference) plus the VLM's judgement of the request; every check 
 measured, and the VLM's feedback goes to the next attempt's prompt."""
 
 import asyncio
+from collections import OrderedDict
 
 from bullmq import AbortSignal, Job
 
-from ..checks.faces import FaceAnalyzer, identity_distance
+from ..checks.faces import Face, FaceAnalyzer, identity_distance
 from ..checks.image_quality import grey_stddev, high_frequency_ratio
 from ..images import decode_rgb
 from ..object_store import ObjectStore
@@ -28,7 +29,29 @@ def _check(name: str, passed: bool, value, threshold: float | None = None, detai
     return check
 
 
-def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference, expected: tuple[int, int]) -> list[Check]:
+class ReferenceFaces:
+    """The largest face of each reference photo, by its S3 key: a job's photo is read and its face
+    embedded once per worker process, not on every attempt. Bounded, least recently used first out."""
+
+    def __init__(self, store: ObjectStore, faces: FaceAnalyzer, capacity: int = 256):
+        self._store, self._faces, self._capacity = store, faces, capacity
+        self._cache: OrderedDict[str, Face | None] = OrderedDict()
+        self.computed = 0  # how many were computed (the rest came from the cache)
+
+    def largest(self, key: str) -> Face | None:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        reference = decode_rgb(self._store.get_bytes(key), "reference image")
+        face = max(self._faces.faces(reference), key=lambda f: f.side, default=None)
+        self.computed += 1
+        self._cache[key] = face
+        if len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+        return face
+
+
+def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference_face: Face | None, expected: tuple[int, int]) -> list[Check]:
     width, height = image.size
     stddev, noise = grey_stddev(image), high_frequency_ratio(image)
     checks = [
@@ -44,13 +67,13 @@ def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, r
     side_ratio = round(largest.side / min(width, height), 3) if largest else None
     checks.append(_check("face_size", side_ratio is not None and side_ratio >= settings.face_min_side_ratio, side_ratio,
                          settings.face_min_side_ratio, "face box side / image short side"))
-    reference_faces = faces.faces(reference)
-    reference_face = max(reference_faces, key=lambda f: f.side, default=None)
     distance = round(identity_distance(reference_face, largest), 4) if largest and reference_face else None
     detail = "no face in the generated image" if not largest else ("no face in the reference photo" if not reference_face else
                                                                     "embedding distance to the reference face")
-    checks.append(_check("identity_distance", distance is not None and distance <= settings.identity_max_distance, distance,
-                         settings.identity_max_distance, detail))
+    identity = _check("identity_distance", distance is not None and distance <= settings.identity_max_distance, distance,
+                      settings.identity_max_distance, detail)
+    identity["faceBoxes"] = {"reference": list(reference_face.box) if reference_face else None, "image": list(largest.box) if largest else None}
+    checks.append(identity)
     return checks
 
 
@@ -63,13 +86,15 @@ def verdict(settings: WorkerSettings, checks: list[Check], vlm_feedback: str) ->
     return {"passed": passed, "score": round(score, 4), "checks": checks, "feedback": feedback.strip()[:2000]}
 
 
-def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
-                  faces: FaceAnalyzer) -> StepProcessor[ValidateInput, ValidateResult]:
+def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend, faces: FaceAnalyzer,
+                  references: ReferenceFaces | None = None) -> StepProcessor[ValidateInput, ValidateResult]:
+    references = references or ReferenceFaces(store, faces)
+
     async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
         image = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["imageKey"]), "generated image")
-        reference = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
+        reference_face = await asyncio.to_thread(references.largest, payload["referenceImageKey"])
         expected = (payload["expectedWidth"], payload["expectedHeight"])
-        checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference, expected)
+        checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_face, expected)
         instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
         judged = await asyncio.to_thread(ask_json, vlm, [image], instruction, JUDGE_ANSWER)
         checks += [_check(f"vlm_{aspect}", judged[aspect]["ok"], judged[aspect]["ok"], detail=judged[aspect]["note"])

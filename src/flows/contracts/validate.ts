@@ -15,6 +15,8 @@ export const ValidateStepInput = z.strictObject({
   expectedHeight: z.number().int().positive(),
 });
 
+const FaceBox = z.array(z.number().int()).length(4);
+
 /** One check with the value it measured, so a verdict can be audited, not just trusted. */
 export const ValidationCheck = z.object({
   name: z.string().min(1),
@@ -22,6 +24,8 @@ export const ValidationCheck = z.object({
   value: z.union([z.number(), z.string(), z.boolean(), z.null()]),
   threshold: z.number().optional(),
   detail: z.string().optional(),
+  /** identity_distance: where the compared faces are, [left, top, right, bottom] in pixels (null: none found). */
+  faceBoxes: z.strictObject({ reference: FaceBox.nullable(), image: FaceBox.nullable() }).optional(),
 });
 
 export const ValidateStepResult = z.object({
