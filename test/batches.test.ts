@@ -128,7 +128,7 @@ describe('batches (fan-out/fan-in) and schedules', () => {
     const cases: [object, string][] = [
       [{ target: { type: 'videos' } }, 'target.type'],
       [{ target: { type: 'generations', requests: [] } }, 'target.requests'],
-      [{ target: { type: 'generations', requests: [{ prompt: 'x', secrets: { hf_token: 'hf_x' } }] } }, 'secrets'],
+      [{ target: { type: 'generations', requests: [{ prompt: 'x', secrets: { hf_token: 'hf_x' } }] } }, 'target.requests.0.secrets'],
       [{ target: { type: 'portraits_from_prefix', prefix: '../globex/' } }, 'target.prefix'],
       [{ target: { type: 'portraits_from_prefix', prefix: 'team/', parameters: { attire: 'cape' } } }, 'target.parameters.attire'],
       [{ target: { type: 'generations', requests: [{ prompt: 'x' }] }, extra: 1 }, 'extra'],

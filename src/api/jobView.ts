@@ -39,6 +39,7 @@ export function jobView(doc: JobDocument) {
     job_id: jobId,
     status: doc.status,
     parameters: doc.parameters,
+    loras: doc.loras ?? [],
     reference_image: { key: doc.reference!.key, width: doc.reference!.width, height: doc.reference!.height },
     attempts: (doc.attempts as AttemptRecord[]).map((a) => attemptView(jobId, a)),
     result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score, ...(doc.status === 'completed' ? { url: `/jobs/${jobId}/result` } : {}) } : null,

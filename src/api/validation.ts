@@ -1,9 +1,9 @@
 import type { z } from 'zod';
 import { ApiError } from './errors';
 
-/** The request field a zod issue is about: the unknown key itself, or the path to the bad value. */
+/** The request field a zod issue is about: the path to the unknown key itself, or to the bad value. */
 export function issueField(issue: z.core.$ZodIssue): string {
-  return issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
+  return (issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path).join('.');
 }
 
 /** Parses `value`, or answers 400 with `code`, naming the first bad field (`fallback` when the whole value is wrong). */

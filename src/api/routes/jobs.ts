@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
 import { JobId } from '../../flows/contracts/common';
+import { LoraSpec } from '../../flows/contracts/generate';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
@@ -23,7 +24,7 @@ import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
-const ALLOWED_FIELDS = ['parameters', 'webhook_url', 'webhook_events'];
+const ALLOWED_FIELDS = ['parameters', 'webhook_url', 'webhook_events', 'loras', 'hf_token'];
 const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), webhook_url, webhook_events';
 
 /** multer's limit errors, each saying what the caller should send instead. */
@@ -73,9 +74,35 @@ export const JobListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-/** A request's identity for Idempotency-Key: the parameters and the exact uploaded bytes. */
-function requestHash(parameters: unknown, webhook: unknown, file: Buffer): string {
-  return createHash('sha256').update(JSON.stringify({ parameters, webhook })).update('\0').update(file).digest('hex');
+/**
+ * A request's identity for Idempotency-Key: its fields and the exact uploaded bytes; of a secret,
+ * only whether it was sent (its value stays out of the fingerprint).
+ */
+function requestHash(fields: { parameters: unknown; webhook: unknown; loras: unknown; secrets: string[] }, file: Buffer): string {
+  return createHash('sha256').update(JSON.stringify(fields)).update('\0').update(file).digest('hex');
+}
+
+const PortraitLoras = z.strictObject({ loras: z.array(LoraSpec).max(8) });
+
+/** Identity LoRAs: a JSON array with the same rules and field names as POST /generations' `loras`. */
+function parseLoras(raw: unknown) {
+  if (raw === undefined || raw === '') return [];
+  if (typeof raw !== 'string') throw new ApiError(400, 'invalid_loras', 'loras must be sent once, as a JSON array like [{"repo":"owner/name","scale":1}]', 'loras');
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ApiError(400, 'invalid_json', 'loras is not valid JSON; send an array like [{"repo":"owner/name","scale":1}]', 'loras');
+  }
+  return parseOr400(PortraitLoras, { loras: json }, 'invalid_loras').loras;
+}
+
+/** A private LoRA repo's token: sealed like a generation's secrets, so it needs SECRETS_KEY. */
+function parseHfToken(raw: unknown, config: SubmissionDeps['config']): { hf_token: string } | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string' || raw.length > 512) throw new ApiError(400, 'invalid_loras', 'hf_token must be one token of at most 512 characters', 'hf_token');
+  if (!config.SECRETS_KEY) throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'hf_token');
+  return { hf_token: raw };
 }
 
 function notReady(job: JobDocument, what: string): ApiError {
@@ -110,6 +137,8 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         const unknown = Object.keys(req.body ?? {}).find((k) => !ALLOWED_FIELDS.includes(k));
         if (unknown) throw new ApiError(400, 'unknown_field', `unknown form field "${unknown}"; the fields are image_file, ${ALLOWED_FIELDS.join(', ')}`, unknown);
         const parameters = parseParameters(req.body?.parameters);
+        const loras = parseLoras(req.body?.loras);
+        const secrets = parseHfToken(req.body?.hf_token, deps.config);
         if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
         if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
         const events = typeof req.body?.webhook_events === 'string' ? req.body.webhook_events.split(',').map((e: string) => e.trim()) : undefined;
@@ -118,14 +147,15 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         const { tenant } = callerOf(res);
         const jobId = new Types.ObjectId().toHexString();
         const file = req.file.buffer;
-        const claim = await claimRequest(req, tenant, () => requestHash(parameters, webhook ?? null, file), jobId);
+        const fingerprint = () => requestHash({ parameters, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [] }, file);
+        const claim = await claimRequest(req, tenant, fingerprint, jobId);
         if (claim.replayOf) {
           const job = await JobModel.findById(claim.replayOf).lean<JobDocument>();
           res.setHeader('Idempotent-Replayed', 'true');
           return res.status(200).location(`/jobs/${claim.replayOf}`).json({ job_id: claim.replayOf, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
         }
         try {
-          await submitPortraitJob(deps, { tenant, parameters, reference, jobId, webhook });
+          await submitPortraitJob(deps, { tenant, parameters, reference, jobId, webhook, loras, secrets });
         } catch (e) {
           await claim.release();
           throw e;

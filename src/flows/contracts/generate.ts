@@ -69,5 +69,6 @@ export const GenerateStepResult = z.object({
   timings: z.record(z.string(), z.number()).default({}),
 });
 
+export type LoraSpec = z.infer<typeof LoraSpec>;
 export type GenerateStepInput = z.infer<typeof GenerateStepInput>;
 export type GenerateStepResult = z.infer<typeof GenerateStepResult>;

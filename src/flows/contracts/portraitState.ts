@@ -1,7 +1,7 @@
 import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
-import { GeneratedImage } from './generate';
+import { GeneratedImage, LoraSpec } from './generate';
 import { PortraitParameters } from './portraitParameters';
 import { ReportStepResult } from './report';
 import { ValidateStepResult } from './validate';
@@ -63,6 +63,10 @@ export const PortraitState = z.object({
   history: z
     .array(z.object({ cycle: z.number().int(), status: z.string(), error: JobError.optional(), report: z.unknown().optional() }))
     .default([]),
+  /** Identity LoRAs applied on top of the portrait model in every attempt. */
+  loras: z.array(LoraSpec).max(8).default([]),
+  /** A private LoRA repo's hf_token, sealed for this job (flows/secrets.ts); opened only by the generate step. */
+  secrets: z.string().max(8192).optional(),
   /** Set once a cancel request is seen; the job then ends `cancelled` whatever its step did. */
   cancelled: z.boolean().optional(),
 });

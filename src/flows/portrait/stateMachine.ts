@@ -130,7 +130,8 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         ...RESOLUTIONS[parameters.resolution],
         numImages: 1,
         referenceImageKey,
-        loras: [],
+        loras: state.loras,
+        ...(state.secrets ? { secrets: state.secrets } : {}),
         outputPrefix: `jobs/${jobId}/attempts/${attempt.number}`,
       };
     case 'validate': {

@@ -7,10 +7,12 @@ import { isDuplicateKey, markUnfinishedFailed } from '../../store/mongo';
 import type { ObjectStore } from '../../store/objectStore';
 import { RETRYABLE_STATUSES, type JobStatus } from '../../store/statuses';
 import { currentTraceCarrier } from '../../telemetry';
+import type { LoraSpec } from '../contracts/generate';
 import type { PortraitParameters } from '../contracts/portraitParameters';
 import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId } from '../ids';
 import { orchestratorJobOptions, type ParentJob } from '../queues';
+import { sealSecrets, secretsBinding } from '../secrets';
 import type { WebhookSpec } from '../webhooks/events';
 import { startRetryCycle } from './stateMachine';
 
@@ -27,6 +29,9 @@ export type PortraitRequest = {
   reference: ReferenceUpload;
   jobId?: string;
   webhook?: WebhookSpec;
+  loras?: LoraSpec[];
+  /** A private LoRA repo's token: sealed before it is stored or queued. */
+  secrets?: { hf_token: string };
 };
 
 /** POST /jobs: create the job, then start its orchestrator. */
@@ -39,8 +44,9 @@ export async function submitPortraitJob(deps: SubmissionDeps, request: PortraitR
 
 /** Reference image into S3, then the Job document (pending); returns the orchestrator's initial state. */
 export async function createPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<PortraitState> {
-  const { tenant, parameters, reference, webhook } = request;
+  const { tenant, parameters, reference, webhook, loras = [] } = request;
   const jobId = request.jobId ?? new Types.ObjectId().toHexString();
+  const secrets = request.secrets ? sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(jobId), request.secrets) : undefined;
   const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
   await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
   await JobModel.create({
@@ -49,6 +55,8 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     status: 'pending',
     webhook,
     parameters,
+    loras,
+    sealedSecrets: secrets,
     reference: {
       key: referenceImageKey,
       contentType: reference.contentType,
@@ -60,7 +68,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     // A replayed batch fan-out (derived ids): the document exists and is left as it is.
     if (!isDuplicateKey(err)) throw err;
   });
-  return PortraitState.parse({ jobId, tenant, webhook, parameters, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
+  return PortraitState.parse({ jobId, tenant, webhook, parameters, loras, secrets, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
 
 /**
@@ -75,6 +83,8 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
     tenant: doc.tenant,
     webhook: doc.webhook ?? undefined,
     parameters: doc.parameters,
+    loras: doc.loras ?? [],
+    secrets: doc.sealedSecrets ?? undefined,
     referenceImageKey: doc.reference!.key,
     maxAttempts: Math.max(1, (doc.attempts as unknown[]).length),
     attempts: doc.attempts,
