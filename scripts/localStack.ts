@@ -46,9 +46,9 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
   const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty' };
   const quiet = opts.quiet ?? false;
   const tsx = (script: string, ...args: string[]): [string, string[], string] => [process.execPath, ['--import', 'tsx', script, ...args], ROOT];
-  // Without APEX_GPU_FLUX_MODEL / APEX_GPU_VLM_MODEL the worker uses the tiny random-weight models, and
+  // Without APEX_GPU_FLUX_MODEL / APEX_GPU_PORTRAIT_MODEL / APEX_GPU_VLM_MODEL the worker uses the tiny models, and
   // says so; they are built here first (seconds when they exist), since the worker itself does not.
-  if (!env.APEX_GPU_FLUX_MODEL || !env.APEX_GPU_VLM_MODEL) {
+  if (!env.APEX_GPU_FLUX_MODEL || !env.APEX_GPU_PORTRAIT_MODEL || !env.APEX_GPU_VLM_MODEL) {
     execFileSync(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: quiet ? 'ignore' : 'inherit' });
   }
   const processes = {

@@ -5,7 +5,9 @@ import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createApp } from '../src/api/app';
+import sharp from 'sharp';
 import request from 'supertest';
+import { JobModel } from '../src/store/jobModel';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 import { captureLogs, dumpMongo, dumpRedis } from './support/secretScan';
@@ -92,6 +94,13 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     const result = await request(stack.app).get(`/jobs/${jobId}/result`).buffer(true);
     expect(result.status).toBe(200);
     expect(result.headers['content-type']).toBe('image/png');
+    // The editing model rendered it from the person's photo: the step's input names the reference.
+    const generate = new Queue('generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
+    const step = await Job.fromId(generate, `${jobId}-a1-generate`);
+    await generate.close();
+    expect(step!.data.referenceImageKey).toBe((await JobModel.findById(jobId).lean<{ reference: { key: string } }>())!.reference.key);
+    const metadata = (await sharp(result.body).metadata()).comments?.find((c) => c.keyword === 'apex:generation')?.text;
+    expect(JSON.parse(metadata!).model).toBe('kontext');
     await stopProcess(gpu);
     gpu = undefined;
   }, 300_000);

@@ -34,6 +34,8 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
     loaded = {}
     if set(queues) & set(DIFFUSION_STEPS):
         loaded["APEX_GPU_FLUX_MODEL"] = Path(settings.flux_model)
+        if settings.portrait_model:
+            loaded["APEX_GPU_PORTRAIT_MODEL"] = Path(settings.portrait_model)
     if set(queues) & set(ROLES["vlm"]) and settings.vlm_backend == "transformers":
         loaded["APEX_GPU_VLM_MODEL"] = Path(settings.vlm_model)
     tiny = {name: path for name, path in loaded.items() if path.parent == TINY_MODELS}
@@ -42,7 +44,7 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
                          f"run `.venv/bin/python -m dev_support.tiny_models` in gpu-worker/, or set {missing} to real models")
     if tiny:
         log.warning("using tiny random-weight models: images and judgements are noise; "
-                    "set APEX_GPU_FLUX_MODEL and APEX_GPU_VLM_MODEL (or the openai backend) for real ones")
+                    "set APEX_GPU_FLUX_MODEL, APEX_GPU_PORTRAIT_MODEL and APEX_GPU_VLM_MODEL (or the openai backend) for real ones")
 
 
 def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[StepName, StepProcessor]:
@@ -51,11 +53,13 @@ def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[
     store = ObjectStore(settings)
     processors: dict[StepName, StepProcessor] = {}
     if "generate" in queues:
-        from .diffusion.flux_engine import FluxEngine
+        from .diffusion.engine import DiffusionEngine
         from .steps.generate import generate_step
 
         events = JobEvents(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
-        processors["generate"] = generate_step(settings, store, FluxEngine(settings), events)
+        engine = DiffusionEngine(settings, settings.flux_model)
+        portraits = DiffusionEngine(settings, settings.portrait_model, editing=True, share_with=engine) if settings.portrait_model else None
+        processors["generate"] = generate_step(settings, store, engine, portraits, events)
     vlm_queues = [queue for queue in queues if queue in ROLES["vlm"]]
     if vlm_queues:
         from .checks.faces import FaceAnalyzer

@@ -61,6 +61,12 @@ class WorkerSettings(BaseSettings):
     output_format: Literal["png", "webp"] = "png"
     progress_every_s: float = Field(0.5, ge=0)
     compile: bool = False
+    # The image-editing model that renders portraits from the person's photo (FluxKontextPipeline,
+    # Flux2KleinPipeline or QwenImageEditPlusPipeline folder or Hub id); empty renders portraits with
+    # the text-to-image model from words alone (the person will not be the same).
+    portrait_model: str = str(TINY_MODELS / "kontext")
+    # Load components the two models share (text encoders, VAE) once.
+    share_components: bool = True
     base_loras: list[BaseLora] = []
     hf_token: SecretStr | None = Field(None, validation_alias=_env("HF_TOKEN", "HF_TOKEN"))
     # Opens per-request secrets sealed by the API (the same SECRETS_KEY the TypeScript side uses).

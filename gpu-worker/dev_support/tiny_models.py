@@ -1,10 +1,12 @@
-"""Tiny random-weight models with the production architectures (FluxPipeline, Idefics3/SmolVLM),
-built offline from configs with locally trained tokenizers and saved as ordinary model folders, so
-tests, `npm run dev` and the demo load them through the same `from_pretrained` path production uses.
+"""Tiny random-weight models with the production architectures (FluxPipeline, FluxKontextPipeline,
+Flux2KleinPipeline, Idefics3/SmolVLM), built offline from configs with locally trained tokenizers and
+saved as ordinary model folders, so tests, `npm run dev` and the demo load them through the same
+`from_pretrained` path production uses.
 The worker's model settings default to them; it does not build them itself:
 
-    python -m dev_support.tiny_models [DIR]   # in gpu-worker/: writes DIR/flux and DIR/smolvlm, skips
-                                              # what exists; DIR defaults to where the settings look
+    python -m dev_support.tiny_models [DIR]   # in gpu-worker/: writes DIR/flux, DIR/smolvlm, DIR/kontext
+                                              # and DIR/klein, skips what exists; DIR defaults to where
+                                              # the settings look
 """
 
 import json
@@ -26,6 +28,13 @@ CHAT_TEMPLATE = (
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
     "{% elif part['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
     "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+QWEN_SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+# Qwen3's own template, cut to what Flux2KleinPipeline sends: one user turn, no thinking.
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
 )
 
 
@@ -65,9 +74,12 @@ def _tokenizer(special_tokens: list[str], vocab_size: int, model_max_length: int
     )
 
 
-def build_tiny_flux(target: Path) -> None:
+def _tiny_flux_components(transformer_seed: int | None = None) -> dict:
+    """FLUX.1's components, tiny. The encoders, tokenizers and VAE come out the same on every call
+    (seed 0), so FLUX.1 Kontext can share them with FLUX.1 as the real checkpoints do; the
+    transformer continues the seed-0 stream unless given a seed of its own."""
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     torch.manual_seed(0)
@@ -92,14 +104,87 @@ def build_tiny_flux(target: Path) -> None:
         norm_num_groups=4, sample_size=64, use_quant_conv=False, use_post_quant_conv=False,
         shift_factor=0.0609, scaling_factor=1.5035,
     )
+    if transformer_seed is not None:
+        torch.manual_seed(transformer_seed)
     transformer = FluxTransformer2DModel(
         patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
         guidance_embeds=True,
     )
-    pipe = FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer,
-        text_encoder_2=text_encoder_2, tokenizer_2=t5_tokenizer, transformer=transformer,
+    return {
+        "scheduler": FlowMatchEulerDiscreteScheduler(), "vae": vae, "text_encoder": text_encoder,
+        "tokenizer": clip_tokenizer, "text_encoder_2": text_encoder_2, "tokenizer_2": t5_tokenizer,
+        "transformer": transformer,
+    }
+
+
+def _sharpen_attention(transformer, gain: float = 4.0) -> None:
+    """Random queries and keys attend almost uniformly, which averages an editing model's reference
+    tokens away to a one-level change in the output; raising the QK-norm gains makes attention peaked,
+    as in trained models, so the reference visibly steers the render."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in transformer.named_parameters():
+            if any(f".{norm}." in name for norm in ("norm_q", "norm_k", "norm_added_q", "norm_added_k")):
+                param.mul_(gain)
+
+
+def build_tiny_flux(target: Path) -> None:
+    from diffusers import FluxPipeline
+
+    FluxPipeline(**_tiny_flux_components()).save_pretrained(target)
+
+
+def build_tiny_kontext(target: Path) -> None:
+    """FLUX.1 Kontext [dev] has FLUX.1 [dev]'s transformer architecture with its own weights, and
+    ships FLUX.1 [dev]'s encoders and VAE unchanged."""
+    from diffusers import FluxKontextPipeline
+
+    components = _tiny_flux_components(transformer_seed=1)
+    _sharpen_attention(components["transformer"])
+    FluxKontextPipeline(**components).save_pretrained(target)
+
+
+def build_tiny_klein(target: Path) -> None:
+    """FLUX.2 [klein] 4B (the step-distilled Apache-2.0 one): a Qwen3 text encoder read at three
+    hidden layers, the FLUX.2 VAE with batch-norm latent statistics, and the FLUX.2 transformer."""
+    import torch
+    from diffusers import (
+        AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Transformer2DModel,
+    )
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(0)
+    tokenizer = _tokenizer(QWEN_SPECIAL_TOKENS, 400, 512)
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    hidden_size = 16
+    # The pipeline stacks hidden states 9, 18 and 27 by default, so the encoder needs 27 layers;
+    # at width 16 they still cost nothing.
+    text_encoder = Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=32, num_hidden_layers=27,
+            num_attention_heads=2, num_key_value_heads=2, head_dim=8, max_position_embeddings=512,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        )
+    )
+    # Four blocks for FLUX.2's 8x compression; the pipeline then packs 2x2 latent patches, so the
+    # transformer sees 4 * latent_channels channels per token.
+    vae = AutoencoderKLFlux2(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=4, sample_size=64, use_quant_conv=False, use_post_quant_conv=False,
+    )
+    transformer = Flux2Transformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=3 * hidden_size, timestep_guidance_channels=32,
+        axes_dims_rope=[4, 4, 4, 4], guidance_embeds=False,
+    )
+    _sharpen_attention(transformer)
+    pipe = Flux2KleinPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+        transformer=transformer, is_distilled=True,
     )
     pipe.save_pretrained(target)
 
@@ -138,10 +223,15 @@ def build_tiny_vlm(target: Path) -> None:
     processor.save_pretrained(target)
 
 
+BUILDERS = {
+    "flux": build_tiny_flux, "smolvlm": build_tiny_vlm, "kontext": build_tiny_kontext, "klein": build_tiny_klein,
+}
+
+
 def ensure_tiny_models(root: Path) -> dict[str, Path]:
     """Builds the tiny models under root once; later calls cost a directory check."""
-    built = {"flux": root / "flux", "smolvlm": root / "smolvlm"}
-    for name, builder in (("flux", build_tiny_flux), ("smolvlm", build_tiny_vlm)):
+    built = {name: root / name for name in BUILDERS}
+    for name, builder in BUILDERS.items():
         if not (built[name] / ".complete").exists():
             builder(built[name])
             (built[name] / ".complete").touch()

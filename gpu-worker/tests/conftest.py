@@ -56,6 +56,7 @@ def settings(services, tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("S3_BUCKET", f"py-{uuid.uuid4().hex[:10]}")
     return WorkerSettings(
         flux_model=str(tiny_models["flux"]),
+        portrait_model=str(tiny_models["kontext"]),
         vlm_model=str(tiny_models["smolvlm"]),
         default_steps=4,
         # Random weights fill every string to its maxLength, often with multi-token characters.

@@ -12,7 +12,7 @@ from PIL import Image
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from apex_gpu_worker.diffusion.flux_engine import FluxEngine, GenerationRequest
+from apex_gpu_worker.diffusion.engine import DiffusionEngine, GenerationRequest
 from apex_gpu_worker.diffusion.loras import LoraRequest, LoraUnusable
 from apex_gpu_worker.redis_keys import RedisKeys
 from apex_gpu_worker.settings import model_name
@@ -39,7 +39,7 @@ PAYLOAD = {
 
 @pytest.fixture
 def engine(settings):
-    return FluxEngine(settings)
+    return DiffusionEngine(settings, settings.flux_model)
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_with_torch_compile_loras_are_hotswapped_without_recompiling(settings, t
     settings.compile = True
     settings.lora_max_loaded = 2
     settings.lora_max_rank = 16
-    engine = FluxEngine(settings)
+    engine = DiffusionEngine(settings, settings.flux_model)
     loras = [LoraRequest(f"acme/hot-{i}", "w.safetensors", 1.0) for i in range(4)]  # more than the 2 slots
     for i, lora in enumerate(loras):
         publish_lora(tiny_models["flux"], settings.lora_cache_dir, lora.repo, "w.safetensors", seed=30 + i, rank=4 + 2 * i)

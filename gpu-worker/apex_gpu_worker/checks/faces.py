@@ -48,6 +48,22 @@ class FaceAnalyzer:
         return found
 
 
+def largest_face_box(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """Where the largest face is, from the detector alone (no embedding): cheap enough for the
+    diffusion role, which frames the reference photo around it."""
+    global _detector
+    if _detector is None:
+        _detector = dlib.get_frontal_face_detector()
+    rects = _detector(np.asarray(image.convert("RGB")), 1 if min(image.size) < 1200 else 0)
+    if not rects:
+        return None
+    rect = max(rects, key=lambda r: r.width() * r.height())
+    return rect.left(), rect.top(), rect.right(), rect.bottom()
+
+
+_detector = None
+
+
 def identity_distance(a: Face, b: Face) -> float:
     """Euclidean distance between embeddings: dlib's model separates people at about 0.6."""
     return float(np.linalg.norm(a.embedding - b.embedding))

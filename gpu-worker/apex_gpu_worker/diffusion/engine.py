@@ -1,23 +1,41 @@
-"""The resident FluxPipeline: loaded once, then one generation at a time, called from a worker
-thread so the asyncio loop keeps renewing BullMQ locks during a long denoise."""
+"""A resident diffusers pipeline: loaded once, then one generation at a time, called from a worker
+thread so the asyncio loop keeps renewing BullMQ locks during a long denoise. The worker keeps two:
+the text-to-image model of /generations, and the image-editing model that renders portraits from
+the person's own photo. Each pipeline's class comes from its folder's model_index.json."""
 
+import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from bullmq import UnrecoverableError
-from diffusers import FluxPipeline
+from diffusers import DiffusionPipeline
 from PIL import Image
 
 from ..devices import resolve_device, resolve_dtype
-from ..settings import WorkerSettings
+from ..settings import WorkerSettings, model_name
 from .loras import LoraRegistry, LoraRequest
 
-log = logging.getLogger("apex_gpu_worker.flux")
+log = logging.getLogger("apex_gpu_worker.diffusion")
+
+# Pipelines that take the reference photo as input, `image=` (FLUX.1 Kontext [dev]: FLUX.1-dev
+# licence; FLUX.2 [klein] and Qwen-Image-Edit: Apache-2.0), with what else their __call__ needs to
+# render at the requested size: Kontext otherwise rescales the output to ~1 MP and the reference to
+# its preferred resolutions (the reference is already prepared at the output size).
+EDITING_PIPELINES: dict[str, Callable[[int, int], dict]] = {
+    "FluxKontextPipeline": lambda width, height: {"max_area": width * height, "_auto_resize": False},
+    "Flux2KleinPipeline": lambda width, height: {},
+    "QwenImageEditPlusPipeline": lambda width, height: {},
+}
+# Components FLUX.1 Kontext [dev] ships identical to FLUX.1 [dev]: loaded once when both are resident.
+# A tokenizer has no config to compare: it is shared with the text encoder it belongs to.
+SHAREABLE_COMPONENTS = ("text_encoder", "text_encoder_2", "vae")
+TOKENIZERS = {"tokenizer": "text_encoder", "tokenizer_2": "text_encoder_2"}
 
 
 class GenerationCancelled(UnrecoverableError):
@@ -34,6 +52,8 @@ class GenerationRequest:
     steps: int
     guidance: float
     loras: list[LoraRequest]
+    # The person's photo, already prepared for the model (prepare_reference); editing models only.
+    reference: Image.Image | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +74,62 @@ def native_size(width: int, height: int, max_megapixels: float) -> tuple[int, in
     return max(16, int(width * scale) // 16 * 16), max(16, int(height * scale) // 16 * 16)
 
 
-class FluxEngine:
-    def __init__(self, settings: WorkerSettings):
+def pipeline_class(model: str) -> str:
+    """The pipeline class a model folder declares (a Hub id is read from the local cache)."""
+    index = Path(model) / "model_index.json"
+    if not index.is_file():
+        from huggingface_hub import hf_hub_download
+
+        index = Path(hf_hub_download(model, "model_index.json"))
+    return json.loads(index.read_text())["_class_name"]
+
+
+def shared_components(loaded: DiffusionPipeline, model: str) -> dict:
+    """The components of `loaded` that the folder `model` declares with the same class and config, to
+    pass to its from_pretrained instead of loading a second copy. Configs are compared; that the
+    weights are the same is the model family's promise (FLUX.1 Kontext [dev] ships FLUX.1 [dev]'s text
+    encoders and VAE); APEX_GPU_SHARE_COMPONENTS=false turns sharing off."""
+    folder = Path(model)
+    if not (folder / "model_index.json").is_file():
+        return {}
+    declared = json.loads((folder / "model_index.json").read_text())
+    shared = {}
+    for name in SHAREABLE_COMPONENTS:
+        component = getattr(loaded, name, None)
+        if component is None or declared.get(name, [None, None])[1] != type(component).__name__:
+            continue
+        config_file = folder / name / "config.json"
+        ours = _config(component)
+        if not config_file.is_file() or ours is None or any(ours.get(k) != v for k, v in _config(json.loads(config_file.read_text())).items()):
+            continue
+        shared[name] = component
+    for name, encoder in TOKENIZERS.items():
+        tokenizer = getattr(loaded, name, None)
+        if encoder in shared and tokenizer is not None and declared.get(name, [None, None])[1] == type(tokenizer).__name__:
+            shared[name] = tokenizer
+    return shared
+
+
+def _config(component_or_dict) -> dict | None:
+    config = component_or_dict if isinstance(component_or_dict, dict) else getattr(component_or_dict, "config", None)
+    if config is None:
+        return None
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return {k: v for k, v in data.items() if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")}
+
+
+class DiffusionEngine:
+    def __init__(self, settings: WorkerSettings, model: str, editing: bool = False, share_with: "DiffusionEngine | None" = None):
         self.settings = settings
+        self.model = model
         self.device = resolve_device(settings.device)
         started = time.perf_counter()
-        self.pipe = FluxPipeline.from_pretrained(settings.flux_model, dtype=resolve_dtype(settings.dtype, self.device))
+        cls = pipeline_class(model)
+        if editing and cls not in EDITING_PIPELINES:
+            raise SystemExit(f"APEX_GPU_PORTRAIT_MODEL must be an image-editing pipeline ({', '.join(EDITING_PIPELINES)}); {model_name(model)} is a {cls}")
+        self.editing_options = EDITING_PIPELINES[cls] if editing else None
+        shared = shared_components(share_with.pipe, model) if share_with and settings.share_components else {}
+        self.pipe = DiffusionPipeline.from_pretrained(model, dtype=resolve_dtype(settings.dtype, self.device), **shared)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         token = settings.hf_token.get_secret_value() if settings.hf_token else None
@@ -71,19 +141,24 @@ class FluxEngine:
             # loading and set_adapters look up.
             self.pipe.transformer.compile(fullgraph=False)
         self.load_seconds = time.perf_counter() - started
-        self._lock = threading.Lock()
-        log.info("FLUX pipeline loaded", extra={"fields": {"model": settings.flux_model, "device": self.device,
-                                                          "seconds": round(self.load_seconds, 2)}})
+        self.shared = sorted(shared)
+        self._lock = share_with._lock if share_with else threading.Lock()  # one denoise at a time per device
+        log.info("diffusion pipeline loaded", extra={"fields": {
+            "model": model_name(model), "class": cls, "device": self.device, "seconds": round(self.load_seconds, 2),
+            "shared": self.shared, "parameter_mb": round(parameter_bytes(self.pipe, exclude=shared.values()) / 2**20, 1)}})
 
     def generate(self, request: GenerationRequest, on_step: StepCallback) -> Generation:
         """Renders at the native size for the request; blocking, one generation at a time."""
         width, height = native_size(request.width, request.height, self.settings.native_max_megapixels)
+        if self.editing_options and request.reference is None:
+            raise UnrecoverableError("the portrait model renders from the reference photo, and the step has none")
 
         def after_step(pipe, step: int, _timestep, tensors: dict) -> dict:
             if on_step(step + 1, request.steps):
                 pipe._interrupt = True  # diffusers stops before the next step
             return tensors
 
+        reference = {"image": request.reference, **self.editing_options(width, height)} if self.editing_options else {}
         with self._lock:
             started = time.perf_counter()
             self.loras.activate(request.loras)
@@ -91,7 +166,8 @@ class FluxEngine:
             generator = torch.Generator(device="cpu").manual_seed(request.seed)
             with torch.inference_mode():
                 output = self.pipe(
-                    request.prompt,
+                    prompt=request.prompt,
+                    **reference,
                     width=width,
                     height=height,
                     num_inference_steps=request.steps,
@@ -103,3 +179,10 @@ class FluxEngine:
             if getattr(self.pipe, "_interrupt", False):
                 raise GenerationCancelled("generation cancelled")
             return Generation(output.images, activated - started, time.perf_counter() - activated)
+
+
+def parameter_bytes(pipe: DiffusionPipeline, exclude=()) -> int:
+    """Bytes of the pipeline's parameters, without the components it shares with another one."""
+    skip = {id(c) for c in exclude}
+    modules = [c for c in pipe.components.values() if isinstance(c, torch.nn.Module) and id(c) not in skip]
+    return sum(p.numel() * p.element_size() for m in modules for p in m.parameters())

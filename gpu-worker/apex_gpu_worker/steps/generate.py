@@ -1,5 +1,7 @@
-"""Step `generate`: FLUX renders the prompt, the images are brought to the requested size and
-written to S3 with their generation metadata."""
+"""Step `generate`: a portrait attempt (its payload names the reference photo) is rendered by the
+image-editing model from the person's photo and the edit instruction; a plain generation by the
+text-to-image model from its prompt. The images are brought to the requested size and written to
+S3 with their generation metadata."""
 
 import asyncio
 import time
@@ -7,9 +9,11 @@ import time
 from bullmq import AbortSignal, Job, UnrecoverableError
 from PIL import Image
 
-from ..diffusion.flux_engine import FluxEngine, GenerationRequest
+from ..checks.faces import largest_face_box
+from ..diffusion.engine import DiffusionEngine, GenerationRequest, native_size
+from ..diffusion.reference import prepare_reference
 from ..diffusion.loras import LoraRequest
-from ..images import CONTENT_TYPES, encode
+from ..images import CONTENT_TYPES, decode_rgb, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
 from ..payloads import GenerateInput, GenerateResult
@@ -24,8 +28,16 @@ def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
     return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngine,
+def generate_step(settings: WorkerSettings, store: ObjectStore, engine: DiffusionEngine, portrait_engine: DiffusionEngine | None = None,
                   events: JobEvents | None = None) -> StepProcessor[GenerateInput, GenerateResult]:
+    """`portrait_engine`: the editing model for payloads with a reference photo; without one,
+    portraits are rendered by `engine` from words alone."""
+
+    async def reference_for(payload: GenerateInput) -> Image.Image:
+        photo = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
+        face = await asyncio.to_thread(largest_face_box, photo)
+        return prepare_reference(photo, *native_size(payload["width"], payload["height"], settings.native_max_megapixels), face)
+
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
         width, height = payload["width"], payload["height"]
@@ -40,6 +52,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
         key_prefix = f"{destination['prefix'].rstrip('/')}/" if destination and destination.get("prefix") else ""
         if width * height > settings.max_megapixels * 1_000_000:
             raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
+        renderer = portrait_engine if portrait_engine and "referenceImageKey" in payload else engine
         request = GenerationRequest(
             prompt=payload["prompt"],
             seed=payload["seed"],
@@ -49,6 +62,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
             steps=payload.get("steps", settings.default_steps),
             guidance=payload.get("guidance", settings.default_guidance),
             loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0), hf_token) for l in payload["loras"]],
+            reference=await reference_for(payload) if renderer is portrait_engine else None,
         )
         loop = asyncio.get_running_loop()
         last_report = 0.0
@@ -65,7 +79,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
                     asyncio.run_coroutine_threadsafe(events.append(payload["jobId"], "progress", event), loop)
             return signal.aborted
 
-        generation = await asyncio.to_thread(engine.generate, request, on_step)
+        generation = await asyncio.to_thread(renderer.generate, request, on_step)
 
         fmt = payload.get("outputFormat", settings.output_format)
         upload_started = time.time()
@@ -73,7 +87,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: FluxEngi
         for index, image in enumerate(generation.images):
             image = to_output_size(image, width, height)
             metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
-                        "index": index, "model": model_name(settings.flux_model), "loras": payload["loras"]}
+                        "index": index, "model": model_name(renderer.model), "loras": payload["loras"]}
             object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
             data = await asyncio.to_thread(encode, image, fmt, metadata)
             await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
