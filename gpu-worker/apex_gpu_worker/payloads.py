@@ -160,11 +160,21 @@ class Check(TypedDict):
     faceBoxes: NotRequired[FaceBoxes]
 
 
+class Candidate(TypedDict):
+    passed: bool
+    score: float
+    checks: list[Check]
+    feedback: str
+    imageKey: str
+
+
 class Verdict(TypedDict):
     passed: bool
     score: float
     checks: list[Check]
     feedback: str
+    best: int
+    candidates: NotRequired[list[Candidate]]
 
 
 class Attempt(TypedDict):
@@ -199,7 +209,7 @@ class ValidateInput(TypedDict):
     attempt: int
     parameters: Parameters
     referenceImageKey: str
-    imageKey: str
+    imageKeys: list[str]
     prompt: str
     expectedWidth: int
     expectedHeight: int
@@ -210,3 +220,5 @@ class ValidateResult(TypedDict):
     score: float
     checks: list[Check]
     feedback: str
+    best: NotRequired[int]
+    candidates: NotRequired[list[Candidate]]

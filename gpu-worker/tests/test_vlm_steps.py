@@ -28,8 +28,9 @@ async def vlm_worker(settings, store):
     await runtime.stop()
 
 
-def validate_payload(image_key: str, width: int, height: int) -> dict:
-    return {"jobId": JOB_ID, "attempt": 1, "parameters": PARAMETERS, "referenceImageKey": REFERENCE, "imageKey": image_key,
+def validate_payload(image_key: str | list[str], width: int, height: int) -> dict:
+    keys = image_key if isinstance(image_key, list) else [image_key]
+    return {"jobId": JOB_ID, "attempt": 1, "parameters": PARAMETERS, "referenceImageKey": REFERENCE, "imageKeys": keys,
             "prompt": "a portrait", "expectedWidth": width, "expectedHeight": height}
 
 
@@ -66,7 +67,7 @@ async def test_a_missing_image_is_retried_not_guessed(settings, vlm_worker):
 
 
 async def test_report_counts_failed_checks_and_writes_a_summary(settings, vlm_worker):
-    failed = {"passed": False, "score": 0.5, "feedback": "no face",
+    failed = {"passed": False, "score": 0.5, "feedback": "no face", "best": 0,
               "checks": [{"name": "face_count", "passed": False, "value": 0}, {"name": "dimensions", "passed": True, "value": "1x1"}]}
     attempts = [{"attempt": k, "prompt": "p", "imageKeys": [f"jobs/{JOB_ID}/coffee.png"], "verdict": failed} for k in (1, 2)]
     job, state = await run_step(settings, "report", {"jobId": JOB_ID, "parameters": PARAMETERS,
@@ -74,3 +75,16 @@ async def test_report_counts_failed_checks_and_writes_a_summary(settings, vlm_wo
     assert state == "completed", job.failedReason
     assert job.returnvalue["failedChecks"] == [{"name": "face_count", "count": 2}]
     assert job.returnvalue["summary"] and job.returnvalue["suggestions"]
+
+
+async def test_validate_judges_every_candidate_and_keeps_the_best(settings, vlm_worker):
+    coffee = f"jobs/{JOB_ID}/coffee.png"
+    job, state = await run_step(settings, "validate", validate_payload([coffee, REFERENCE, coffee], 512, 512))
+    assert state == "completed", job.failedReason
+    verdict = job.returnvalue
+    assert [c["imageKey"] for c in verdict["candidates"]] == [coffee, REFERENCE, coffee]
+    scores = [c["score"] for c in verdict["candidates"]]
+    # The astronaut (the reference itself) passes the face and identity checks the coffee cup fails.
+    assert verdict["best"] == 1 and scores[1] > max(scores[0], scores[2])
+    assert {k: verdict[k] for k in ("passed", "score", "checks", "feedback")} == \
+        {k: verdict["candidates"][1][k] for k in ("passed", "score", "checks", "feedback")}

@@ -39,6 +39,7 @@ export function jobView(doc: JobDocument) {
     job_id: jobId,
     status: doc.status,
     parameters: doc.parameters,
+    candidates: doc.candidates ?? 1,
     loras: doc.loras ?? [],
     reference_image: { key: doc.reference!.key, width: doc.reference!.width, height: doc.reference!.height },
     attempts: (doc.attempts as AttemptRecord[]).map((a) => attemptView(jobId, a)),

@@ -17,7 +17,7 @@ import { JobListQuery } from './routes/jobs';
  */
 
 export const ERROR_CODES = {
-  400: ['invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  400: ['invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
   401: ['unauthorized', 'admin_unauthorized'],
   404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules'],
@@ -47,6 +47,7 @@ const JobView = z.object({
   job_id: JobId,
   status: z.enum(JOB_STATUSES),
   parameters: PortraitParameters,
+  candidates: z.number().int(),
   loras: z.array(LoraSpec),
   attempts: z.array(Attempt),
   result: z.object({ attempt: z.number(), image_key: z.string(), score: z.number(), url: z.string().optional() }).nullable(),
@@ -106,6 +107,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
                   parameters: { type: 'string', description: 'JSON object: ' + JSON.stringify(z.toJSONSchema(PortraitParameters, { io: 'input' })) },
                   webhook_url: { type: 'string', format: 'uri', description: 'where to POST signed events (Standard Webhooks); must resolve to a public address' },
                   webhook_events: { type: 'string', description: `comma-separated, of: ${WEBHOOK_EVENTS.join(', ')} (default: the terminal ones)` },
+                  candidates: { type: 'integer', minimum: 1, maximum: 4, default: 1, description: 'images rendered per attempt in one batched call; validate judges each and keeps the best (best of N)' },
                   loras: { type: 'string', description: 'JSON array of identity LoRAs applied in every attempt: ' + JSON.stringify(z.toJSONSchema(LoraSpec, { io: 'input' })) },
                   hf_token: { type: 'string', description: "a private LoRA repo's Hugging Face token: sealed before it is stored, never returned (needs SECRETS_KEY)" },
                 },

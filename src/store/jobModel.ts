@@ -12,6 +12,8 @@ const jobSchema = new Schema(
     tenant: { type: String, required: true, index: true },
     status: { type: String, enum: JOB_STATUSES, required: true, index: true },
     parameters: { type: Schema.Types.Mixed, required: true },
+    /** Images rendered per attempt (best of N). */
+    candidates: { type: Number, default: 1 },
     /** Identity LoRAs of every attempt ({repo, weight_name?, scale}). */
     loras: { type: [Schema.Types.Mixed], default: [] },
     /** A private LoRA repo's token, sealed (never in clear, never shown): kept so a retry can use it. */

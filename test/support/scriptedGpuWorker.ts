@@ -1,10 +1,13 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import sharp from 'sharp';
 import type { Config } from '../../src/config';
-import { STEPS, STEP_NAMES, type StepInput, type StepName, type StepResult } from '../../src/flows/steps/registry';
+import type { z } from 'zod';
+import { STEPS, STEP_NAMES, type StepInput, type StepName } from '../../src/flows/steps/registry';
 import type { ObjectStore } from '../../src/store/objectStore';
 
-type Handler<S extends StepName> = (input: StepInput<S>, job: Job) => Promise<StepResult<S>> | StepResult<S>;
+/** What a step returns, as its worker writes it (defaults such as a verdict's `best` may be left out). */
+type Sent<S extends StepName> = z.input<(typeof STEPS)[S]['result']>;
+type Handler<S extends StepName> = (input: StepInput<S>, job: Job) => Promise<Sent<S>> | Sent<S>;
 export type GpuScript = { [S in StepName]?: Handler<S> };
 export type GpuCall = { step: StepName; stepJobId: string; attemptsMade: number; input: any };
 

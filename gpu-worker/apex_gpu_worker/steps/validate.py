@@ -1,6 +1,7 @@
 """Step `validate`: deterministic checks (dimensions, blank/noise, one adequate face, identity
-distance to the reference) plus the VLM's judgement of the request; every check reports what it
-measured, and the VLM's feedback goes to the next attempt's prompt."""
+distance to the reference) plus the VLM's judgement of the request, for each candidate image of the
+attempt; the best candidate's verdict is the attempt's, every candidate's is recorded. Every check
+reports what it measured, and the VLM's feedback goes to the next attempt's prompt."""
 
 import asyncio
 from collections import OrderedDict
@@ -90,9 +91,8 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
                   references: ReferenceFaces | None = None) -> StepProcessor[ValidateInput, ValidateResult]:
     references = references or ReferenceFaces(store, faces)
 
-    async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
-        image = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["imageKey"]), "generated image")
-        reference_face = await asyncio.to_thread(references.largest, payload["referenceImageKey"])
+    async def judge(image_key: str, reference_face: Face | None, payload: ValidateInput) -> ValidateResult:
+        image = decode_rgb(await asyncio.to_thread(store.get_bytes, image_key), "generated image")
         expected = (payload["expectedWidth"], payload["expectedHeight"])
         checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_face, expected)
         instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
@@ -100,5 +100,13 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
         checks += [_check(f"vlm_{aspect}", judged[aspect]["ok"], judged[aspect]["ok"], detail=judged[aspect]["note"])
                    for aspect in JUDGED_ASPECTS]
         return verdict(settings, checks, judged["feedback"])
+
+    async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
+        reference_face = await asyncio.to_thread(references.largest, payload["referenceImageKey"])
+        verdicts = [await judge(key, reference_face, payload) for key in payload["imageKeys"]]
+        # A passing candidate beats any failing one; then the higher score; then the earlier one.
+        best = max(range(len(verdicts)), key=lambda i: (verdicts[i]["passed"], verdicts[i]["score"], -i))
+        return {**verdicts[best], "best": best,
+                "candidates": [{**v, "imageKey": key} for v, key in zip(verdicts, payload["imageKeys"])]}
 
     return run

@@ -11,6 +11,7 @@ import { LoraSpec } from '../../flows/contracts/generate';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
+import { chosenImage } from '../../flows/portrait/stateMachine';
 import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portrait/submission';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { JobModel, type JobDocument } from '../../store/jobModel';
@@ -24,7 +25,7 @@ import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
-const ALLOWED_FIELDS = ['parameters', 'webhook_url', 'webhook_events', 'loras', 'hf_token'];
+const ALLOWED_FIELDS = ['parameters', 'candidates', 'webhook_url', 'webhook_events', 'loras', 'hf_token'];
 const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), webhook_url, webhook_events';
 
 /** multer's limit errors, each saying what the caller should send instead. */
@@ -78,11 +79,12 @@ export const JobListQuery = z.strictObject({
  * A request's identity for Idempotency-Key: its fields and the exact uploaded bytes; of a secret,
  * only whether it was sent (its value stays out of the fingerprint).
  */
-function requestHash(fields: { parameters: unknown; webhook: unknown; loras: unknown; secrets: string[] }, file: Buffer): string {
+function requestHash(fields: { parameters: unknown; candidates: number; webhook: unknown; loras: unknown; secrets: string[] }, file: Buffer): string {
   return createHash('sha256').update(JSON.stringify(fields)).update('\0').update(file).digest('hex');
 }
 
 const PortraitLoras = z.strictObject({ loras: z.array(LoraSpec).max(8) });
+const Candidates = z.strictObject({ candidates: z.coerce.number().int().min(1).max(4).default(1) });
 
 /** Identity LoRAs: a JSON array with the same rules and field names as POST /generations' `loras`. */
 function parseLoras(raw: unknown) {
@@ -114,7 +116,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   const upload = multer({
     storage: multer.memoryStorage(),
     defParamCharset: 'utf8', // field and file names as sent, not as latin1
-    limits: { fileSize: deps.config.MAX_UPLOAD_BYTES, files: 1, fields: 5, fieldSize: 16 * 1024, parts: 8 },
+    limits: { fileSize: deps.config.MAX_UPLOAD_BYTES, files: 1, fields: 6, fieldSize: 16 * 1024, parts: 8 },
   }).single('image_file');
 
   router.get('/parameters', (_req, res) => {
@@ -138,6 +140,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         if (unknown) throw new ApiError(400, 'unknown_field', `unknown form field "${unknown}"; the fields are image_file, ${ALLOWED_FIELDS.join(', ')}`, unknown);
         const parameters = parseParameters(req.body?.parameters);
         const loras = parseLoras(req.body?.loras);
+        const { candidates } = parseOr400(Candidates, { candidates: req.body?.candidates || undefined }, 'invalid_candidates');
         const secrets = parseHfToken(req.body?.hf_token, deps.config);
         if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
         if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
@@ -147,7 +150,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
         const { tenant } = callerOf(res);
         const jobId = new Types.ObjectId().toHexString();
         const file = req.file.buffer;
-        const fingerprint = () => requestHash({ parameters, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [] }, file);
+        const fingerprint = () => requestHash({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [] }, file);
         const claim = await claimRequest(req, tenant, fingerprint, jobId);
         if (claim.replayOf) {
           const job = await JobModel.findById(claim.replayOf).lean<JobDocument>();
@@ -155,7 +158,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
           return res.status(200).location(`/jobs/${claim.replayOf}`).json({ job_id: claim.replayOf, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
         }
         try {
-          await submitPortraitJob(deps, { tenant, parameters, reference, jobId, webhook, loras, secrets });
+          await submitPortraitJob(deps, { tenant, parameters, candidates, reference, jobId, webhook, loras, secrets });
         } catch (e) {
           await claim.release();
           throw e;
@@ -221,7 +224,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     }
     if (!attempt) throw new ApiError(404, 'attempt_not_found', `job has no attempt ${number}`, 'attempt');
     if (attempt.images.length === 0) throw notReady(job, `attempt ${number} has no image yet`);
-    await streamImage(res, attempt.images[0].key);
+    await streamImage(res, chosenImage(attempt).key);
   });
 
   router.get('/jobs/:id/report', async (req, res) => {

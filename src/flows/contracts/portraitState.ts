@@ -63,6 +63,8 @@ export const PortraitState = z.object({
   history: z
     .array(z.object({ cycle: z.number().int(), status: z.string(), error: JobError.optional(), report: z.unknown().optional() }))
     .default([]),
+  /** Images rendered per attempt in one batched call (best of N); validate keeps the best. */
+  candidates: z.number().int().min(1).max(4).default(1),
   /** Identity LoRAs applied on top of the portrait model in every attempt. */
   loras: z.array(LoraSpec).max(8).default([]),
   /** A private LoRA repo's hf_token, sealed for this job (flows/secrets.ts); opened only by the generate step. */

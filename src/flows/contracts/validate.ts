@@ -2,14 +2,15 @@ import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
 
-/** Queue `validate`: deterministic checks plus a VLM judgement of one generated image. */
+/** Queue `validate`: deterministic checks plus a VLM judgement of each candidate image of one attempt. */
 export const ValidateStepInput = z.strictObject({
   trace: TraceCarrier.optional(),
   jobId: JobId,
   attempt: AttemptNumber,
   parameters: PortraitParameters,
   referenceImageKey: S3Key,
-  imageKey: S3Key,
+  /** The attempt's candidates (best of N): each is judged, the best one is the attempt's verdict. */
+  imageKeys: z.array(S3Key).min(1).max(4),
   prompt: z.string(),
   expectedWidth: z.number().int().positive(),
   expectedHeight: z.number().int().positive(),
@@ -28,12 +29,18 @@ export const ValidationCheck = z.object({
   faceBoxes: z.strictObject({ reference: FaceBox.nullable(), image: FaceBox.nullable() }).optional(),
 });
 
-export const ValidateStepResult = z.object({
+const Verdict = z.object({
   passed: z.boolean(),
   score: z.number().min(0).max(1),
   checks: z.array(ValidationCheck),
   /** Feeds the next attempt's prompt step. */
   feedback: z.string(),
+});
+
+/** The best candidate's verdict, which candidate that is, and every candidate's own verdict. */
+export const ValidateStepResult = Verdict.extend({
+  best: z.number().int().min(0).max(3).default(0),
+  candidates: z.array(Verdict.extend({ imageKey: S3Key })).max(4).optional(),
 });
 
 export type ValidationCheck = z.infer<typeof ValidationCheck>;

@@ -13,7 +13,7 @@ import { addStepJob, readStepOutcome, releaseStep } from '../steps/stepJobs';
 import type { WebhookEvent } from '../webhooks/events';
 import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
-import { applyStepOutcome, bestAttempt, planTransition } from './stateMachine';
+import { applyStepOutcome, bestAttempt, chosenImage, planTransition } from './stateMachine';
 
 /**
  * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
@@ -104,7 +104,7 @@ export class PortraitOrchestrator {
           error: state.error ?? null,
           cycle: state.cycle,
           history: state.history,
-          result: best ? { attempt: best.number, imageKey: best.images[0].key, score: best.verdict!.score } : null,
+          result: best ? { attempt: best.number, imageKey: chosenImage(best).key, score: best.verdict!.score } : null,
           ...(finished ? { finishedAt: new Date() } : {}),
         },
       },

@@ -128,7 +128,7 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         ...(attempt.negativePrompt ? { negativePrompt: attempt.negativePrompt } : {}),
         seed: attempt.seed,
         ...RESOLUTIONS[parameters.resolution],
-        numImages: 1,
+        numImages: state.candidates,
         referenceImageKey,
         loras: state.loras,
         ...(state.secrets ? { secrets: state.secrets } : {}),
@@ -141,7 +141,7 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         attempt: attempt.number,
         parameters,
         referenceImageKey,
-        imageKey: attempt.images[0].key,
+        imageKeys: attempt.images.map((i) => i.key),
         prompt: attempt.prompt!,
         expectedWidth: size.width,
         expectedHeight: size.height,
@@ -226,4 +226,9 @@ export function startRetryCycle(state: PortraitState, status: JobStatus, attempt
 export function bestAttempt(state: PortraitState): AttemptRecord | undefined {
   const judged = state.attempts.filter((a) => a.verdict && a.images.length > 0);
   return judged.find((a) => a.status === 'passed') ?? [...judged].sort((a, b) => b.verdict!.score - a.verdict!.score)[0];
+}
+
+/** An attempt's chosen image: the candidate its verdict found best (the only one without best of N). */
+export function chosenImage(attempt: AttemptRecord): AttemptRecord['images'][number] {
+  return attempt.images[attempt.verdict?.best ?? 0] ?? attempt.images[0];
 }

@@ -30,6 +30,8 @@ export type PortraitRequest = {
   jobId?: string;
   webhook?: WebhookSpec;
   loras?: LoraSpec[];
+  /** Images per attempt (best of N). */
+  candidates?: number;
   /** A private LoRA repo's token: sealed before it is stored or queued. */
   secrets?: { hf_token: string };
 };
@@ -44,7 +46,7 @@ export async function submitPortraitJob(deps: SubmissionDeps, request: PortraitR
 
 /** Reference image into S3, then the Job document (pending); returns the orchestrator's initial state. */
 export async function createPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<PortraitState> {
-  const { tenant, parameters, reference, webhook, loras = [] } = request;
+  const { tenant, parameters, reference, webhook, loras = [], candidates = 1 } = request;
   const jobId = request.jobId ?? new Types.ObjectId().toHexString();
   const secrets = request.secrets ? sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(jobId), request.secrets) : undefined;
   const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
@@ -55,6 +57,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     status: 'pending',
     webhook,
     parameters,
+    candidates,
     loras,
     sealedSecrets: secrets,
     reference: {
@@ -68,7 +71,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     // A replayed batch fan-out (derived ids): the document exists and is left as it is.
     if (!isDuplicateKey(err)) throw err;
   });
-  return PortraitState.parse({ jobId, tenant, webhook, parameters, loras, secrets, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
+  return PortraitState.parse({ jobId, tenant, webhook, parameters, candidates, loras, secrets, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
 
 /**
@@ -83,6 +86,7 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
     tenant: doc.tenant,
     webhook: doc.webhook ?? undefined,
     parameters: doc.parameters,
+    candidates: doc.candidates ?? 1,
     loras: doc.loras ?? [],
     secrets: doc.sealedSecrets ?? undefined,
     referenceImageKey: doc.reference!.key,
