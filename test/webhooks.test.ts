@@ -89,6 +89,32 @@ describe('webhooks', () => {
     });
   });
 
+  describe('a retried job', () => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack({
+        notifier: true,
+        config: { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: 'true', MAX_ATTEMPTS: '1' },
+        gpu: { validate: () => ({ passed: false, score: 0.1, checks: [], feedback: 'no' }) },
+      });
+    });
+    afterAll(() => stack.close());
+
+    it('that ends the same way again is notified again, under a webhook id of its own', async () => {
+      const receiver = await startReceiver([]);
+      const res = await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg').field('webhook_url', receiver.url);
+      const jobId = res.body.job_id;
+      expect((await stack.waitForJob(jobId)).status).toBe('failed_validation');
+      expect((await request(stack.app).post(`/jobs/${jobId}/retry`)).status).toBe(202);
+      await stack.waitForJob(jobId, (j) => j.status === 'failed_validation' && j.cycle === 2);
+      for (let i = 0; i < 200 && receiver.received.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      await receiver.close();
+      const ids = receiver.received.map((r) => r.headers['webhook-id']);
+      expect(receiver.received.map((r) => JSON.parse(r.body).type)).toEqual(['job.failed_validation', 'job.failed_validation']);
+      expect(ids).toEqual([`whk-${jobId}-failed_validation`, `whk-${jobId}-c2-failed_validation`]);
+    });
+  });
+
   describe('SSRF protection and configuration', () => {
     let stack: Stack;
     beforeAll(async () => {
@@ -118,6 +144,15 @@ describe('webhooks', () => {
       expect((await post().field('webhook_url', 'ftp://example.com/x')).body.error.field).toBe('webhook_url');
       expect((await post().field('webhook_url', 'http://user:pw@example.com/x')).body.error.field).toBe('webhook_url');
       expect((await post().field('webhook_url', 'http://93.184.215.14/x').field('webhook_events', 'job.exploded')).body.error.field).toBe('webhook_events');
+    });
+
+    it('delivers to a host name, connecting to the address it resolved and checked', async () => {
+      const receiver = await startReceiver([]);
+      const byName = receiver.url.replace('127.0.0.1', 'localhost');
+      const result = await deliver({ url: byName, id: 'whk-by-name', body: '{"ok":true}', secret: SECRET, allowPrivate: true });
+      await receiver.close();
+      expect(result.status).toBe(200);
+      expect(receiver.received.map((r) => [r.headers['webhook-id'], r.headers.host, r.body])).toEqual([['whk-by-name', byName.split('/')[2], '{"ok":true}']]);
     });
 
     it('re-checks the address at delivery time and sends nothing to a private target', async () => {

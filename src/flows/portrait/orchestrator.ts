@@ -15,6 +15,9 @@ import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
 import { applyStepOutcome, bestAttempt, chosenImage, planTransition } from './stateMachine';
 
+/** A retry cycle's transitions are new ones: its webhooks get ids of their own (cycle 1 keeps the plain ids). */
+const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`] : []);
+
 /**
  * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
  * in job.data, each GPU step is a child job added at run time with a deterministic id, and the
@@ -39,7 +42,7 @@ export class PortraitOrchestrator {
       if (plan.kind === 'done') {
         await this.mirror(state, plan.status);
         await this.event(state, 'status', { status: plan.status });
-        await this.notify(state, `job.${plan.status}`, webhookId(state.jobId, plan.status), { status: plan.status });
+        await this.notify(state, `job.${plan.status}`, webhookId(state.jobId, ...cycleOf(state), plan.status), { status: plan.status });
         await this.metrics.portraitFinished(plan.status, state.attempts.length);
         return { status: plan.status };
       }
@@ -76,7 +79,7 @@ export class PortraitOrchestrator {
 
   private async step(state: PortraitState, data: { step: StepName; attempt: number | null; status: string }): Promise<void> {
     await this.event(state, 'step', data);
-    await this.notify(state, 'job.step', webhookId(state.jobId, `a${data.attempt ?? 'r'}`, data.step, data.status), data);
+    await this.notify(state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${data.attempt ?? 'r'}`, data.step, data.status), data);
   }
 
   private notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {

@@ -32,7 +32,9 @@ export async function deliver(opts: {
       {
         method: 'POST',
         timeout: TIMEOUT_MS,
-        lookup: (_host, _options, callback) => callback(null, target.address, target.family),
+        // Node 20's http asks with {all: true} and expects a list; either way only the checked address.
+        lookup: (_host, options, callback) =>
+          options.all ? callback(null, [{ address: target.address, family: target.family }]) : callback(null, target.address, target.family),
         headers: {
           'content-type': 'application/json',
           'user-agent': 'apex-portraits-webhooks/1',
