@@ -56,18 +56,23 @@ class ObjectStore:
         store.bucket = destination["bucket"]
         store._client = _client(endpoint, destination.get("region", "us-east-1"), keys["access_key_id"],
                                 keys["secret_access_key"], keys.get("session_token"), path_style=bool(endpoint))
-        if target:
-            _pin(store._client, target)
+        store._sessions = [_pin(store._client, target)] if target else []
         return store
 
     def get_bytes(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def close(self) -> None:
+        """Closes the client's connections (a caller's bucket is used for one step only)."""
+        self._client.close()
+        for session in getattr(self, "_sessions", ()):
+            session.close()
+
     def put_bytes(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
         self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {})
 
 
-def _pin(client, target: OutboundTarget) -> None:
+def _pin(client, target: OutboundTarget) -> "_PinnedSession":
     """Sends every request of `client` through botocore's own HTTP session, except that connections
     go to `target.address`. The request still names the URL's host: Host header (as signed), TLS
     server name and certificate check. No proxy either: a proxy would resolve the name again."""
@@ -81,6 +86,7 @@ def _pin(client, target: OutboundTarget) -> None:
         return session.send(request)
 
     client.meta.events.register("before-send.s3", send)
+    return session
 
 
 class _PinnedSession(URLLib3Session):

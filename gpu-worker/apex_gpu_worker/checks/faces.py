@@ -35,33 +35,31 @@ class FaceAnalyzer:
 
     def faces(self, image: Image.Image) -> list[Face]:
         pixels = np.asarray(image.convert("RGB"))
-        # Upsample small images once so faces down to ~40 px are found.
-        upsample = 1 if min(image.size) < 1200 else 0
         found = []
-        rects, scores, _ = self._detector.run(pixels, upsample, 0.0)
-        for rect, score in zip(rects, scores):
-            if score < self._min_score:  # the upsampled pass also reports weak, face-like texture
-                continue
-            shape = self._aligner(pixels, rect)
+        for box, score in detect_faces(self._detector, image, self._min_score):
+            shape = self._aligner(pixels, dlib.rectangle(*box))
             embedding = np.array(self._embedder.compute_face_descriptor(pixels, shape))
-            found.append(Face((rect.left(), rect.top(), rect.right(), rect.bottom()), float(score), embedding))
+            found.append(Face(box, score, embedding))
         return found
 
 
-def largest_face_box(image: Image.Image) -> tuple[int, int, int, int] | None:
-    """Where the largest face is, from the detector alone (no embedding): cheap enough for the
-    diffusion role, which frames the reference photo around it."""
-    global _detector
-    if _detector is None:
-        _detector = dlib.get_frontal_face_detector()
-    rects = _detector(np.asarray(image.convert("RGB")), 1 if min(image.size) < 1200 else 0)
-    if not rects:
-        return None
-    rect = max(rects, key=lambda r: r.width() * r.height())
-    return rect.left(), rect.top(), rect.right(), rect.bottom()
+def detect_faces(detector, image: Image.Image, min_score: float) -> list[tuple[tuple[int, int, int, int], float]]:
+    """Face boxes with their detector scores, the way validation sees them: small images upsampled
+    once so faces down to ~40 px are found; weak detections (face-like texture, which the upsampled
+    pass also reports) dropped."""
+    pixels = np.asarray(image.convert("RGB"))
+    rects, scores, _ = detector.run(pixels, 1 if min(image.size) < 1200 else 0, 0.0)
+    return [((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores) if s >= min_score]
 
 
-_detector = None
+def largest_face_box(image: Image.Image, min_score: float = 0.5) -> tuple[int, int, int, int] | None:
+    """The face validation would compare (the largest by its shorter side), from the detector alone
+    (no embedding): cheap enough for the diffusion role, which frames the reference photo around it."""
+    boxes = [box for box, _ in detect_faces(_DETECTOR, image, min_score)]
+    return max(boxes, key=lambda b: min(b[2] - b[0], b[3] - b[1]), default=None)
+
+
+_DETECTOR = dlib.get_frontal_face_detector()  # stateless, safe to share between threads
 
 
 def identity_distance(a: Face, b: Face) -> float:

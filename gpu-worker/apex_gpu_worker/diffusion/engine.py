@@ -74,24 +74,26 @@ def native_size(width: int, height: int, max_megapixels: float) -> tuple[int, in
     return max(16, int(width * scale) // 16 * 16), max(16, int(height * scale) // 16 * 16)
 
 
-def pipeline_class(model: str) -> str:
-    """The pipeline class a model folder declares (a Hub id is read from the local cache)."""
-    index = Path(model) / "model_index.json"
-    if not index.is_file():
-        from huggingface_hub import hf_hub_download
+def model_folder(model: str, token: str | None) -> Path:
+    """A local folder with the model's model_index.json and component configs: the folder itself, or
+    for a Hub id its snapshot with just those files (fetched once into the Hugging Face cache; the
+    weights follow in from_pretrained)."""
+    if Path(model).is_dir():
+        return Path(model)
+    from huggingface_hub import snapshot_download
 
-        index = Path(hf_hub_download(model, "model_index.json"))
-    return json.loads(index.read_text())["_class_name"]
+    return Path(snapshot_download(model, allow_patterns=["model_index.json", "*/config.json"], token=token))
 
 
-def shared_components(loaded: DiffusionPipeline, model: str) -> dict:
+def pipeline_class(folder: Path) -> str:
+    return json.loads((folder / "model_index.json").read_text())["_class_name"]
+
+
+def shared_components(loaded: DiffusionPipeline, folder: Path) -> dict:
     """The components of `loaded` that the folder `model` declares with the same class and config, to
     pass to its from_pretrained instead of loading a second copy. Configs are compared; that the
     weights are the same is the model family's promise (FLUX.1 Kontext [dev] ships FLUX.1 [dev]'s text
     encoders and VAE); APEX_GPU_SHARE_COMPONENTS=false turns sharing off."""
-    folder = Path(model)
-    if not (folder / "model_index.json").is_file():
-        return {}
     declared = json.loads((folder / "model_index.json").read_text())
     shared = {}
     for name in SHAREABLE_COMPONENTS:
@@ -124,16 +126,17 @@ class DiffusionEngine:
         self.model = model
         self.device = resolve_device(settings.device)
         started = time.perf_counter()
-        cls = pipeline_class(model)
+        token = settings.hf_token.get_secret_value() if settings.hf_token else None
+        folder = model_folder(model, token)
+        cls = pipeline_class(folder)
         if editing and cls not in EDITING_PIPELINES:
             raise SystemExit(f"APEX_GPU_PORTRAIT_MODEL must be an image-editing pipeline ({', '.join(EDITING_PIPELINES)}); {model_name(model)} is a {cls}")
         self.editing_options = EDITING_PIPELINES[cls] if editing else None
-        shared = shared_components(share_with.pipe, model) if share_with and settings.share_components else {}
+        shared = shared_components(share_with.pipe, folder) if share_with and settings.share_components else {}
         self.pipe = DiffusionPipeline.from_pretrained(model, dtype=resolve_dtype(settings.dtype, self.device), **shared)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
-        token = settings.hf_token.get_secret_value() if settings.hf_token else None
-        self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded)
+        self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded, "portrait" if editing else "text")
         self.loras.load_base([LoraRequest(l.repo, l.weight_name, l.scale) for l in settings.base_loras])
         if settings.compile:
             self.loras.reserve_slots_for_hotswap(settings.lora_max_rank)

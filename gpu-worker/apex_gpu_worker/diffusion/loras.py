@@ -1,4 +1,4 @@
-"""LoRA adapters on the resident FluxPipeline: base adapters from config, loaded once; per-request
+"""LoRA adapters on a resident diffusion pipeline (text-to-image or portrait editing): base adapters from config, loaded once; per-request
 adapters downloaded from the Hugging Face Hub (the deployment's token), cached on disk by the Hub
 client and in memory as loaded adapters, least recently used evicted past a bound."""
 
@@ -46,7 +46,10 @@ class LoraUnusable(UnrecoverableError):
 
 
 class LoraRegistry:
-    def __init__(self, pipe, cache_dir, token: str | None, max_loaded: int):
+    def __init__(self, pipe, cache_dir, token: str | None, max_loaded: int, namespace: str = "lora"):
+        # Adapter names start with `namespace`: two pipelines sharing a text encoder must not load
+        # two adapters under one name into it.
+        self._namespace = namespace
         self._pipe = pipe
         self._cache_dir = str(cache_dir)
         self._token = token
@@ -54,7 +57,10 @@ class LoraRegistry:
         self._hotswap = False
         self._base: list[LoraRequest] = []
         self._loaded: OrderedDict[str, str] = OrderedDict()  # adapter name -> slot it occupies
-        self._free_slots = [f"slot_{i}" for i in range(max_loaded)]
+        self._free_slots = [f"{namespace}_slot_{i}" for i in range(max_loaded)]
+
+    def _base_name(self, lora: LoraRequest) -> str:
+        return f"{self._namespace}_base_{lora.adapter_name}"
 
     @property
     def loaded(self) -> list[str]:
@@ -62,7 +68,7 @@ class LoraRegistry:
 
     def load_base(self, loras: list[LoraRequest]) -> None:
         for lora in loras:
-            self._pipe.load_lora_weights(self._file(lora), adapter_name=f"base_{lora.adapter_name}")
+            self._pipe.load_lora_weights(self._file(lora), adapter_name=self._base_name(lora))
         self._base = loras
         self.activate([])
 
@@ -82,7 +88,7 @@ class LoraRegistry:
         """Makes exactly the base adapters plus `requested` active, with their scales."""
         names, weights = [], []
         for lora in self._base:
-            names.append(f"base_{lora.adapter_name}")
+            names.append(self._base_name(lora))
             weights.append(lora.scale)
         for lora in requested:
             names.append(self._ensure_loaded(lora))

@@ -35,7 +35,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
 
     async def reference_for(payload: GenerateInput) -> Image.Image:
         photo = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
-        face = await asyncio.to_thread(largest_face_box, photo)
+        face = await asyncio.to_thread(largest_face_box, photo, settings.face_min_score)
         return prepare_reference(photo, *native_size(payload["width"], payload["height"], settings.native_max_megapixels), face)
 
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
@@ -84,15 +84,19 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         fmt = payload.get("outputFormat", settings.output_format)
         upload_started = time.time()
         results = []
-        for index, image in enumerate(generation.images):
-            image = to_output_size(image, width, height)
-            metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
-                        "index": index, "model": model_name(renderer.model), "loras": payload["loras"]}
-            object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
-            data = await asyncio.to_thread(encode, image, fmt, metadata)
-            await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
-            image_result = {"key": object_key, "width": image.width, "height": image.height, "contentType": CONTENT_TYPES[fmt]}
-            results.append({**image_result, "bucket": target.bucket} if destination else image_result)
+        try:
+            for index, image in enumerate(generation.images):
+                image = to_output_size(image, width, height)
+                metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
+                            "index": index, "model": model_name(renderer.model), "loras": payload["loras"]}
+                object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
+                data = await asyncio.to_thread(encode, image, fmt, metadata)
+                await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
+                image_result = {"key": object_key, "width": image.width, "height": image.height, "contentType": CONTENT_TYPES[fmt]}
+                results.append({**image_result, "bucket": target.bucket} if destination else image_result)
+        finally:
+            if target is not store:
+                target.close()
         return {
             "images": results,
             "seed": request.seed,

@@ -4,6 +4,7 @@ attempt; the best candidate's verdict is the attempt's, every candidate's is rec
 reports what it measured, and the VLM's feedback goes to the next attempt's prompt."""
 
 import asyncio
+import threading
 from collections import OrderedDict
 
 from bullmq import AbortSignal, Job
@@ -37,18 +38,21 @@ class ReferenceFaces:
     def __init__(self, store: ObjectStore, faces: FaceAnalyzer, capacity: int = 256):
         self._store, self._faces, self._capacity = store, faces, capacity
         self._cache: OrderedDict[str, Face | None] = OrderedDict()
+        self._lock = threading.Lock()  # steps call it from worker threads
         self.computed = 0  # how many were computed (the rest came from the cache)
 
     def largest(self, key: str) -> Face | None:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         reference = decode_rgb(self._store.get_bytes(key), "reference image")
         face = max(self._faces.faces(reference), key=lambda f: f.side, default=None)
-        self.computed += 1
-        self._cache[key] = face
-        if len(self._cache) > self._capacity:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self.computed += 1
+            self._cache[key] = face
+            if len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
         return face
 
 
