@@ -1,5 +1,3 @@
-import { QueueName } from '../src/flows/queues';
-
 /**
  * npm run bench:engine [-- --jobs N]
  *
@@ -14,7 +12,7 @@ import mongoose from 'mongoose';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../src/config';
 import type { AttemptRecord } from '../src/flows/contracts/portraitState';
-
+import { QueueName } from '../src/flows/queues';
 import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portrait/submission';
 import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
 import { JobModel } from '../src/store/jobModel';

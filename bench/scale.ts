@@ -1,5 +1,3 @@
-import { QueueName } from '../src/flows/queues';
-
 /**
  * npm run bench:scale [-- --jobs N]
  *
@@ -16,7 +14,7 @@ import { startServices } from '../scripts/services';
 import { loadConfig, type Config } from '../src/config';
 import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
 import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portrait/submission';
-
+import { QueueName } from '../src/flows/queues';
 import { logger } from '../src/logger';
 import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';

@@ -55,7 +55,7 @@ describe('bad requests', () => {
     { name: 'parameters not an object', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('parameters', '[1,2]'), status: 400, field: 'parameters' },
     { name: 'wrong file field name', send: (s) => post(s).attach('image', photo, 'a.jpg'), status: 400, field: 'image', code: 'unexpected_field', says: /send the photo as image_file/ },
     { name: 'two photos', send: (s) => post(s).attach('image_file', photo, 'a.jpg').attach('image_file', photo, 'b.jpg'), status: 400, field: 'image_file', code: 'too_many_files', says: /exactly one file, as image_file/ },
-    { name: 'unknown form field', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('params', params), status: 400, field: 'params', code: 'unknown_field', says: /image_file, parameters, webhook_url, webhook_events/ },
+    { name: 'unknown form field', send: (s) => post(s).attach('image_file', photo, 'a.jpg').field('params', params), status: 400, field: 'params', code: 'unknown_field', says: /image_file, parameters, candidates, webhook_url, webhook_events, loras, hf_token/ },
     {
       // Found by the API fuzzer: a control character in a part's header made busboy throw.
       name: 'malformed multipart part header',

@@ -1,14 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { createApp } from '../src/api/app';
-import { eventStreamLeasesKey } from '../src/api/eventStreamSlots';
 import type { Config } from '../src/config';
-import { appendJobEvent, readJobEvents, type JobEvent } from '../src/flows/jobEvents';
 import { JobEventStreams } from '../src/flows/jobEventStreams';
-import { createApiKey, revokeApiKey } from '../src/store/apiKeyModel';
+import { appendJobEvent, readJobEvents, type JobEvent } from '../src/flows/jobEvents';
+import { eventStreamLeasesKey } from '../src/flows/redisKeys';
 import { connectApiRedis } from '../src/redis';
+import { createApiKey, revokeApiKey } from '../src/store/apiKeyModel';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 

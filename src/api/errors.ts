@@ -17,11 +17,11 @@ export class ApiError extends Error {
 }
 
 /** HTTP status of each reason a photo is refused (the upload field is always image_file). */
-const REFERENCE_IMAGE_ERRORS: Record<InvalidReferenceImage['code'], [number, string]> = {
-  unsupported_image_type: [415, 'unsupported_image_type'],
-  image_too_large: [413, 'image_too_large'],
-  unreadable_image: [400, 'unreadable_image'],
-  image_too_small: [400, 'image_too_small'],
+const REFERENCE_IMAGE_STATUS: Record<InvalidReferenceImage['code'], number> = {
+  unsupported_image_type: 415,
+  image_too_large: 413,
+  unreadable_image: 400,
+  image_too_small: 400,
 };
 
 /** Which dependency an error says is unreachable (a 503 the client may retry), if any. */
@@ -41,8 +41,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (err instanceof ApiError) {
     error = err;
   } else if (err instanceof InvalidReferenceImage) {
-    const [status, code] = REFERENCE_IMAGE_ERRORS[err.code];
-    error = new ApiError(status, code, err.message, 'image_file');
+    error = new ApiError(REFERENCE_IMAGE_STATUS[err.code], err.code, err.message, 'image_file');
   } else if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large' || err?.status === 400) {
     error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
   } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {

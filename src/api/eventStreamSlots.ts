@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
+import { eventStreamLeasesKey } from '../flows/redisKeys';
 import { logger } from '../logger';
 import { ApiKeyModel } from '../store/apiKeyModel';
 import { callerOf, type Caller } from './auth';
@@ -11,9 +12,6 @@ const RETRY_AFTER_S = '5';
 /** A stream's lease on its tenant's count: refreshed while it is open, so a crashed process's leases lapse within this. */
 const LEASE_TTL_MS = 60_000;
 const LEASE_REFRESH_MS = LEASE_TTL_MS / 3;
-
-/** Every open event stream of a tenant, all API processes together: lease id → expiry (ms, Redis clock). */
-export const eventStreamLeasesKey = (prefix: string, tenant: string) => `${prefix}:eventstreams:${tenant}`;
 
 /** KEYS[1]: the tenant's leases. ARGV: lease id, limit, ttl ms. 1 when leased, 0 when the tenant is at its limit. */
 const ACQUIRE_LEASE = `

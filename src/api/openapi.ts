@@ -17,7 +17,7 @@ import { JobListQuery } from './routes/jobs';
  */
 
 export const ERROR_CODES = {
-  400: ['invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  400: ['invalid_hf_token', 'invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
   401: ['unauthorized', 'admin_unauthorized'],
   404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules'],

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
+import { rateLimitKey } from '../flows/redisKeys';
 import { callerOf } from './auth';
 import { ApiError } from './errors';
 
@@ -15,7 +16,7 @@ export function rateLimit(config: Config, redis: Redis): RequestHandler {
       const caller = callerOf(res);
       const who = caller.keyId ?? `ip:${req.ip}`;
       const window = Math.floor(Date.now() / 60_000);
-      const key = `${config.QUEUE_PREFIX}:ratelimit:${who}:${window}`;
+      const key = rateLimitKey(config.QUEUE_PREFIX, who, window);
       const [[, count]] = (await redis.multi().incr(key).pexpire(key, 61_000).exec()) as [[null, number]];
       const reset = 60 - Math.floor((Date.now() / 1000) % 60);
       res.setHeader('RateLimit-Limit', String(limit));

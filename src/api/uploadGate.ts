@@ -17,6 +17,7 @@ export function uploadGate(limits: { concurrency: number; queue: number; retryAf
   };
   return (req, res, next) => {
     const enter = () => {
+      if (req.destroyed || res.closed) return release(); // gone while it waited: pass the place on
       res.once('close', release);
       next();
     };

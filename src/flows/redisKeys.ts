@@ -1,5 +1,5 @@
 /**
- * The Redis keys outside BullMQ's own that both languages use, as templates. The TypeScript side
+ * Every Redis key outside BullMQ's own. Those both languages use are templates: the TypeScript side
  * builds keys from them here; `npm run contracts` writes them to contracts/redis-keys.json, which the
  * Python worker reads (as BullMQ mirrors queue-keys.ts in queue_keys.py), so the layout is typed once.
  */
@@ -17,3 +17,13 @@ const fill = (template: string, values: Record<string, string>) => template.repl
 export const jobEventsKey = (prefix: string, jobId: string) => fill(REDIS_KEY_LAYOUT.jobEvents, { prefix, jobId });
 export const cancelChannel = (prefix: string) => fill(REDIS_KEY_LAYOUT.cancelChannel, { prefix });
 export const cancelledKey = (prefix: string, jobId: string) => fill(REDIS_KEY_LAYOUT.cancelledFlag, { prefix, jobId });
+
+// Keys only the TypeScript processes use.
+/** Requests of one caller in one minute window (the rate limiter). */
+export const rateLimitKey = (prefix: string, who: string, window: number) => `${prefix}:ratelimit:${who}:${window}`;
+/** One workflow metric aggregated across orchestrator processes (a hash). */
+export const metricsKey = (prefix: string, name: string) => `${prefix}:metrics:${name}`;
+/** A tenant's open event streams, all API processes together: lease id -> expiry (a sorted set). */
+export const eventStreamLeasesKey = (prefix: string, tenant: string) => `${prefix}:eventstreams:${tenant}`;
+/** Held while a tenant's schedules are counted and one is created. */
+export const scheduleLockKey = (prefix: string, tenant: string) => `${prefix}:schedules-lock:${tenant}`;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { logger } from '../logger';
+import { metricsKey } from './redisKeys';
 import type { StepOutcome } from './steps/outcomes';
 import type { StepName } from './steps/registry';
 
@@ -30,7 +31,7 @@ const METRICS = {
 type MetricName = keyof typeof METRICS;
 type Labels = Record<string, string>;
 
-const hashKey = (prefix: string, name: MetricName) => `${prefix}:metrics:${name}`;
+const hashKey = (prefix: string, name: MetricName) => metricsKey(prefix, name);
 const labelText = (labels: Labels) =>
   Object.entries(labels)
     .map(([k, v]) => `${k}="${v.replace(/[^A-Za-z0-9_.-]/g, '_')}"`)

@@ -9,7 +9,6 @@ export const GENERATION_STATUSES = ['pending', 'running', 'completed', 'failed',
 export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
 
 export const BATCH_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
-export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
 /** Not finished yet: what the orchestrator may still move on (or give up on). */
 export const UNFINISHED_STATUSES = ['pending', 'running'] as const;

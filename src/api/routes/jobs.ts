@@ -26,7 +26,7 @@ import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
 const ALLOWED_FIELDS = ['parameters', 'candidates', 'webhook_url', 'webhook_events', 'loras', 'hf_token'];
-const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), webhook_url, webhook_events';
+const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), candidates, webhook_url, webhook_events, loras (JSON), hf_token';
 
 /** multer's limit errors, each saying what the caller should send instead. */
 function uploadError(err: MulterError, maxBytes: number): ApiError {
@@ -40,6 +40,10 @@ function uploadError(err: MulterError, maxBytes: number): ApiError {
       return field === 'image_file'
         ? new ApiError(400, 'too_many_files', 'send exactly one file, as image_file', field)
         : new ApiError(400, 'unexpected_field', `unexpected file field "${field}": send the photo as image_file`, field);
+    case 'LIMIT_FIELD_COUNT':
+      return new ApiError(400, 'too_many_fields', `too many form fields: ${EXPECTED_FORM}`, field);
+    case 'LIMIT_PART_COUNT':
+      return new ApiError(400, 'too_many_parts', `too many parts: ${EXPECTED_FORM}`, field);
     case 'LIMIT_FIELD_VALUE':
       return new ApiError(413, 'field_too_large', `form field "${field}" is too long (at most 16 KiB)`, field);
     default:
@@ -102,7 +106,7 @@ function parseLoras(raw: unknown) {
 /** A private LoRA repo's token: sealed like a generation's secrets, so it needs SECRETS_KEY. */
 function parseHfToken(raw: unknown, config: SubmissionDeps['config']): { hf_token: string } | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (typeof raw !== 'string' || raw.length > 512) throw new ApiError(400, 'invalid_loras', 'hf_token must be one token of at most 512 characters', 'hf_token');
+  if (typeof raw !== 'string' || raw.length > 512) throw new ApiError(400, 'invalid_hf_token', 'hf_token must be one token of at most 512 characters, sent once', 'hf_token');
   if (!config.SECRETS_KEY) throw new ApiError(400, 'secrets_disabled', 'this deployment has no SECRETS_KEY, so it accepts no per-request secrets', 'hf_token');
   return { hf_token: raw };
 }

@@ -9,6 +9,7 @@ import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel'
 import type { BatchJobData } from '../contracts/batch';
 import type { ScheduleFireData, ScheduleRequest } from '../contracts/schedule';
 import { derivedId } from '../ids';
+import { scheduleLockKey } from '../redisKeys';
 import type { WebhookSpec } from '../webhooks/events';
 import { scheduleScope } from './submission';
 import { submitBatch } from './submission';
@@ -41,7 +42,7 @@ export type ScheduleDeps = { config: Config; redis: Redis; scheduleQueue: Queue<
  */
 export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest; webhook?: WebhookSpec }): Promise<boolean> {
   const { id, tenant, request, webhook } = schedule;
-  const lock = `${deps.config.QUEUE_PREFIX}:schedules-lock:${tenant}`;
+  const lock = scheduleLockKey(deps.config.QUEUE_PREFIX, tenant);
   const created = await underLock(deps.redis, lock, async () => {
     if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) return false;
     await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target, webhook });

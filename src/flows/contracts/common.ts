@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TraceCarrier as Carrier } from '../../telemetry';
 
 /** A Job document id (MongoDB ObjectId, hex): the public job id too. */
 export const JobId = z.string().regex(/^[0-9a-f]{24}$/, 'must be a 24-character hex job id');
@@ -6,9 +7,9 @@ export const AttemptNumber = z.number().int().min(1).max(10);
 /** Object keys in the deployment's bucket; images travel between steps only as keys. */
 export const S3Key = z.string().min(1).max(1024).regex(/^[A-Za-z0-9!_.*'()/-]+$/, 'must be a safe S3 object key');
 
-/** W3C trace context carried in job data when tracing is on (see src/telemetry.ts). */
+/** W3C trace context carried in job data when tracing is on: the shape src/telemetry.ts defines, checked. */
 export const TraceCarrier = z.strictObject({
   traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
   tracestate: z.string().max(512).optional(),
-});
-export type TraceCarrier = z.infer<typeof TraceCarrier>;
+}) satisfies z.ZodType<Carrier>;
+export type TraceCarrier = Carrier;

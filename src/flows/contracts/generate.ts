@@ -20,7 +20,10 @@ export const LoraSpec = z.strictObject({
   scale: z.number().min(-4).max(4).default(1),
 });
 
-/** Queue `generate`: FLUX text-to-image (portrait attempts and plain generations alike). */
+/**
+ * Queue `generate`: a portrait attempt (with `referenceImageKey`: the image-editing model renders it
+ * from the photo) or a plain text-to-image generation.
+ */
 export const GenerateStepInput = z.strictObject({
   trace: TraceCarrier.optional(),
   jobId: JobId,
@@ -48,7 +51,7 @@ export const GenerateStepInput = z.strictObject({
       endpoint: z.url({ protocol: /^https?$/ }).max(2048).optional(),
     })
     .optional(),
-  /** Per-request secrets sealed with the deployment's SECRETS_KEY (src/flows/secrets.ts), bound to jobId. */
+  /** Per-request secrets sealed with the deployment's SECRETS_KEY (src/flows/secrets.ts), bound to jobId and destination. */
   secrets: z.string().max(8192).optional(),
   /** Images are written as `<outputPrefix>/<index>.<png|webp>`. */
   outputPrefix: S3Key,

@@ -11,7 +11,7 @@ import type { LoraSpec } from '../contracts/generate';
 import type { PortraitParameters } from '../contracts/portraitParameters';
 import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId } from '../ids';
-import { orchestratorJobOptions, type ParentJob } from '../queues';
+import { orchestratorJobOptions, type ParentJob, type QueuePayloads } from '../queues';
 import { sealSecrets, secretsBinding } from '../secrets';
 import type { WebhookSpec } from '../webhooks/events';
 import { startRetryCycle } from './stateMachine';
@@ -20,7 +20,7 @@ export type ReferenceUpload = { data: Buffer; contentType: string; width: number
 
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 
-export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue };
+export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue<QueuePayloads['portrait']> };
 
 /** What a new portrait job is: whose, with which parameters and photo, and (optionally) its id. */
 export type PortraitRequest = {
