@@ -2,14 +2,17 @@
 image-editing model from the reference photo, and the prompt step writes that model an edit
 instruction. Tiny random-weight models, loaded through the production path."""
 
+import base64
 import io
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from pydantic import SecretStr
 
 from apex_gpu_worker.cancellation import CancellationListener
 from apex_gpu_worker.diffusion.engine import DiffusionEngine, parameter_bytes
@@ -22,6 +25,7 @@ from apex_gpu_worker.vlm.openai_backend import OpenAIBackend
 from support.chat_server import ChatServer
 from support.loras import publish_lora
 from support.queue_runs import JOB_ID, PARAMETERS, run_step
+from support.sealing import seal
 
 PORTRAIT = {
     "jobId": JOB_ID,
@@ -103,6 +107,19 @@ async def test_an_identity_lora_is_applied_on_top_of_the_editing_model_and_a_bad
     assert not np.array_equal(pixels(store, plain), pixels(store, with_lora))
     bad, state = await run_step(settings, "generate", {**base, "attempt": 3, "loras": [{"repo": "nobody/no-such-face", "weight_name": "x.safetensors", "scale": 1}]})
     assert state == "failed" and "nobody/no-such-face" in bad.failedReason
+
+
+async def test_a_portrait_jobs_sealed_token_is_opened_for_its_job_only(settings, store, portrait_worker):
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings.secrets_key = SecretStr(key)  # the worker reads the same settings object
+    store.put_bytes(f"jobs/{JOB_ID}/dark.png", photo("dark"), "image/png")
+    base = {**PORTRAIT, "referenceImageKey": f"jobs/{JOB_ID}/dark.png"}
+    opened, state = await run_step(settings, "generate", {**base, "secrets": seal(key, JOB_ID, {"hf_token": "hf_private"})})
+    assert state == "completed", opened.failedReason
+    other_job = "0" * 24
+    refused, state = await run_step(settings, "generate", {**base, "attempt": 2, "secrets": seal(key, other_job, {"hf_token": "hf_private"})})
+    assert state == "failed" and "sealed secrets cannot be opened" in refused.failedReason
+    assert "hf_private" not in refused.failedReason
 
 
 async def test_a_generation_without_a_reference_is_rendered_by_the_text_to_image_model(settings, store, portrait_worker):
