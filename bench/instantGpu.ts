@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config';
-import { STEP_NAMES, type StepName } from '../src/flows/steps/registry';
+import { GPU_QUEUES, type GpuQueue } from '../src/flows/queues';
+import type { StepName } from '../src/flows/steps/registry';
 import { connectRedis } from '../src/redis';
 
 export const CONCURRENCY = 50;
@@ -17,8 +18,8 @@ export function instantGpuSteps(config: Config) {
     report: () => ({ summary: 'n/a', failedChecks: [], suggestions: [] }),
   };
   const connection = connectRedis(config.REDIS_URL);
-  const workers = STEP_NAMES.map(
-    (step) => new Worker(step, async (job) => results[step](job), { connection, prefix: config.QUEUE_PREFIX, concurrency: CONCURRENCY }),
+  const workers = (Object.entries(GPU_QUEUES) as [GpuQueue, StepName][]).map(
+    ([queue, step]) => new Worker(queue, async (job) => results[step](job), { connection, prefix: config.QUEUE_PREFIX, concurrency: CONCURRENCY }),
   );
   return async () => {
     await Promise.all(workers.map((w) => w.close()));

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { EnvSchema } from '../src/config';
+import { GPU_QUEUES } from '../src/flows/queues';
 import { connectRedis } from '../src/redis';
 
 /**
@@ -38,19 +39,28 @@ describe('deployment files', () => {
       ...manifests.filter((m) => m.kind === 'Deployment').map((m) => m.spec.template.spec.containers[0].command as string[]),
     ].filter((c) => c.includes('--role'));
     const roles = commands.map((c) => c[c.indexOf('--role') + 1]);
-    expect(new Set(roles)).toEqual(new Set(['orchestrator', 'notifier', 'all']));
+    expect(new Set(roles)).toEqual(new Set(['orchestrator', 'notifier', 'all', 'diffusion']));
+    // Between them the GPU pools serve every GPU queue: portraits and generations each have their own.
+    const served = commands.filter((c) => c.includes('--queues')).flatMap((c) => c[c.indexOf('--queues') + 1].split(','));
+    expect(new Set(served)).toEqual(new Set(Object.keys(GPU_QUEUES)));
   });
 
-  it('list every manifest in the kustomization, and KEDA scales an existing deployment on the list BullMQ uses', async () => {
+  it('list every manifest in the kustomization, and KEDA scales each GPU pool on the wait list BullMQ uses for its queue', async () => {
     for (const file of kustomization.resources) expect(existsSync(join(ROOT, 'deploy/k8s', file))).toBe(true);
-    const scaled = manifests.find((m) => m.kind === 'ScaledObject');
-    const deployments = manifests.filter((m) => m.kind === 'Deployment').map((m) => m.metadata.name);
-    expect(deployments).toContain(scaled.spec.scaleTargetRef.name);
+    const deployments = manifests.filter((m) => m.kind === 'Deployment');
     const prefix = manifests.find((m) => m.kind === 'ConfigMap').data.QUEUE_PREFIX;
     const redis = connectRedis(process.env.REDIS_URL!);
-    const queue = new Queue('generate', { connection: redis, prefix });
-    expect(scaled.spec.triggers[0].metadata.listName).toBe(queue.keys.wait);
-    await queue.close();
+    const scaledOn: Record<string, string> = {};
+    for (const scaled of manifests.filter((m) => m.kind === 'ScaledObject')) {
+      const target = deployments.find((d) => d.metadata.name === scaled.spec.scaleTargetRef.name);
+      const command: string[] = target.spec.template.spec.containers[0].command;
+      const diffusionQueue = command[command.indexOf('--queues') + 1].split(',').find((q) => q.includes('generate'))!;
+      const queue = new Queue(diffusionQueue, { connection: redis, prefix });
+      expect(scaled.spec.triggers[0].metadata.listName).toBe(queue.keys.wait);
+      await queue.close();
+      scaledOn[target.metadata.name] = diffusionQueue;
+    }
     redis.disconnect();
+    expect(scaledOn).toEqual({ 'gpu-worker': 'portrait-generate', 'gpu-generations': 'generate' });
   });
 });

@@ -95,7 +95,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     expect(result.status).toBe(200);
     expect(result.headers['content-type']).toBe('image/png');
     // The editing model rendered it from the person's photo: the step's input names the reference.
-    const generate = new Queue('generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
+    const generate = new Queue('portrait-generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
     const step = await Job.fromId(generate, `${jobId}-a1-generate`);
     await generate.close();
     expect(step!.data.referenceImageKey).toBe((await JobModel.findById(jobId).lean<{ reference: { key: string } }>())!.reference.key);
@@ -197,7 +197,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     gpu = await startGpuWorker(stack, { APEX_GPU_DEFAULT_STEPS: '100', APEX_GPU_NATIVE_MAX_MEGAPIXELS: '1.0' });
     const jobId = await submit();
     await stack.waitForJob(jobId, (j) => (j.attempts as any[])[0]?.steps.generate !== undefined, 120_000);
-    const generate = new Queue('generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
+    const generate = new Queue('portrait-generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
     const stepId = `${jobId}-a1-generate`;
     for (let i = 0; i < 600 && typeof (await Job.fromId(generate, stepId))?.progress !== 'object'; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await request(stack.app).post(`/jobs/${jobId}/cancel`)).status).toBe(202);

@@ -39,7 +39,7 @@ describe('operator routes: Bull Board and Prometheus metrics', () => {
     const res = await admin('/admin/queues/api/queues?activeQueue=portrait&status=completed&page=1');
     expect(res.status).toBe(200);
     const names = res.body.queues.map((q: { name: string }) => q.name);
-    expect(names).toEqual(expect.arrayContaining(['portrait', 'generation', 'prompt', 'generate', 'validate', 'report', 'notify']));
+    expect(names).toEqual(expect.arrayContaining(['portrait', 'generation', 'prompt', 'generate', 'portrait-generate', 'validate', 'report', 'notify']));
     const portrait = res.body.queues.find((q: { name: string }) => q.name === 'portrait');
     expect(JSON.stringify(portrait.jobs)).toContain(`portrait-${jobId}`);
   });
@@ -54,7 +54,8 @@ describe('operator routes: Bull Board and Prometheus metrics', () => {
     // Attempt 1 was rejected here, so two rounds of the three steps hang under the orchestrator job.
     const children = root.children.map((c: { id: string; queueName: string; state: string }) => `${c.id}:${c.queueName}:${c.state}`).sort();
     expect(children).toEqual(
-      [1, 2].flatMap((a) => ['generate', 'prompt', 'validate'].map((step) => `${jobId}-a${a}-${step}:${step}:completed`)).sort(),
+      // A portrait's generate step runs on the editing-model pool's queue.
+      [1, 2].flatMap((a) => (['generate', 'prompt', 'validate'] as const).map((step) => `${jobId}-a${a}-${step}:${step === 'generate' ? 'portrait-generate' : step}:completed`)).sort(),
     );
   });
 

@@ -11,20 +11,29 @@ from bullmq import Worker
 from .cancellation import CancellationListener
 from .job_events import JobEvents
 from .object_store import ObjectStore
-from .payloads import STEP_NAMES, StepName
+from .payloads import StepName
+from .queues import PORTRAIT_GENERATE, QUEUE_STEPS
 from .redis_keys import RedisKeys
 from .settings import TINY_MODELS, WorkerSettings
 from .step_worker import StepProcessor, start_step_worker
 
 log = logging.getLogger("apex_gpu_worker")
 
-# FLUX serves these steps; the VLM (with the face models) every other one.
+# The diffusion models serve these steps; the VLM (with the face models) every other one. A role's
+# queues are those carrying its steps (generate has two: generations and portraits).
 DIFFUSION_STEPS: tuple[StepName, ...] = ("generate",)
-ROLES: dict[str, tuple[StepName, ...]] = {
-    "diffusion": DIFFUSION_STEPS,
-    "vlm": tuple(step for step in STEP_NAMES if step not in DIFFUSION_STEPS),
-    "all": STEP_NAMES,
+ROLES: dict[str, tuple[str, ...]] = {
+    "diffusion": tuple(queue for queue, step in QUEUE_STEPS.items() if step in DIFFUSION_STEPS),
+    "vlm": tuple(queue for queue, step in QUEUE_STEPS.items() if step not in DIFFUSION_STEPS),
+    "all": tuple(QUEUE_STEPS),
 }
+
+
+def diffusion_models(settings: WorkerSettings, queues: tuple[str, ...]) -> tuple[bool, bool]:
+    """Which diffusion models these queues need: the text-to-image one for generations (and for
+    portraits when no editing model is configured), the editing one for portraits."""
+    portraits = PORTRAIT_GENERATE in queues
+    return "generate" in queues or (portraits and not settings.portrait_model), portraits and bool(settings.portrait_model)
 
 
 def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> None:
@@ -32,10 +41,11 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
     does not build (dev_support/tiny_models.py does): where these queues load them, it says so, and
     stops with the command that builds them when they are missing."""
     loaded = {}
-    if set(queues) & set(DIFFUSION_STEPS):
+    text, portraits = diffusion_models(settings, queues)
+    if text:
         loaded["APEX_GPU_FLUX_MODEL"] = Path(settings.flux_model)
-        if settings.portrait_model:
-            loaded["APEX_GPU_PORTRAIT_MODEL"] = Path(settings.portrait_model)
+    if portraits:
+        loaded["APEX_GPU_PORTRAIT_MODEL"] = Path(settings.portrait_model)
     if set(queues) & set(ROLES["vlm"]) and settings.vlm_backend == "transformers":
         loaded["APEX_GPU_VLM_MODEL"] = Path(settings.vlm_model)
     tiny = {name: path for name, path in loaded.items() if path.parent == TINY_MODELS}
@@ -47,19 +57,22 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
                     "set APEX_GPU_FLUX_MODEL, APEX_GPU_PORTRAIT_MODEL and APEX_GPU_VLM_MODEL (or the openai backend) for real ones")
 
 
-def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[StepName, StepProcessor]:
-    """Loads only what the queues need: FLUX for generate, the VLM and face models for the rest."""
+def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[str, StepProcessor]:
+    """Loads only what the queues need: the text-to-image model for generations, the editing model
+    for portraits, the VLM and face models for the rest. One processor per queue."""
     _check_tiny_models(settings, queues)
     store = ObjectStore(settings)
-    processors: dict[StepName, StepProcessor] = {}
-    if "generate" in queues:
+    processors: dict[str, StepProcessor] = {}
+    needs_text, needs_portraits = diffusion_models(settings, queues)
+    if needs_text or needs_portraits:
         from .diffusion.engine import DiffusionEngine
         from .steps.generate import generate_step
 
         events = JobEvents(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
-        engine = DiffusionEngine(settings, settings.flux_model)
-        portraits = DiffusionEngine(settings, settings.portrait_model, editing=True, share_with=engine) if settings.portrait_model else None
-        processors["generate"] = generate_step(settings, store, engine, portraits, events)
+        engine = DiffusionEngine(settings, settings.flux_model) if needs_text else None
+        portraits = DiffusionEngine(settings, settings.portrait_model, editing=True, share_with=engine) if needs_portraits else None
+        for queue in (q for q in queues if q in ROLES["diffusion"]):
+            processors[queue] = generate_step(settings, store, engine, portraits if queue == PORTRAIT_GENERATE else None, events)
     vlm_queues = [queue for queue in queues if queue in ROLES["vlm"]]
     if vlm_queues:
         from .checks.faces import FaceAnalyzer
@@ -98,7 +111,7 @@ class WorkerRuntime:
     workers: list[Worker] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: WorkerSettings, processors: dict[StepName, StepProcessor]) -> "WorkerRuntime":
+    async def start(cls, settings: WorkerSettings, processors: dict[str, StepProcessor]) -> "WorkerRuntime":
         cancellations = CancellationListener(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
         await cancellations.start()
         runtime = cls(settings, cancellations)

@@ -14,6 +14,7 @@ from .cancellation import CancellationListener
 from .contracts import check_input, check_result
 from .logs import current_job
 from .payloads import StepName
+from .queues import QUEUE_STEPS
 from .settings import WorkerSettings
 from .telemetry import default_tracer, parent_context
 
@@ -27,7 +28,7 @@ log = logging.getLogger("apex_gpu_worker")
 
 
 def start_step_worker(
-    step: StepName,
+    queue: str,
     processor: StepProcessor,
     settings: WorkerSettings,
     cancellations: CancellationListener | None = None,
@@ -35,10 +36,11 @@ def start_step_worker(
 ) -> Worker:
     worker: Worker
     tracer = tracer or default_tracer()
+    step: StepName = QUEUE_STEPS[queue]  # whose contract the queue's payloads follow
 
     async def process(job: Job, token: str, signal: AbortSignal) -> dict:
         data = job.data or {}
-        attributes = {"bullmq.queue": step, "bullmq.job_id": str(job.id), "apex.job_id": str(data.get("jobId")), "apex.attempt": str(data.get("attempt"))}
+        attributes = {"bullmq.queue": queue, "bullmq.job_id": str(job.id), "apex.job_id": str(data.get("jobId")), "apex.attempt": str(data.get("attempt"))}
         # Failures are recorded on the span (exception event, error status) by the context manager.
         with tracer.start_as_current_span(f"step {step}", context=parent_context(data.get("trace")), kind=SpanKind.CONSUMER, attributes=attributes) as span:
             result = await run(job, signal)
@@ -48,7 +50,7 @@ def start_step_worker(
 
     async def run(job: Job, signal: AbortSignal) -> dict:
         job_id = (job.data or {}).get("jobId")
-        current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": step})
+        current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": queue})
         payload = check_input(settings.contracts_dir, step, job.data)
         if cancellations and await cancellations.is_cancelled(job_id):
             raise UnrecoverableError("cancelled by request")
@@ -66,7 +68,7 @@ def start_step_worker(
         return result
 
     worker = Worker(
-        step,
+        queue,
         process,
         {"connection": settings.redis_url, "prefix": settings.queue_prefix, "concurrency": settings.concurrency},
     )

@@ -187,3 +187,30 @@ async def test_the_prompt_step_writes_for_the_model_that_renders_the_portrait(se
         assert phrase.lower() in instruction
     assert never.lower() not in instruction
     assert "the tie is missing" in instruction  # the rejected attempt's feedback refines it
+
+
+def test_each_gpu_pool_loads_only_the_model_its_queues_need(settings):
+    from apex_gpu_worker.runtime import ROLES, diffusion_models
+
+    assert set(ROLES["diffusion"]) == {"generate", "portrait-generate"}
+    assert diffusion_models(settings, ("portrait-generate",)) == (False, True)  # (text-to-image, editing)
+    assert diffusion_models(settings, ("generate",)) == (True, False)
+    assert diffusion_models(settings, ("generate", "portrait-generate")) == (True, True)
+    settings.portrait_model = ""  # no editing model: portraits fall back to the text-to-image one
+    assert diffusion_models(settings, ("portrait-generate",)) == (True, False)
+
+
+async def test_the_portrait_pool_renders_portraits_from_its_own_queue(settings, store):
+    from apex_gpu_worker.runtime import WorkerRuntime, build_processors
+
+    runtime = await WorkerRuntime.start(settings, build_processors(settings, ("portrait-generate",)))
+    try:
+        store.put_bytes(f"jobs/{JOB_ID}/dark.png", photo("dark"), "image/png")
+        job, state = await run_step(settings, "portrait-generate", {**PORTRAIT, "referenceImageKey": f"jobs/{JOB_ID}/dark.png"})
+        assert state == "completed", job.failedReason
+        text = Image.open(io.BytesIO(store.get_bytes(job.returnvalue["images"][0]["key"]))).info["apex:generation"]
+        assert json.loads(text)["model"] == Path(settings.portrait_model).name
+        job, state = await run_step(settings, "portrait-generate", {**PORTRAIT, "attempt": 2})
+        assert state == "failed" and "no reference photo" in job.failedReason
+    finally:
+        await runtime.stop()

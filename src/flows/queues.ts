@@ -23,7 +23,10 @@ export const QueueName = {
   /** Delayed watchdog jobs that release a parent whose step never finished. */
   stepTimeouts: 'step-timeouts',
   prompt: 'prompt',
+  /** Text-to-image generations; portraits render on their own queue, so each pool scales on its own backlog. */
   generate: 'generate',
+  /** The generate step of portrait attempts: the pool with the image-editing model. */
+  portraitGenerate: 'portrait-generate',
   validate: 'validate',
   report: 'report',
   /** The notifier: one webhook delivery per job. */
@@ -38,7 +41,22 @@ export type QueuePayloads = {
   schedule: ScheduleFireData;
   'step-timeouts': StepTimeoutData;
   notify: NotifyJobData;
+  'portrait-generate': StepInput<'generate'>;
 } & { [S in StepName]: StepInput<S> };
+
+/** The queues the Python GPU worker consumes, with the step (and contract) each one carries. */
+export const GPU_QUEUES = {
+  [QueueName.prompt]: 'prompt',
+  [QueueName.generate]: 'generate',
+  [QueueName.portraitGenerate]: 'generate',
+  [QueueName.validate]: 'validate',
+  [QueueName.report]: 'report',
+} as const satisfies Record<string, StepName>;
+export type GpuQueue = keyof typeof GPU_QUEUES;
+
+/** Where a workflow queues a step: a portrait's generate goes to the editing-model pool. */
+export const stepQueue = (step: StepName, workflow: 'portrait' | 'generation'): GpuQueue =>
+  workflow === 'portrait' && step === 'generate' ? QueueName.portraitGenerate : step;
 
 /** Every queue, for the dashboard and the metrics. */
 export const ALL_QUEUES: QueueName[] = Object.values(QueueName);

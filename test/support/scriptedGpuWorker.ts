@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import type { Config } from '../../src/config';
 import type { z } from 'zod';
 import { STEPS, STEP_NAMES, type StepInput, type StepName } from '../../src/flows/steps/registry';
+import { GPU_QUEUES, type GpuQueue } from '../../src/flows/queues';
 import type { ObjectStore } from '../../src/store/objectStore';
 
 /** What a step returns, as its worker writes it (defaults such as a verdict's `best` may be left out). */
@@ -30,9 +31,11 @@ export class ScriptedGpuWorker {
   ) {}
 
   start(concurrency = 8, lockMs?: number): this {
-    this.workers = this.steps.map(
-      (step) =>
-        new Worker(step, (job) => this.run(step, job), {
+    // Every queue that carries one of the steps (a portrait's generate has a queue of its own).
+    const queues = (Object.entries(GPU_QUEUES) as [GpuQueue, StepName][]).filter(([, step]) => this.steps.includes(step));
+    this.workers = queues.map(
+      ([queue, step]) =>
+        new Worker(queue, (job) => this.run(step, job), {
           connection: this.connection,
           prefix: this.config.QUEUE_PREFIX,
           concurrency,

@@ -28,10 +28,11 @@ def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
     return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def generate_step(settings: WorkerSettings, store: ObjectStore, engine: DiffusionEngine, portrait_engine: DiffusionEngine | None = None,
+def generate_step(settings: WorkerSettings, store: ObjectStore, engine: DiffusionEngine | None, portrait_engine: DiffusionEngine | None = None,
                   events: JobEvents | None = None) -> StepProcessor[GenerateInput, GenerateResult]:
-    """`portrait_engine`: the editing model for payloads with a reference photo; without one,
-    portraits are rendered by `engine` from words alone."""
+    """`engine`: the text-to-image model (absent on a portrait pool with an editing model);
+    `portrait_engine`: the editing model for payloads with a reference photo (absent on the
+    generations pool, or where portraits are rendered by `engine` from words alone)."""
 
     async def reference_for(payload: GenerateInput) -> Image.Image:
         photo = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
@@ -53,6 +54,8 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         if width * height > settings.max_megapixels * 1_000_000:
             raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
         renderer = portrait_engine if portrait_engine and "referenceImageKey" in payload else engine
+        if renderer is None:
+            raise UnrecoverableError("this worker's queue serves portraits with the editing model, and this payload has no reference photo")
         request = GenerationRequest(
             prompt=payload["prompt"],
             seed=payload["seed"],

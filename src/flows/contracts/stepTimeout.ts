@@ -1,4 +1,4 @@
-import type { StepName } from '../steps/registry';
+import type { GpuQueue } from '../queues';
 
 /** Queue `step-timeouts`: the watchdog of one queued step (see steps/stepTimeouts.ts). */
-export type StepTimeoutData = { queue: StepName; stepJobId: string };
+export type StepTimeoutData = { queue: GpuQueue; stepJobId: string };

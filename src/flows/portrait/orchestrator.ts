@@ -7,7 +7,7 @@ import { isCancelled } from '../cancellation';
 import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId, webhookId } from '../ids';
 import { appendJobEvent, type JobEventType } from '../jobEvents';
-import { QueueName, type QueueSet } from '../queues';
+import { QueueName, stepQueue, type QueueSet } from '../queues';
 import type { StepName } from '../steps/registry';
 import { addStepJob, readStepOutcome, releaseStep } from '../steps/stepJobs';
 import type { WebhookEvent } from '../webhooks/events';
@@ -48,7 +48,7 @@ export class PortraitOrchestrator {
       }
       if (plan.kind === 'queue') {
         state = plan.state;
-        await addStepJob(this.config, this.queues, job, plan.step, plan.record.stepJobId, plan.input);
+        await addStepJob(this.config, this.queues, job, plan.step, plan.record.stepJobId, plan.input, stepQueue(plan.step, 'portrait'));
         logger.debug('step queued', { step: plan.step, attempt: plan.attempt, stepJobId: plan.record.stepJobId });
         await this.mirror(state, 'running');
         await job.updateData(state);
@@ -56,7 +56,7 @@ export class PortraitOrchestrator {
       }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       // Persisted together with the next step's enqueue: replaying this fold is idempotent.
-      const outcome = await readStepOutcome(this.queues.get(plan.step), plan.record.stepJobId);
+      const outcome = await readStepOutcome(this.queues.get(stepQueue(plan.step, 'portrait')), plan.record.stepJobId);
       await this.metrics.stepFinished(plan.step, outcome);
       state = applyStepOutcome(state, plan, outcome);
       await this.step(state, { step: plan.step, attempt: plan.attempt ?? null, status: outcome.status });
@@ -73,7 +73,7 @@ export class PortraitOrchestrator {
     const job = doc && (await this.queues.get(QueueName.portrait).getJob(portraitJobId(jobId, doc.cycle ?? 1)));
     if (!job) return;
     const plan = planTransition(PortraitState.parse(job.data), Date.now());
-    if (plan.kind !== 'await' || !(await releaseStep(this.queues.get(plan.step), plan.record.stepJobId, 'leave'))) return;
+    if (plan.kind !== 'await' || !(await releaseStep(this.queues.get(stepQueue(plan.step, 'portrait')), plan.record.stepJobId, 'leave'))) return;
     logger.info('queued step removed for a cancelled job', { jobId, stepJobId: plan.record.stepJobId });
   };
 

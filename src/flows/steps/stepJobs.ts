@@ -2,7 +2,7 @@ import { Job, type Queue } from 'bullmq';
 import type { Config } from '../../config';
 import { currentTraceCarrier } from '../../telemetry';
 import { stepTimeoutJobId } from '../ids';
-import { QueueName, type QueueSet } from '../queues';
+import { QueueName, type GpuQueue, type QueueSet } from '../queues';
 import type { StepOutcome } from './outcomes';
 import type { StepInput, StepName } from './registry';
 
@@ -19,11 +19,12 @@ export async function addStepJob<S extends StepName>(
   step: S,
   stepJobId: string,
   input: StepInput<S>,
+  queue: GpuQueue = step,
 ): Promise<void> {
   const retention = { age: config.STEP_RETENTION_S };
   const trace = currentTraceCarrier();
   // Typed by StepInput<S> above; BullMQ's own generics cannot follow a generic queue name.
-  await (queues.get(step) as Queue).add(step, trace ? { ...input, trace } : input, {
+  await (queues.get(queue) as Queue).add(step, trace ? { ...input, trace } : input, {
     jobId: stepJobId,
     parent: { id: parent.id!, queue: parent.queueQualifiedName },
     attempts: config.STEP_RETRIES,
@@ -34,7 +35,7 @@ export async function addStepJob<S extends StepName>(
   });
   await queues.get(QueueName.stepTimeouts).add(
     'step-timeout',
-    { queue: step, stepJobId },
+    { queue, stepJobId },
     { jobId: stepTimeoutJobId(stepJobId), delay: config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
   );
 }
