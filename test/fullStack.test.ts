@@ -211,6 +211,20 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     gpu = undefined;
   }, 300_000);
 
+  it('fails a portrait job whose identity LoRA cannot be had, with the LoRA named', async () => {
+    gpu = await startGpuWorker(stack, {});
+    const res = await request(stack.app)
+      .post('/jobs')
+      .attach('image_file', await referencePhoto(), 'me.jpg')
+      .field('loras', JSON.stringify([{ repo: 'nobody/no-such-face', weight_name: 'face.safetensors' }]));
+    expect(res.status).toBe(202);
+    const job = await stack.waitForJob(res.body.job_id, undefined, 240_000);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatchObject({ code: 'step_failed', step: 'generate', message: expect.stringContaining('nobody/no-such-face') });
+    await stopProcess(gpu);
+    gpu = undefined;
+  }, 300_000);
+
   it('ends failed_validation with a report under the default thresholds (random weights draw no face)', async () => {
     gpu = await startGpuWorker(stack, {});
     const jobId = await submit();
