@@ -75,6 +75,11 @@ describe('identity LoRAs on portrait jobs', () => {
     expect((await submit({ loras })).status).toBe(202);
   });
 
+  it('refuses a token longer than any Hugging Face token, naming hf_token', async () => {
+    const res = await submit({ hf_token: `hf_${'x'.repeat(600)}` });
+    expect([res.status, res.body.error.code, res.body.error.field]).toEqual([400, 'invalid_hf_token', 'hf_token']);
+  });
+
   it('refuses a token when the deployment cannot seal it, naming hf_token', async () => {
     const { config, objects, queues, redis } = stack;
     const app = createApp({ config: { ...config, SECRETS_KEY: undefined }, objects, queues, redis });

@@ -16,7 +16,7 @@ from ..diffusion.loras import LoraRequest
 from ..images import CONTENT_TYPES, decode_rgb, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
-from ..payloads import GenerateInput, GenerateResult
+from ..payloads import Destination, GenerateInput, GenerateResult
 from ..secrets import open_secrets, secrets_binding
 from ..settings import WorkerSettings, model_name
 from ..step_worker import StepProcessor
@@ -41,7 +41,6 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
 
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
-        width, height = payload["width"], payload["height"]
         key = settings.secrets_key.get_secret_value() if settings.secrets_key else None
         destination = payload.get("destination")
         binding = secrets_binding(payload["jobId"], destination)
@@ -49,7 +48,17 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         hf_token = secrets.get("hf_token")
         if destination and "s3" not in secrets:
             raise UnrecoverableError("destination needs the bucket's keys in secrets.s3")
+        # A caller's bucket: its endpoint is checked and pinned before any GPU work, closed after.
         target = ObjectStore.for_destination(destination, secrets["s3"], settings.destination_allow_private) if destination else store
+        try:
+            return await render_and_upload(payload, job, signal, started, destination, hf_token, target)
+        finally:
+            if target is not store:
+                target.close()
+
+    async def render_and_upload(payload: GenerateInput, job: Job, signal: AbortSignal, started: float,
+                                destination: Destination | None, hf_token: str | None, target: ObjectStore) -> GenerateResult:
+        width, height = payload["width"], payload["height"]
         key_prefix = f"{destination['prefix'].rstrip('/')}/" if destination and destination.get("prefix") else ""
         if width * height > settings.max_megapixels * 1_000_000:
             raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
@@ -87,19 +96,15 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         fmt = payload.get("outputFormat", settings.output_format)
         upload_started = time.time()
         results = []
-        try:
-            for index, image in enumerate(generation.images):
-                image = to_output_size(image, width, height)
-                metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
-                            "index": index, "model": model_name(renderer.model), "loras": payload["loras"]}
-                object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
-                data = await asyncio.to_thread(encode, image, fmt, metadata)
-                await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
-                image_result = {"key": object_key, "width": image.width, "height": image.height, "contentType": CONTENT_TYPES[fmt]}
-                results.append({**image_result, "bucket": target.bucket} if destination else image_result)
-        finally:
-            if target is not store:
-                target.close()
+        for index, image in enumerate(generation.images):
+            image = to_output_size(image, width, height)
+            metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
+                        "index": index, "model": model_name(renderer.model), "loras": payload["loras"]}
+            object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
+            data = await asyncio.to_thread(encode, image, fmt, metadata)
+            await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
+            image_result = {"key": object_key, "width": image.width, "height": image.height, "contentType": CONTENT_TYPES[fmt]}
+            results.append({**image_result, "bucket": target.bucket} if destination else image_result)
         return {
             "images": results,
             "seed": request.seed,

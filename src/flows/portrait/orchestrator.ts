@@ -17,6 +17,8 @@ import { applyStepOutcome, bestAttempt, chosenImage, planTransition } from './st
 
 /** A retry cycle's transitions are new ones: its webhooks get ids of their own (cycle 1 keeps the plain ids). */
 const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`] : []);
+/** A portrait's steps run on their queues, its generate step on the editing-model pool's. */
+const queueOf = (step: StepName) => stepQueue(step, 'portrait');
 
 /**
  * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
@@ -48,7 +50,7 @@ export class PortraitOrchestrator {
       }
       if (plan.kind === 'queue') {
         state = plan.state;
-        await addStepJob(this.config, this.queues, job, plan.step, plan.record.stepJobId, plan.input, stepQueue(plan.step, 'portrait'));
+        await addStepJob(this.config, this.queues, job, plan.step, plan.record.stepJobId, plan.input, queueOf(plan.step));
         logger.debug('step queued', { step: plan.step, attempt: plan.attempt, stepJobId: plan.record.stepJobId });
         await this.mirror(state, 'running');
         await job.updateData(state);
@@ -56,7 +58,7 @@ export class PortraitOrchestrator {
       }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       // Persisted together with the next step's enqueue: replaying this fold is idempotent.
-      const outcome = await readStepOutcome(this.queues.get(stepQueue(plan.step, 'portrait')), plan.record.stepJobId);
+      const outcome = await readStepOutcome(this.queues.get(queueOf(plan.step)), plan.record.stepJobId);
       await this.metrics.stepFinished(plan.step, outcome);
       state = applyStepOutcome(state, plan, outcome);
       await this.step(state, { step: plan.step, attempt: plan.attempt ?? null, status: outcome.status });
@@ -73,7 +75,7 @@ export class PortraitOrchestrator {
     const job = doc && (await this.queues.get(QueueName.portrait).getJob(portraitJobId(jobId, doc.cycle ?? 1)));
     if (!job) return;
     const plan = planTransition(PortraitState.parse(job.data), Date.now());
-    if (plan.kind !== 'await' || !(await releaseStep(this.queues.get(stepQueue(plan.step, 'portrait')), plan.record.stepJobId, 'leave'))) return;
+    if (plan.kind !== 'await' || !(await releaseStep(this.queues.get(queueOf(plan.step)), plan.record.stepJobId, 'leave'))) return;
     logger.info('queued step removed for a cancelled job', { jobId, stepJobId: plan.record.stepJobId });
   };
 
