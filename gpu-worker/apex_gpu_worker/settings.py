@@ -10,6 +10,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "apex-portraits"
 # Where the model settings point by default: tiny random-weight models for development, built by
 # `python -m dev_support.tiny_models` (the worker does not build them).
 TINY_MODELS = DEFAULT_CACHE / "tiny-models"
+QuantizeMode = Literal["none", "bf16", "fp8"]  # bf16 is none by its other name
 
 
 def _env(name: str, *shared: str) -> AliasChoices:
@@ -61,6 +62,8 @@ class WorkerSettings(BaseSettings):
     output_format: Literal["png", "webp"] = "png"
     progress_every_s: float = Field(0.5, ge=0)
     compile: bool = False
+    # Float8 (torchao) for the diffusion transformers on GPUs of compute capability 8.9+ (diffusion/quantization.py).
+    quantize: QuantizeMode = Field("none", validation_alias=_env("QUANTIZE"))
     # The image-editing model that renders portraits from the person's photo (FluxKontextPipeline,
     # Flux2KleinPipeline or QwenImageEditPlusPipeline folder or Hub id); empty renders portraits with
     # the text-to-image model from words alone (the person will not be the same).

@@ -20,6 +20,7 @@ from PIL import Image
 from ..devices import resolve_device, resolve_dtype
 from ..settings import WorkerSettings, model_name
 from .loras import LoraRegistry, LoraRequest
+from .quantization import check_quantization, quantize_transformer
 
 log = logging.getLogger("apex_gpu_worker.diffusion")
 
@@ -125,6 +126,8 @@ class DiffusionEngine:
         self.settings = settings
         self.model = model
         self.device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, self.device)
+        check_quantization(settings.quantize, self.device, dtype)  # before minutes of loading
         started = time.perf_counter()
         token = settings.hf_token.get_secret_value() if settings.hf_token else None
         folder = model_folder(model, token)
@@ -133,8 +136,9 @@ class DiffusionEngine:
             raise SystemExit(f"APEX_GPU_PORTRAIT_MODEL must be an image-editing pipeline ({', '.join(EDITING_PIPELINES)}); {model_name(model)} is a {cls}")
         self.editing_options = EDITING_PIPELINES[cls] if editing else None
         shared = shared_components(share_with.pipe, folder) if share_with and settings.share_components else {}
-        self.pipe = DiffusionPipeline.from_pretrained(model, dtype=resolve_dtype(settings.dtype, self.device), **shared)
+        self.pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype, **shared)
         self.pipe.to(self.device)
+        self.quantization = quantize_transformer(self.pipe.transformer, settings.quantize)
         self.pipe.set_progress_bar_config(disable=True)
         self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded, "portrait" if editing else "text")
         self.loras.load_base([LoraRequest(l.repo, l.weight_name, l.scale) for l in settings.base_loras])
@@ -148,7 +152,7 @@ class DiffusionEngine:
         self._lock = share_with._lock if share_with else threading.Lock()  # one denoise at a time per device
         log.info("diffusion pipeline loaded", extra={"fields": {
             "model": model_name(model), "class": cls, "device": self.device, "seconds": round(self.load_seconds, 2),
-            "shared": self.shared, "parameter_mb": round(parameter_bytes(self.pipe, exclude=shared.values()) / 2**20, 1)}})
+            "shared": self.shared, "quantization": self.quantization, "parameter_mb": round(parameter_bytes(self.pipe, exclude=shared.values()) / 2**20, 1)}})
 
     def generate(self, request: GenerationRequest, on_step: StepCallback) -> Generation:
         """Renders at the native size for the request; blocking, one generation at a time."""
