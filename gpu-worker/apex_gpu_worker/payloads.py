@@ -19,6 +19,9 @@ class Trace(TypedDict):
     tracestate: NotRequired[str]
 
 
+Upscale = Literal[1, 2, 4]
+
+
 OutputFormat = Literal["png", "webp"]
 
 
@@ -44,6 +47,7 @@ class GenerateInput(TypedDict):
     seed: int
     width: int
     height: int
+    upscale: NotRequired[Upscale]
     numImages: int
     steps: NotRequired[int]
     guidance: NotRequired[float]
@@ -63,10 +67,28 @@ class Image(TypedDict):
     contentType: str
 
 
+Method = Literal["native", "super_resolution", "resize"]
+
+
+class Upscaler(TypedDict):
+    model: str
+    scale: int
+
+
+class Pixels(TypedDict):
+    nativeWidth: int
+    nativeHeight: int
+    method: Method
+    factor: float
+    upscalers: NotRequired[list[Upscaler]]
+    seconds: float
+
+
 class GenerateResult(TypedDict):
     images: list[Image]
     seed: int
     timings: NotRequired[dict[str, float]]
+    pixels: NotRequired[Pixels]
 
 
 Purpose = Literal[

@@ -21,6 +21,29 @@ export const LoraSpec = z.strictObject({
 });
 
 /**
+ * How much bigger than the rendered image the output is, at least: the worker renders
+ * width/upscale x height/upscale (or smaller, within the model's native budget) and upscales.
+ */
+export const UpscaleFactor = z.literal([1, 2, 4], { error: 'must be 1, 2 or 4' });
+
+/**
+ * How an image's pixels were made: the size the diffusion model rendered, and how that became the
+ * requested size.
+ */
+export const PixelProvenance = z.object({
+  nativeWidth: z.number().int().positive(),
+  nativeHeight: z.number().int().positive(),
+  /** native: rendered at the requested size; super_resolution: by the models in `upscalers`; resize: a plain Lanczos resize (no upscaler configured). */
+  method: z.enum(['native', 'super_resolution', 'resize']),
+  /** Output side / rendered side. */
+  factor: z.number().positive(),
+  /** The super-resolution passes, in order (a Lanczos fit follows where they overshoot the size). */
+  upscalers: z.array(z.object({ model: z.string(), scale: z.number().int().min(2) })).optional(),
+  /** Spent upscaling the step's images. */
+  seconds: z.number().min(0),
+});
+
+/**
  * Queue `generate`: a portrait attempt (with `referenceImageKey`: the image-editing model renders it
  * from the photo) or a plain text-to-image generation.
  */
@@ -34,6 +57,7 @@ export const GenerateStepInput = z.strictObject({
   /** Final output size; the worker upscales when this exceeds what the model generates natively. */
   width: z.number().int().min(256).max(4096).multipleOf(16),
   height: z.number().int().min(256).max(4096).multipleOf(16),
+  upscale: UpscaleFactor.optional(),
   numImages: z.number().int().min(1).max(4),
   /** Denoising steps and guidance; the worker's configured defaults when absent. */
   steps: z.number().int().min(1).max(100).optional(),
@@ -70,8 +94,11 @@ export const GenerateStepResult = z.object({
   images: z.array(GeneratedImage).min(1),
   seed: z.number().int(),
   timings: z.record(z.string(), z.number()).default({}),
+  /** Absent from workers older than the upscaler. */
+  pixels: PixelProvenance.optional(),
 });
 
 export type LoraSpec = z.infer<typeof LoraSpec>;
 export type GenerateStepInput = z.infer<typeof GenerateStepInput>;
 export type GenerateStepResult = z.infer<typeof GenerateStepResult>;
+export type PixelProvenance = z.infer<typeof PixelProvenance>;
