@@ -46,6 +46,8 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
         loaded["APEX_GPU_FLUX_MODEL"] = Path(settings.flux_model)
     if portraits:
         loaded["APEX_GPU_PORTRAIT_MODEL"] = Path(settings.portrait_model)
+    if text or portraits:
+        loaded.update({"APEX_GPU_UPSCALER_MODELS": Path(entry) for entry in settings.upscaler_models if Path(entry).parent == TINY_MODELS})
     if set(queues) & set(ROLES["vlm"]) and settings.vlm_backend == "transformers":
         loaded["APEX_GPU_VLM_MODEL"] = Path(settings.vlm_model)
     tiny = {name: path for name, path in loaded.items() if path.parent == TINY_MODELS}
@@ -54,7 +56,7 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
                          f"run `.venv/bin/python -m dev_support.tiny_models` in gpu-worker/, or set {missing} to real models")
     if tiny:
         log.warning("using tiny random-weight models: images and judgements are noise; "
-                    "set APEX_GPU_FLUX_MODEL, APEX_GPU_PORTRAIT_MODEL and APEX_GPU_VLM_MODEL (or the openai backend) for real ones")
+                    "set APEX_GPU_FLUX_MODEL, APEX_GPU_PORTRAIT_MODEL, APEX_GPU_UPSCALER_MODELS and APEX_GPU_VLM_MODEL (or the openai backend) for real ones")
 
 
 def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[str, StepProcessor]:
@@ -66,13 +68,15 @@ def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[
     needs_text, needs_portraits = diffusion_models(settings, queues)
     if needs_text or needs_portraits:
         from .diffusion.engine import DiffusionEngine
+        from .diffusion.upscaler import Upscaler
         from .steps.generate import generate_step
 
         events = JobEvents(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
         engine = DiffusionEngine(settings, settings.flux_model) if needs_text else None
         portraits = DiffusionEngine(settings, settings.portrait_model, editing=True, share_with=engine) if needs_portraits else None
+        upscaler = Upscaler.from_settings(settings)
         for queue in (q for q in queues if q in ROLES["diffusion"]):
-            processors[queue] = generate_step(settings, store, engine, portraits if queue == PORTRAIT_GENERATE else None, events)
+            processors[queue] = generate_step(settings, store, engine, portraits if queue == PORTRAIT_GENERATE else None, events, upscaler)
     vlm_queues = [queue for queue in queues if queue in ROLES["vlm"]]
     if vlm_queues:
         from .checks.faces import FaceAnalyzer

@@ -56,7 +56,7 @@ class WorkerSettings(BaseSettings):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto = bf16 on GPU, fp32 on CPU
     default_steps: int = Field(28, ge=1, le=100)
     default_guidance: float = Field(3.5, ge=0, le=30)
-    # Largest image the model renders itself; bigger requests are rendered at this size and resized.
+    # Largest image the model renders itself; bigger requests are rendered within it and upscaled.
     native_max_megapixels: float = Field(1.05, gt=0)
     max_megapixels: float = Field(16.8, gt=0)
     output_format: Literal["png", "webp"] = "png"
@@ -68,6 +68,13 @@ class WorkerSettings(BaseSettings):
     # Flux2KleinPipeline or QwenImageEditPlusPipeline folder or Hub id); empty renders portraits with
     # the text-to-image model from words alone (the person will not be the same).
     portrait_model: str = str(TINY_MODELS / "kontext")
+    # Super-resolution models that bring renders up to sizes above the native budget (Real-ESRGAN x2
+    # and x4, or whatever else spandrel reads): .pth/.safetensors files, folders of them, or Hub files
+    # written owner/repo/file.pth; one model per scale. Empty: a plain Lanczos resize (no detail).
+    upscaler_models: list[str] = [str(TINY_MODELS / "upscaler")]
+    upscaler_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto = fp16 on GPU where supported, fp32 on CPU
+    upscaler_tile: int = Field(512, ge=0)  # tile side in input pixels, so memory stays bounded at 4k; 0 = one pass
+    upscaler_tile_overlap: int = Field(32, ge=0)  # context around each tile, so no seams show
     # Load components the two models share (text encoders, VAE) once.
     share_components: bool = True
     base_loras: list[BaseLora] = []

@@ -1,12 +1,12 @@
 """Tiny random-weight models with the production architectures (FluxPipeline, FluxKontextPipeline,
-Flux2KleinPipeline, Idefics3/SmolVLM), built offline from configs with locally trained tokenizers and
-saved as ordinary model folders, so tests, `npm run dev` and the demo load them through the same
-`from_pretrained` path production uses.
+Flux2KleinPipeline, Idefics3/SmolVLM, Real-ESRGAN), built offline from configs with locally trained
+tokenizers and saved as ordinary model folders and weight files, so tests, `npm run dev` and the demo
+load them through the same `from_pretrained` and spandrel paths production uses.
 The worker's model settings default to them; it does not build them itself:
 
-    python -m dev_support.tiny_models [DIR]   # in gpu-worker/: writes DIR/flux, DIR/smolvlm, DIR/kontext
-                                              # and DIR/klein, skips what exists; DIR defaults to where
-                                              # the settings look
+    python -m dev_support.tiny_models [DIR]   # in gpu-worker/: writes DIR/flux, DIR/smolvlm, DIR/kontext,
+                                              # DIR/klein and DIR/upscaler, skips what exists; DIR
+                                              # defaults to where the settings look
 """
 
 import json
@@ -223,8 +223,80 @@ def build_tiny_vlm(target: Path) -> None:
     processor.save_pretrained(target)
 
 
+def real_esrgan(scale: int, num_feat: int, num_block: int, num_grow_ch: int = 32):
+    """Real-ESRGAN's RRDBNet with its own layer names, the layout of RealESRGAN_x4plus.pth and
+    RealESRGAN_x2plus.pth: dense blocks at the input resolution (x2 folds 2x2 pixels into channels
+    first), then two nearest-neighbour x2 upsamplings. Built here rather than imported so the tiny
+    files test that spandrel reads the released layout; spandrel's own RRDB fixes num_grow_ch at 32."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class DenseBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for i in range(1, 6):
+                setattr(self, f"conv{i}", nn.Conv2d(num_feat + (i - 1) * num_grow_ch, num_feat if i == 5 else num_grow_ch, 3, 1, 1))
+
+        def forward(self, x):
+            features = [x]
+            for i in range(1, 5):
+                features.append(F.leaky_relu(getattr(self, f"conv{i}")(torch.cat(features, 1)), 0.2))
+            return self.conv5(torch.cat(features, 1)) * 0.2 + x
+
+    class ResidualInResidualBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rdb1, self.rdb2, self.rdb3 = DenseBlock(), DenseBlock(), DenseBlock()
+
+        def forward(self, x):
+            return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
+
+    class RRDBNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unshuffle = {4: 1, 2: 2, 1: 4}[scale]
+            self.conv_first = nn.Conv2d(3 * self.unshuffle**2, num_feat, 3, 1, 1)
+            self.body = nn.Sequential(*(ResidualInResidualBlock() for _ in range(num_block)))
+            self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_last = nn.Conv2d(num_feat, 3, 3, 1, 1)
+
+        def forward(self, x):
+            feat = self.conv_first(F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x)
+            feat = feat + self.conv_body(self.body(feat))
+            for conv in (self.conv_up1, self.conv_up2):
+                feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
+            return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
+
+    return RRDBNet()
+
+
+# The tiny upscalers: Real-ESRGAN at x2 and x4, 8 features and one block instead of 64 and 23.
+TINY_UPSCALERS = {"realesrgan-x2-tiny.safetensors": 2, "realesrgan-x4-tiny.safetensors": 4}
+
+
+def build_tiny_upscaler(target: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name, scale in TINY_UPSCALERS.items():
+        torch.manual_seed(scale)
+        model = real_esrgan(scale, num_feat=8, num_block=1)
+        # Random weights give a near-black output; a stronger last layer around mid-grey spreads it
+        # over many grey levels, so comparisons of outputs (tiled against one pass) mean something.
+        with torch.no_grad():
+            model.conv_last.weight.mul_(8)
+            model.conv_last.bias.fill_(0.5)
+        save_file(model.state_dict(), target / name)
+
+
 BUILDERS = {
     "flux": build_tiny_flux, "smolvlm": build_tiny_vlm, "kontext": build_tiny_kontext, "klein": build_tiny_klein,
+    "upscaler": build_tiny_upscaler,
 }
 
 

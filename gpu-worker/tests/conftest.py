@@ -58,6 +58,7 @@ def settings(services, tiny_models, tmp_path, monkeypatch):
         flux_model=str(tiny_models["flux"]),
         portrait_model=str(tiny_models["kontext"]),
         vlm_model=str(tiny_models["smolvlm"]),
+        upscaler_models=[str(tiny_models["upscaler"])],
         default_steps=4,
         # Random weights fill every string to its maxLength, often with multi-token characters.
         vlm_max_new_tokens=4096,

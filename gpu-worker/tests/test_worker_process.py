@@ -2,6 +2,7 @@
 stops taking jobs, finishes the one in hand and exits 0; without its models it does not start."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ def worker_env(settings) -> dict:
         "S3_BUCKET": settings.s3_bucket,
         "APEX_GPU_FLUX_MODEL": settings.flux_model,
         "APEX_GPU_PORTRAIT_MODEL": settings.portrait_model,
+        "APEX_GPU_UPSCALER_MODELS": json.dumps(settings.upscaler_models),
         "APEX_GPU_DEFAULT_STEPS": "4",
         "APEX_GPU_NATIVE_MAX_MEGAPIXELS": "0.08",
         "APEX_GPU_SHUTDOWN_GRACE_S": "60",
@@ -69,5 +71,5 @@ def test_without_the_tiny_models_built_the_worker_refuses_to_start_and_says_how_
     env.update({"PYTHONPATH": ".", "HOME": str(tmp_path)})  # the default model folders are under HOME, not built
     result = subprocess.run([sys.executable, "-m", "apex_gpu_worker", "--role", "all"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "(APEX_GPU_FLUX_MODEL and APEX_GPU_PORTRAIT_MODEL and APEX_GPU_VLM_MODEL default to them" in result.stderr
+    assert "(APEX_GPU_FLUX_MODEL and APEX_GPU_PORTRAIT_MODEL and APEX_GPU_UPSCALER_MODELS and APEX_GPU_VLM_MODEL default to them" in result.stderr
     assert "run `.venv/bin/python -m dev_support.tiny_models` in gpu-worker/" in result.stderr

@@ -1,7 +1,8 @@
 """Step `generate`: a portrait attempt (its payload names the reference photo) is rendered by the
 image-editing model from the person's photo and the edit instruction; a plain generation by the
-text-to-image model from its prompt. The images are brought to the requested size and written to
-S3 with their generation metadata."""
+text-to-image model from its prompt. The images are rendered within the model's native budget,
+brought to the requested size by the upscaler, and written to S3 with their generation metadata;
+the result says how their pixels were made."""
 
 import asyncio
 import time
@@ -10,9 +11,11 @@ from bullmq import AbortSignal, Job, UnrecoverableError
 from PIL import Image
 
 from ..checks.faces import largest_face_box
-from ..diffusion.engine import DiffusionEngine, GenerationRequest, native_size
+from ..diffusion.engine import DiffusionEngine, GenerationRequest
 from ..diffusion.reference import prepare_reference
 from ..diffusion.loras import LoraRequest
+from ..diffusion.upscale_plan import UpscalePlan
+from ..diffusion.upscaler import Upscaler
 from ..images import CONTENT_TYPES, decode_rgb, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
@@ -22,22 +25,18 @@ from ..settings import WorkerSettings, model_name
 from ..step_worker import StepProcessor
 
 
-def to_output_size(image: Image.Image, width: int, height: int) -> Image.Image:
-    """A plain Lanczos resize when the model rendered below the requested size: it adds pixels, not
-    detail (documented in the README); a super-resolution model would slot in here."""
-    return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
-
-
 def generate_step(settings: WorkerSettings, store: ObjectStore, engine: DiffusionEngine | None, portrait_engine: DiffusionEngine | None = None,
-                  events: JobEvents | None = None) -> StepProcessor[GenerateInput, GenerateResult]:
+                  events: JobEvents | None = None, upscaler: Upscaler | None = None) -> StepProcessor[GenerateInput, GenerateResult]:
     """`engine`: the text-to-image model (absent on a portrait pool with an editing model);
     `portrait_engine`: the editing model for payloads with a reference photo (absent on the
-    generations pool, or where portraits are rendered by `engine` from words alone)."""
+    generations pool, or where portraits are rendered by `engine` from words alone); `upscaler`:
+    the super-resolution models (none: a plain resize)."""
+    upscaler = upscaler or Upscaler([])
 
-    async def reference_for(payload: GenerateInput) -> Image.Image:
+    async def reference_for(payload: GenerateInput, plan: UpscalePlan) -> Image.Image:
         photo = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
         face = await asyncio.to_thread(largest_face_box, photo, settings.face_min_score)
-        return prepare_reference(photo, *native_size(payload["width"], payload["height"], settings.native_max_megapixels), face)
+        return prepare_reference(photo, plan.native_width, plan.native_height, face)
 
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
@@ -65,16 +64,17 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         renderer = portrait_engine if portrait_engine and "referenceImageKey" in payload else engine
         if renderer is None:
             raise UnrecoverableError("this worker's queue serves portraits with the editing model, and this payload has no reference photo")
+        plan = upscaler.plan(width, height, settings.native_max_megapixels, payload.get("upscale", 1))
         request = GenerationRequest(
             prompt=payload["prompt"],
             seed=payload["seed"],
-            width=width,
-            height=height,
+            width=plan.native_width,
+            height=plan.native_height,
             num_images=payload["numImages"],
             steps=payload.get("steps", settings.default_steps),
             guidance=payload.get("guidance", settings.default_guidance),
             loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0), hf_token) for l in payload["loras"]],
-            reference=await reference_for(payload) if renderer is portrait_engine else None,
+            reference=await reference_for(payload, plan) if renderer is portrait_engine else None,
         )
         loop = asyncio.get_running_loop()
         last_report = 0.0
@@ -92,14 +92,14 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
             return signal.aborted
 
         generation = await asyncio.to_thread(renderer.generate, request, on_step)
+        images, pixels = await asyncio.to_thread(upscaler.to_size, generation.images, width, height, plan, lambda: signal.aborted)
 
         fmt = payload.get("outputFormat", settings.output_format)
         upload_started = time.time()
         results = []
-        for index, image in enumerate(generation.images):
-            image = to_output_size(image, width, height)
+        for index, image in enumerate(images):
             metadata = {"prompt": request.prompt, "seed": request.seed, "steps": request.steps, "guidance": request.guidance,
-                        "index": index, "model": model_name(renderer.model), "loras": payload["loras"]}
+                        "index": index, "model": model_name(renderer.model), "loras": payload["loras"], "pixels": pixels}
             object_key = f"{key_prefix}{payload['outputPrefix']}/{index}.{fmt}"
             data = await asyncio.to_thread(encode, image, fmt, metadata)
             await asyncio.to_thread(target.put_bytes, object_key, data, CONTENT_TYPES[fmt], {"seed": str(request.seed)})
@@ -114,6 +114,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
                 "denoiseSeconds": round(generation.denoise_seconds, 3),
                 "uploadSeconds": round(time.time() - upload_started, 3),
             },
+            "pixels": pixels,
         }
 
     return run
