@@ -41,7 +41,9 @@ def quantize_transformer(transformer: torch.nn.Module, mode: str) -> str | None:
         return None
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+    # set_inductor_config=False: torchao would otherwise switch on coordinate-descent tuning for every
+    # model this process compiles, minutes more at start for all of them.
+    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False))
     return "float8 weights and activations, rowwise scales (torchao)"
 
 

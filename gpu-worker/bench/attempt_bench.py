@@ -1,0 +1,179 @@
+"""One portrait attempt on one GPU with every model it uses resident: the VLM (SmolVLM 2.2B) writes
+the edit instruction from the person's photo, the editing model (torch.compile'd, the person's
+identity LoRA hotswapped in) renders the portrait from the framed photo, and validation checks it
+(image statistics, faces and identity on the CPU; the VLM's judgement on the GPU). Full-size
+architectures with random bf16 weights, through the worker's own engine, VLM backend (constrained
+JSON decoding) and checks.
+
+Random weights never end an answer early, so each VLM answer is cut at --answer-tokens (the stated
+answer length), and the VLM is also timed on its own: prefill (the answer's first token, image
+tiles included) and the time per further token, with and without the JSON constraint. A random
+render holds no face, so the face checks are timed on the photo, which holds one, as a real
+portrait would.
+
+    python -m bench.attempt_bench --out $OUT/attempt.json             # in gpu-worker/, on a GPU
+    python -m bench.attempt_bench --tiny --size 128 --answer-tokens 16 --runs 1   # the same code on a CPU
+"""
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from apex_gpu_worker.checks.faces import FaceAnalyzer, identity_distance, largest_face_box
+from apex_gpu_worker.checks.image_quality import grey_stddev, high_frequency_ratio
+from apex_gpu_worker.devices import resolve_device, resolve_dtype
+from apex_gpu_worker.diffusion.engine import GenerationRequest
+from apex_gpu_worker.diffusion.reference import prepare_reference
+from apex_gpu_worker.images import decode_rgb, encode
+from apex_gpu_worker.settings import WorkerSettings
+from apex_gpu_worker.vlm.answers import JUDGE_ANSWER, PROMPT_ANSWER
+from apex_gpu_worker.vlm.templates import render
+from apex_gpu_worker.vocabulary import phrases
+
+from . import architectures, harness
+
+PARAMETERS = {"purpose": "professional_linkedin", "attire": "business_casual", "background": "neutral_studio",
+              "vibe": "confident", "lighting": "studio_softbox"}
+# What the editing model is given: random weights write no usable instruction, and every prompt is
+# padded to the text encoder's fixed length anyway.
+EDIT_PROMPT = "Change the attire to a business casual blazer and the background to a neutral studio; keep the face, hair and age."
+
+
+class CountedGenerate:
+    """Wraps the VLM's generate to record each call's prompt and answer lengths in tokens."""
+
+    def __init__(self, model):
+        self.calls: list[dict] = []
+        self._generate = model.generate
+        model.generate = self
+
+    def __call__(self, **inputs):
+        output = self._generate(**inputs)
+        prompt = inputs["input_ids"].shape[1]
+        self.calls.append({"prompt_tokens": prompt, "answer_tokens": output.shape[1] - prompt})
+        return output
+
+
+def vlm_alone(model, processor, photo, instruction: str, long_answer: int, repeats: int) -> dict:
+    """Prefill and per-token time of the model without the JSON constraint, greedy, forced to
+    answer exactly 1 and long_answer + 1 tokens."""
+    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}],
+                                         add_generation_prompt=True)
+    inputs = processor(text=text, images=[photo], return_tensors="pt").to(model.device)
+
+    def answer(tokens: int) -> float:
+        with torch.inference_mode():
+            return harness.timed(model.generate, **inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)[0]
+
+    answer(long_answer + 1)  # warm-up
+    first = [answer(1) for _ in range(repeats)]
+    long = [answer(long_answer + 1) for _ in range(repeats)]
+    per_token = (sum(long) / repeats - sum(first) / repeats) / long_answer
+    return {"prompt_tokens": int(inputs["input_ids"].shape[1]), "image_tiles": int(inputs["pixel_values"].shape[1]),
+            "prefill_seconds": harness.spread(first), "seconds_per_token": round(per_token, 5)}
+
+
+def faces_and_identity(faces: FaceAnalyzer, image, reference_face) -> float | None:
+    """What validation does with faces: detect and embed every face, then the largest one's
+    distance to the reference face."""
+    largest = max(faces.faces(image), key=lambda f: f.side, default=None)
+    return identity_distance(reference_face, largest) if largest and reference_face else None
+
+
+def attempt(settings: WorkerSettings, vlm, faces: FaceAnalyzer, reference_face, engine, photo, lora, card: dict, steps: int, size: int,
+            instructions: dict) -> dict:
+    """One attempt, step by step, as the prompt, generate and validate steps run it (S3 transfers
+    left out); seconds per part."""
+    parts = {}
+    parts["prompt_vlm"], _ = harness.timed(vlm.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)
+    parts["generate_frame_reference_cpu"], face = harness.timed(largest_face_box, photo, settings.face_min_score)
+    reference = prepare_reference(photo, size, size, face)
+    request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=size, height=size, num_images=1, steps=steps,
+                                guidance=card["guidance"], loras=[lora], reference=reference)
+    parts["generate_render"], generation = harness.timed(engine.generate, request, harness.never_cancelled)
+    parts["generate_encode_png_cpu"], png = harness.timed(encode, generation.images[0], "png", {"prompt": EDIT_PROMPT})
+    parts["validate_decode_png_cpu"], image = harness.timed(decode_rgb, png, "generated image")
+    parts["validate_image_statistics_cpu"], _ = harness.timed(lambda: (grey_stddev(image), high_frequency_ratio(image)))
+    parts["validate_faces_and_identity_cpu"], _ = harness.timed(faces_and_identity, faces, photo, reference_face)  # one face, as in a portrait
+    parts["validate_judge_vlm"], _ = harness.timed(vlm.complete, [image], instructions["judge"], JUDGE_ANSWER, 0.0)
+    return parts
+
+
+def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm, faces: FaceAnalyzer, photo, instructions: dict,
+                           counted: CountedGenerate) -> dict:
+    card = architectures.DIFFUSION_MODELS[model]
+    pipe = architectures.diffusion_pipeline(model, device, dtype, args.tiny_dir, full_size=not args.tiny)
+    loras = [harness.publish_random_lora(pipe, work / "loras", f"bench/{model}-person-{i}", rank=16, seed=i) for i in range(args.runs + 1)]
+    settings = harness.bench_settings(work / "loras", compile=True, lora_max_rank=args.lora_rank)
+    engine = harness.resident_engine(settings, pipe, model, work / "models", editing=True)
+    # Validation embeds the job's reference face once (then cached for every attempt): timed apart.
+    reference_seconds, found = harness.timed(faces.faces, photo)
+    reference_face = max(found, key=lambda f: f.side, default=None)
+    warmup_request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=args.size, height=args.size, num_images=1,
+                                       steps=args.warmup_steps, guidance=card["guidance"], loras=[loras[0]],
+                                       reference=prepare_reference(photo, args.size, args.size, None))
+    warmup, _ = harness.timed(engine.generate, warmup_request, harness.never_cancelled)  # compiles; the VLM is warm already
+    counted.calls.clear()
+    attempts = [attempt(settings, vlm, faces, reference_face, engine, photo, lora, card, card["steps"], args.size, instructions)
+                for lora in loras[1:]]
+    mean = {part: round(sum(a[part] for a in attempts) / len(attempts), 3) for part in attempts[0]}
+    gpu = sum(seconds for part, seconds in mean.items() if not part.endswith("_cpu"))
+    row = {"portrait_model": model, "class": type(pipe).__name__, "size": args.size, "steps": card["steps"],
+           "answer_tokens_stated": args.answer_tokens, "vlm_answers": counted.calls,
+           "parts_seconds_mean": mean, "runs_total_seconds": [round(sum(a.values()), 3) for a in attempts],
+           "gpu_seconds": round(gpu, 3), "cpu_seconds": round(sum(mean.values()) - gpu, 3),
+           "attempt_seconds": round(sum(mean.values()), 3), "warmup_seconds": round(warmup, 1),
+           "once_per_job_reference_face_cpu_seconds": round(reference_seconds, 3), "reference_faces_found": len(found),
+           "peak_memory_gib_with_vlm": harness.peak_memory_gib()}
+    del engine, pipe
+    return row
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true", help="the tiny development models instead of the full architectures")
+    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser.add_argument("--portrait-models", default="kontext,klein")
+    parser.add_argument("--size", type=int, default=1024, help="the photo's and the portrait's side")
+    parser.add_argument("--answer-tokens", type=int, default=200, help="the stated length of each VLM answer")
+    parser.add_argument("--per-token-sample", type=int, default=64, help="tokens the VLM alone is timed over, beyond the first")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--warmup-steps", type=int, default=2)
+    parser.add_argument("--lora-rank", type=int, default=128)
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    device = resolve_device("auto")
+    dtype = resolve_dtype("auto", device)
+    contracts = WorkerSettings().contracts_dir
+    instructions = {"prompt": render("prompt_edit", **phrases(contracts, PARAMETERS), previous=""),
+                    "judge": render("judge", prompt=EDIT_PROMPT, **phrases(contracts, PARAMETERS))}
+    results = harness.Results(args.out, bench="attempt", lora_slots=1, best_of=1)
+    harness.start_fresh()
+    model, processor = architectures.vlm(device, dtype, args.tiny_dir, full_size=not args.tiny)
+    photo = harness.reference_photo(args.size)
+    results.add({"vlm": "alone, no JSON constraint", **vlm_alone(model, processor, photo, instructions["prompt"], args.per_token_sample, 2)})
+    counted = CountedGenerate(model)
+    first_token = harness.resident_vlm(model, processor, max_new_tokens=1)
+    vlm = harness.resident_vlm(model, processor, max_new_tokens=args.answer_tokens)
+    harness.timed(vlm.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)  # warm-up: grammar compiled
+    first = [harness.timed(first_token.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)[0] for _ in range(2)]
+    full = [harness.timed(vlm.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)[0] for _ in range(2)]
+    answered = counted.calls[-1]["answer_tokens"]
+    results.add({"vlm": "worker backend, JSON-constrained (the prompt step's question)", "prompt_tokens": counted.calls[-1]["prompt_tokens"],
+                 "answer_tokens": answered, "first_token_seconds": harness.spread(first), "answer_seconds": harness.spread(full),
+                 "seconds_per_token": round((sum(full) - sum(first)) / len(full) / max(1, answered - 1), 5),
+                 "vlm_memory_gib": harness.peak_memory_gib()})
+    faces = FaceAnalyzer(WorkerSettings().face_min_score)
+    with tempfile.TemporaryDirectory(prefix="attempt-bench-") as work:
+        for portrait_model in args.portrait_models.split(","):
+            harness.start_fresh()  # the VLM stays resident, and in the peak
+            results.add(measure_portrait_model(portrait_model, args, device, dtype, Path(work), vlm, faces, photo, instructions, counted))
+    print(json.dumps({"attempt_seconds": {r["portrait_model"]: r["attempt_seconds"] for r in results.data["rows"] if "portrait_model" in r}}))
+    return results.data
+
+
+if __name__ == "__main__":
+    main()

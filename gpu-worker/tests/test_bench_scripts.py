@@ -1,0 +1,65 @@
+"""The GPU benchmarks' --tiny paths: the same code as on the GPU (the worker's engine, VLM backend
+and checks around models held in memory), run on the tiny models so a change that breaks a bench
+is caught here rather than during a rented GPU's minutes."""
+
+import json
+
+import pytest
+import torch
+
+from bench import attempt_bench, flux_bench, portrait_bench, quantization_bench
+
+
+@pytest.fixture
+def tiny(tiny_models, tmp_path):
+    out = tmp_path / "result.json"
+
+    def args(*extra: str) -> list[str]:
+        return ["--tiny", "--tiny-dir", str(tiny_models["flux"].parent), "--out", str(out), *extra]
+
+    args.out = out
+    yield args
+    torch._dynamo.reset()
+
+
+def rows_by(data: dict, *keys: str) -> dict:
+    return {tuple(row[k] for k in keys): row for row in data["rows"]}
+
+
+def test_the_portrait_bench_renders_each_editing_model_with_a_new_identity_lora_per_image(tiny):
+    kontext = portrait_bench.main(tiny("--models", "kontext", "--modes", "compiled", "--size", "128", "--runs", "2"))
+    klein = portrait_bench.main(tiny("--models", "klein", "--modes", "eager", "--size", "128", "--runs", "1"))
+    assert json.loads(tiny.out.read_text()) == klein  # written as it goes
+    compiled, eager = rows_by(kontext, "model", "mode")["kontext", "compiled"], rows_by(klein, "model", "mode")["klein", "eager"]
+    assert (compiled["class"], compiled["steps"], eager["class"], eager["steps"]) == ("FluxKontextPipeline", 28, "Flux2KleinPipeline", 4)
+    assert len(compiled["seconds_per_image"]["runs"]) == 2 and compiled["graphs_recompiled_in_timed_runs"] == 0
+    assert all(seconds > 0 for row in (compiled, eager) for seconds in row["lora_load_seconds"]["runs"])
+
+
+def test_the_quantization_bench_measures_bf16_and_runs_or_refuses_fp8_as_the_worker_would(tiny):
+    data = quantization_bench.main(tiny("--size", "128", "--steps", "2"))
+    bf16, fp8 = rows_by(data, "quantize")[("none",)], rows_by(data, "quantize")[("fp8",)]
+    assert len(bf16["seconds_per_image"]["runs"]) == 3 and bf16["latents_finite"]
+    assert bf16["lora_effect"]["person_1_vs_zero_lora"] > 0 and bf16["lora_effect"]["person_1_vs_person_2"] > 0
+    if torch.cuda.is_available():
+        assert fp8["lora_effect"]["person_1_vs_zero_lora"] > 0
+    else:
+        assert fp8 == {"quantize": "fp8", "refused": "APEX_GPU_QUANTIZE=fp8 needs an NVIDIA GPU of compute capability 8.9 or newer; this worker runs on cpu"}
+
+
+def test_the_attempt_bench_times_every_part_of_an_attempt_with_the_vlm_resident(tiny):
+    data = attempt_bench.main(tiny("--portrait-models", "klein", "--size", "128", "--answer-tokens", "12", "--runs", "1"))
+    alone, backend, klein = data["rows"]
+    assert alone["prefill_seconds"]["mean"] > 0 and alone["seconds_per_token"] > 0
+    assert 1 <= backend["answer_tokens"] <= 12
+    assert set(klein["parts_seconds_mean"]) == {
+        "prompt_vlm", "generate_frame_reference_cpu", "generate_render", "generate_encode_png_cpu", "validate_decode_png_cpu",
+        "validate_image_statistics_cpu", "validate_faces_and_identity_cpu", "validate_judge_vlm"}
+    assert klein["attempt_seconds"] == pytest.approx(klein["gpu_seconds"] + klein["cpu_seconds"], abs=0.002)
+    assert [1 <= call["answer_tokens"] <= 12 for call in klein["vlm_answers"]] == [True, True]  # the prompt's and the judge's
+
+
+def test_the_flux_bench_times_eager_and_compiled_with_a_hotswapped_lora(tiny):
+    data = flux_bench.main(tiny("--size", "128", "--steps", "2", "--runs", "2", "--modes", "eager,compiled+lora-hotswap"))
+    assert [row["mode"] for row in data["rows"]] == ["eager", "compiled+lora-hotswap"]
+    assert all(len(row["runs"]) == 2 and row["seconds_per_image"] > 0 for row in data["rows"])
