@@ -21,6 +21,7 @@ import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 import { metrics } from './routes/metrics';
 import { schedulesRouter } from './routes/schedules';
+import { objectStoreOrigin, studioRouter } from './routes/studio';
 
 /** `queues`: the process's BullMQ queues, shared by every route and the dashboard. */
 export type AppDeps = { config: Config; objects: ObjectStore; queues: QueueSet; redis: Redis };
@@ -29,7 +30,9 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback'); // req.ip behind a local reverse proxy, for per-address limits
-  app.use(helmet());
+  // helmet's defaults, but images may also come from blob: (the studio page shows a portrait's images
+  // fetched with the API key) and from the object store (a generation's presigned URLs).
+  app.use(helmet({ contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:', 'blob:', objectStoreOrigin(deps.config)] } } }));
   const prometheus = metrics(deps);
   app.use(prometheus.middleware);
   app.use(requestSpans);
@@ -47,6 +50,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(healthRouter(deps)); // unauthenticated: load balancers and probes
   app.use(docsRouter(deps.config)); // unauthenticated: the API's documentation
+  app.use(studioRouter(deps.config)); // unauthenticated: the studio page; its calls carry the visitor's key
   app.use(adminQueuesRouter(deps)); // operator auth, not tenant keys
   app.use(prometheus.router); // operator auth
   app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));

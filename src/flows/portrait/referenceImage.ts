@@ -9,6 +9,9 @@ const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boo
   { format: 'webp', matches: (b) => b.length > 12 && b.toString('ascii', 0, 4) === 'RIFF' && b.toString('ascii', 8, 12) === 'WEBP' },
 ];
 
+/** The accepted photo formats, for clients that check before they upload (the studio page). */
+export const REFERENCE_FORMATS = SIGNATURES.map((s) => s.format);
+
 /** Why a photo cannot be a reference; the API answers it as a 4xx naming the upload field. */
 export class InvalidReferenceImage extends Error {
   name = 'InvalidReferenceImage';

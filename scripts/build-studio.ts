@@ -1,0 +1,37 @@
+/**
+ * Builds the studio page (studio/) into dist/studio/, which the API serves at `/`: type-checks its
+ * TypeScript, bundles it with esbuild into one script (no CDN, nothing inline, so the API's CSP needs
+ * no 'unsafe-inline'), and copies the HTML and CSS beside it. The output is not committed; the
+ * install, test and image builds run this (a second or two).
+ */
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { STUDIO_BUILD_DIR } from '../src/api/routes/studio';
+
+const ROOT = join(__dirname, '..');
+const SOURCE = join(ROOT, 'studio');
+
+async function main() {
+  execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', SOURCE], { stdio: 'inherit' });
+  rmSync(STUDIO_BUILD_DIR, { recursive: true, force: true });
+  mkdirSync(STUDIO_BUILD_DIR, { recursive: true });
+  await build({
+    entryPoints: [join(SOURCE, 'src', 'main.ts')],
+    outfile: join(STUDIO_BUILD_DIR, 'app.js'),
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  for (const file of ['index.html', 'styles.css']) copyFileSync(join(SOURCE, file), join(STUDIO_BUILD_DIR, file));
+  console.error(`[studio] built into ${STUDIO_BUILD_DIR}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
