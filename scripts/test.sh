@@ -4,6 +4,7 @@
 # then the Python worker's pytest suite. Arguments go to jest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/node-runtime.sh
 bash scripts/ensure-node-deps.sh
 bash scripts/setup-python.sh
 bash scripts/setup-python.sh test/fuzz/requirements.txt test/fuzz/.venv  # schemathesis, for test/fuzz.test.ts
