@@ -1,25 +1,26 @@
 /**
- * npm run bench:scale [-- --jobs N]
+ * npm run bench:scale [-- --jobs N] [-- --processes 1,2,3]
  *
- * Throughput of the portrait engine with 1 and then 3 orchestrator processes (instant GPU-step
- * doubles in this process, the same services), printed as jobs/s and as the ratio 3 : 1.
+ * Throughput of the portrait engine with 1, 2 and 3 orchestrator processes (instant GPU-step
+ * doubles in this process, the same services), printed as jobs/s, Redis cost per job, and each
+ * count's ratio to one process.
  */
 import { Queue } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
-import sharp from 'sharp';
 import { startServices } from '../scripts/services';
 import { loadConfig, type Config } from '../src/config';
-import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
-import { createPortraitJob, enqueuePortraitJob } from '../src/flows/portrait/submission';
+import { enqueuePortraitJob } from '../src/flows/portrait/submission';
 import { QueueName } from '../src/flows/queues';
 import { logger } from '../src/logger';
 import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';
 import { connectRedis } from '../src/redis';
 import { CONCURRENCY, instantGpuSteps } from './instantGpu';
+import { createBenchJobs } from './portraitJobs';
+import { measureServers, perJob } from './serverCounters';
 
 const ROOT = join(__dirname, '..');
 
@@ -38,27 +39,27 @@ async function run(base: Config, processes: number, jobs: number) {
   await objects.ensureBucket();
   const redis = connectRedis(config.REDIS_URL);
   const portraitQueue = new Queue(QueueName.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const photo = await sharp({ create: { width: 512, height: 640, channels: 3, background: '#888' } }).jpeg().toBuffer();
   const deps = { config, objects, portraitQueue };
-  const request = { tenant: 'bench', parameters: PortraitParameters.parse({}), reference: { data: photo, contentType: 'image/jpeg', width: 512, height: 640 } };
-  const states = [];
-  for (let i = 0; i < jobs; i += CONCURRENCY) states.push(...(await Promise.all(Array.from({ length: Math.min(CONCURRENCY, jobs - i) }, () => createPortraitJob(deps, request)))));
+  const states = await createBenchJobs(deps, jobs);
   const stopGpu = instantGpuSteps(config);
   const orchestrators = await Promise.all(Array.from({ length: processes }, () => startOrchestrator(config)));
+  const cost = await measureServers(redis);
   const started = performance.now();
   await Promise.all(states.map((s) => enqueuePortraitJob(deps, s)));
-  while ((await portraitQueue.getCompletedCount()) < jobs) await new Promise((r) => setTimeout(r, 20));
+  // Polled (a few commands every 50 ms): the orchestrators are other processes.
+  while ((await portraitQueue.getCompletedCount()) < jobs) await new Promise((r) => setTimeout(r, 50));
   const seconds = (performance.now() - started) / 1000;
+  const spent = await cost.stop();
   await Promise.all(orchestrators.map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
   await stopGpu();
   await portraitQueue.close();
   redis.disconnect();
   objects.client.destroy();
-  return { seconds, jobsPerSecond: jobs / seconds };
+  return { processes, seconds, jobsPerSecond: jobs / seconds, cost: spent };
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '200' } } });
+  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '200' }, processes: { type: 'string', default: '1,2,3' } } });
   const jobs = Number(values.jobs);
   logger.level = 'warn';
   const services = process.env.REDIS_URL ? undefined : await startServices();
@@ -66,12 +67,13 @@ async function main() {
   const config = loadConfig({ ...env, LOG_LEVEL: 'error', MONGO_URL: `${env.MONGO_URL!.replace(/\/[^/]*$/, '')}/apex_scale_${Date.now()}` });
   await connectMongo(config.MONGO_URL);
   try {
-    const one = await run(config, 1, jobs);
-    const three = await run(config, 3, jobs);
+    const runs = [];
+    for (const processes of values.processes.split(',').map(Number)) runs.push(await run(config, processes, jobs));
     console.log(`\nscale benchmark: ${jobs} jobs, instant GPU doubles, ${CONCURRENCY} jobs in flight per orchestrator process\n`);
-    console.log(`1 orchestrator process : ${one.jobsPerSecond.toFixed(1)} jobs/s (${one.seconds.toFixed(2)} s)`);
-    console.log(`3 orchestrator processes: ${three.jobsPerSecond.toFixed(1)} jobs/s (${three.seconds.toFixed(2)} s)`);
-    console.log(`ratio 3 : 1             : ${(three.jobsPerSecond / one.jobsPerSecond).toFixed(2)}`);
+    for (const r of runs) {
+      const ratio = (r.jobsPerSecond / runs[0].jobsPerSecond).toFixed(2);
+      console.log(`${r.processes} orchestrator process(es): ${r.jobsPerSecond.toFixed(1)} jobs/s (${r.seconds.toFixed(2)} s), ratio to ${runs[0].processes}: ${ratio}; per job ${perJob(r.cost, jobs, { mongo: false })}`);
+    }
   } finally {
     await mongoose.disconnect();
     await services?.stop();
