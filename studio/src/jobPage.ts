@@ -12,9 +12,10 @@ const RETRYABLE = ['failed', 'failed_validation'];
 /** Where the job is now, in words: the running attempt and step, or the report being written. */
 function currentStep(job: JobView): string {
   if (TERMINAL_STATUSES.has(job.status)) return job.finished_at ? `Finished ${formatTime(job.finished_at)}.` : '';
+  if (job.status === 'pending') return 'Queued: waiting for its first step to start.';
   if (job.report?.step.status === 'queued') return 'Every attempt was rejected: the VLM is writing the failure report.';
   const attempt: Attempt | undefined = job.attempts.at(-1);
-  if (!attempt) return 'Queued: waiting for the first step to start.';
+  if (!attempt) return 'Waiting for the first step to start.';
   const open = (['prompt', 'generate', 'validate'] as const).find((s) => attempt.steps[s]?.status === 'queued');
   // A step's start is recorded only when it finishes, so an open step is "in progress": queued or running.
   if (!open) return `Attempt ${attempt.number}: between steps.`;

@@ -1,0 +1,69 @@
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHttpServer } from '../../src/api/httpServer';
+import { createApiKey } from '../../src/store/apiKeyModel';
+import { startStack } from '../support/stack';
+import { startProcess, stopProcess } from '../support/workerProcess';
+
+const ROOT = join(__dirname, '..', '..');
+const GPU_WORKER = join(ROOT, 'gpu-worker');
+const PYTHON = join(GPU_WORKER, '.venv', 'bin', 'python');
+
+/** A LoRA the GPU worker finds in its offline Hugging Face cache, as if downloaded from this repo. */
+export const TINY_LORA = { repo: 'studio-tests/tiny-style', weight_name: 'style.safetensors' };
+
+/**
+ * What a person or a client program reaches over HTTP: the API listening on a free port (with its
+ * CSP, the studio page and an API key required), the orchestrator, and the real Python GPU worker on
+ * the tiny random-weight models (portraits end failed_validation: random weights draw no face).
+ */
+export async function startLiveStack() {
+  execFileSync(PYTHON, ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-studio.ts'], { cwd: ROOT, stdio: 'ignore' });
+  const loraCache = mkdtempSync(join(tmpdir(), 'apex-studio-loras-'));
+  // The same LoRA files the Python tests make (non-zero peft weights on the tiny FLUX transformer).
+  execFileSync(
+    PYTHON,
+    ['-c', `import sys; sys.path.insert(0, 'tests/support'); from pathlib import Path; from loras import publish_lora; from apex_gpu_worker.settings import TINY_MODELS
+publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TINY_LORA.weight_name}', seed=5)`, loraCache],
+    { cwd: GPU_WORKER, stdio: 'ignore' },
+  );
+  const stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2', AUTH_MODE: 'required', SECRETS_KEY: randomBytes(32).toString('base64') } });
+  const server = createHttpServer(stack.app, stack.config);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const apiKey = (await createApiKey('studio')).key;
+  let gpu: ChildProcess | undefined;
+  try {
+    gpu = await startProcess(PYTHON, ['-m', 'apex_gpu_worker', '--role', 'all'], {
+      cwd: GPU_WORKER,
+      config: stack.config,
+      ready: 'GPU worker ready',
+      env: {
+        HF_HUB_OFFLINE: '1',
+        APEX_GPU_DEFAULT_STEPS: '4',
+        APEX_GPU_NATIVE_MAX_MEGAPIXELS: '0.08',
+        APEX_GPU_VLM_MAX_NEW_TOKENS: '4096',
+        APEX_GPU_LORA_CACHE_DIR: loraCache,
+      },
+    });
+  } catch (err) {
+    server.close();
+    await stack.close();
+    throw err;
+  }
+  const close = async () => {
+    if (gpu) await stopProcess(gpu);
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await stack.close();
+    rmSync(loraCache, { recursive: true, force: true });
+  };
+  return { ...stack, apiUrl, apiKey, close };
+}
+
+export type LiveStack = Awaited<ReturnType<typeof startLiveStack>>;
