@@ -124,6 +124,7 @@ def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm
     row = {"portrait_model": model, "class": type(pipe).__name__, "size": args.size, "steps": card["steps"],
            "answer_tokens_stated": args.answer_tokens, "vlm_answers": counted.calls,
            "parts_seconds_mean": mean, "runs_total_seconds": [round(sum(a.values()), 3) for a in attempts],
+           "runs_parts_seconds": [{part: round(seconds, 3) for part, seconds in a.items()} for a in attempts],
            "gpu_seconds": round(gpu, 3), "cpu_seconds": round(sum(mean.values()) - gpu, 3),
            "attempt_seconds": round(sum(mean.values()), 3), "warmup_seconds": round(warmup, 1),
            "once_per_job_reference_face_cpu_seconds": round(reference_seconds, 3), "reference_faces_found": len(found),
@@ -158,12 +159,15 @@ def main(argv: list[str] | None = None) -> dict:
     counted = CountedGenerate(model)
     first_token = harness.resident_vlm(model, processor, max_new_tokens=1)
     vlm = harness.resident_vlm(model, processor, max_new_tokens=args.answer_tokens)
-    harness.timed(vlm.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)  # warm-up: grammar compiled
+    # Warm-up: each question's first answer also compiles its JSON grammar (once per process).
+    first_calls = {question: round(harness.timed(vlm.complete, [photo], instructions[question], schema, 0.0)[0], 3)
+                   for question, schema in (("prompt", PROMPT_ANSWER), ("judge", JUDGE_ANSWER))}
     first = [harness.timed(first_token.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)[0] for _ in range(2)]
     full = [harness.timed(vlm.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)[0] for _ in range(2)]
     answered = counted.calls[-1]["answer_tokens"]
     results.add({"vlm": "worker backend, JSON-constrained (the prompt step's question)", "prompt_tokens": counted.calls[-1]["prompt_tokens"],
                  "answer_tokens": answered, "first_token_seconds": harness.spread(first), "answer_seconds": harness.spread(full),
+                 "first_answer_per_question_seconds": first_calls,
                  "seconds_per_token": round((sum(full) - sum(first)) / len(full) / max(1, answered - 1), 5),
                  "vlm_memory_gib": harness.peak_memory_gib()})
     faces = FaceAnalyzer(WorkerSettings().face_min_score)
