@@ -128,6 +128,7 @@ describe('the studio page and the client examples, against a live stack', () => 
     const submissions: (string | undefined)[] = [];
     page.on('request', (r) => void (r.method() === 'POST' && r.url().endsWith('/jobs') && submissions.push(r.headers()['idempotency-key'])));
     // The pickers come from GET /parameters, the rules from the server's upload limits.
+    await page.getByRole('heading', { name: 'New portrait' }).waitFor();
     expect(await page.locator('#parameter-purpose option').count()).toBe(Object.keys(PORTRAIT_VOCABULARY.purpose).length);
     await page.getByText(`JPEG, PNG, WebP; at most 20 MB and 50 megapixels; at least ${live.config.MIN_IMAGE_SIDE} px on each side.`).waitFor();
     expect(await unlabelledControls(page)).toEqual([]);
