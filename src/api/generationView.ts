@@ -1,6 +1,8 @@
+import type { PixelProvenance } from '../flows/contracts/generate';
 import type { GenerationRequest } from '../flows/contracts/generation';
 import type { GenerationDocument } from '../store/generationModel';
 import type { ObjectStore } from '../store/objectStore';
+import { pixelsView } from './pixelsView';
 
 /** How long the presigned image URLs of a generation stay valid. */
 const URL_TTL_S = 3600;
@@ -34,6 +36,7 @@ export async function generationView(objects: ObjectStore, doc: GenerationDocume
     seed: doc.seed,
     images,
     timings: doc.timings ?? null,
+    pixels: pixelsView(doc.pixels as PixelProvenance | undefined),
     error: doc.error ?? null,
     created_at: doc.createdAt?.toISOString() ?? null,
     finished_at: doc.finishedAt?.toISOString() ?? null,

@@ -1,5 +1,6 @@
 import type { AttemptRecord, StepRecord } from '../flows/contracts/portraitState';
 import type { JobDocument } from '../store/jobModel';
+import { pixelsView } from './pixelsView';
 
 const iso = (ms?: number | Date | null) => (ms ? new Date(ms).toISOString() : null);
 
@@ -25,6 +26,7 @@ function attemptView(jobId: string, a: AttemptRecord) {
     prompt: a.prompt ?? null,
     images: a.images.map((i) => ({ key: i.key, width: i.width, height: i.height, content_type: i.contentType })),
     image_url: a.images.length > 0 ? `/jobs/${jobId}/attempts/${a.number}/image` : null,
+    pixels: pixelsView(a.pixels),
     verdict: a.verdict ?? null,
     steps: { prompt: stepView(a.steps.prompt), generate: stepView(a.steps.generate), validate: stepView(a.steps.validate) },
   };

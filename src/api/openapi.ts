@@ -8,6 +8,7 @@ import { PortraitParameters } from '../flows/contracts/portraitParameters';
 import { ScheduleRequest } from '../flows/contracts/schedule';
 import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
 import { JOB_STATUSES } from '../store/statuses';
+import { PixelsView } from './pixelsView';
 import { BatchListQuery } from './routes/batches';
 import { JobListQuery } from './routes/jobs';
 
@@ -39,6 +40,7 @@ const Attempt = z.object({
   seed: z.number().int(),
   prompt: z.string().nullable(),
   image_url: z.string().nullable(),
+  pixels: PixelsView.nullable(),
   verdict: z.unknown().nullable(),
   steps: z.record(z.string(), z.unknown()),
 });

@@ -10,6 +10,8 @@ const generationSchema = new Schema(
     seed: { type: Number, required: true },
     images: { type: [Schema.Types.Mixed], default: [] },
     timings: { type: Schema.Types.Mixed },
+    /** How the images' pixels were made (the generate step's PixelProvenance). */
+    pixels: { type: Schema.Types.Mixed },
     error: { type: Schema.Types.Mixed },
     finishedAt: { type: Date },
   },

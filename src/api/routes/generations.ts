@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
-import { GenerationRequest } from '../../flows/contracts/generation';
+import { GenerationRequest, upscaledSizeFits } from '../../flows/contracts/generation';
 import { submitGeneration } from '../../flows/generation/submission';
 import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
@@ -30,10 +30,11 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
   const queue = deps.queues.get(QueueName.generation);
   const WaitQuery = z.strictObject({ wait: z.coerce.number().int().min(0).max(deps.config.GENERATION_MAX_WAIT_S).optional() });
   const GetQuery = z.strictObject({ include: z.enum(['base64']).optional() });
+  const CheckedRequest = GenerationRequest.superRefine(upscaledSizeFits);
 
   router.post('/generations', express.json({ limit: '64kb' }), async (req, res) => {
     const query = parseOr400(WaitQuery, req.query, 'invalid_query');
-    const { secrets: given, ...request } = parseOr400(GenerationRequest, req.body, 'invalid_generation');
+    const { secrets: given, ...request } = parseOr400(CheckedRequest, req.body, 'invalid_generation');
     const secrets = given && Object.keys(given).length > 0 ? given : undefined;
     if (Boolean(request.destination) !== Boolean(secrets?.s3)) {
       throw new ApiError(400, 'invalid_generation', 'destination and secrets.s3 go together: the bucket and the keys to write to it', request.destination ? 'secrets.s3' : 'destination');

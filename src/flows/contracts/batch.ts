@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { WebhookSpec } from '../webhooks/events';
 import type { TraceCarrier } from './common';
-import { GenerationRequest } from './generation';
+import { GenerationRequest, upscaledSizeFits } from './generation';
 import { PortraitParameters } from './portraitParameters';
 
 /** One generation of a batch: a plain generation request without per-request secrets or webhook (the batch has one outcome). */
-export const BatchGenerationItem = GenerationRequest.omit({ secrets: true, webhook: true, destination: true });
+export const BatchGenerationItem = GenerationRequest.omit({ secrets: true, webhook: true, destination: true }).superRefine(upscaledSizeFits);
 
 /** A folder under the tenant's inbox (`<S3_INBOX_PREFIX><tenant>/`) in the deployment's bucket. */
 export const InboxPrefix = z

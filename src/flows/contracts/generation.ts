@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type { WebhookSpec } from '../webhooks/events';
 import type { TraceCarrier } from './common';
-import { GenerateStepInput, LoraSpec } from './generate';
+import { GenerateStepInput, LoraSpec, UpscaleFactor } from './generate';
 
 const side = z.number().int().min(256).max(2048).multipleOf(16);
+/** The largest side the worker writes (GenerateStepInput's width and height). */
+const MAX_OUTPUT_SIDE = 4096;
 
 /** POST /generations: plain text-to-image (the FluxDevCustomFaces seed's request, minus its keys). */
 export const GenerationRequest = z.strictObject({
@@ -11,6 +13,9 @@ export const GenerationRequest = z.strictObject({
   negative_prompt: z.string().max(2000).optional(),
   width: side.default(1024),
   height: side.default(1024),
+  upscale: UpscaleFactor.optional().describe(
+    'the images come out width x upscale by height x upscale: the model renders width x height (or less, within its native budget) and a super-resolution model does the rest',
+  ),
   steps: z.number().int().min(1).max(100).optional(),
   guidance: z.number().min(0).max(30).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
@@ -33,6 +38,29 @@ export const GenerationRequest = z.strictObject({
     .optional(),
 });
 export type GenerationRequest = z.infer<typeof GenerationRequest>;
+
+type Size = { width: number; height: number; upscale?: number };
+
+/** The size of a generation's images: the requested one times its upscale factor. */
+export function outputSize(request: Size): { width: number; height: number } {
+  const factor = request.upscale ?? 1;
+  return { width: request.width * factor, height: request.height * factor };
+}
+
+/**
+ * A refinement for GenerationRequest (and the schemas made from it with omit, which refinements
+ * would forbid): the upscaled size stays within what the worker writes; the issue names `upscale`.
+ */
+export function upscaledSizeFits(request: Size, ctx: z.RefinementCtx): void {
+  const { width, height } = outputSize(request);
+  if (Math.max(width, height) > MAX_OUTPUT_SIDE) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['upscale'],
+      message: `${request.upscale} would make ${width}x${height} images; width and height times upscale must be at most ${MAX_OUTPUT_SIDE}`,
+    });
+  }
+}
 
 /** Queue `generation`: one generation's orchestrator job (the generate step's input, sealed secrets included). */
 export type GenerationJobData = { generationId: string; tenant?: string; webhook?: WebhookSpec; input: GenerateStepInput; queued?: boolean; trace?: TraceCarrier };

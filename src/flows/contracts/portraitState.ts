@@ -1,7 +1,7 @@
 import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
-import { GeneratedImage, LoraSpec } from './generate';
+import { GeneratedImage, LoraSpec, PixelProvenance } from './generate';
 import { PortraitParameters } from './portraitParameters';
 import { ReportStepResult } from './report';
 import { ValidateStepResult } from './validate';
@@ -24,6 +24,7 @@ export const AttemptRecord = z.object({
   prompt: z.string().optional(),
   negativePrompt: z.string().optional(),
   images: z.array(GeneratedImage).default([]),
+  pixels: PixelProvenance.optional(),
   verdict: ValidateStepResult.optional(),
   steps: z.object({
     prompt: StepRecord.optional(),

@@ -48,7 +48,7 @@ export class GenerationOrchestrator {
       fields = {};
     } else if (checked.ok) {
       status = 'completed';
-      fields = { images: checked.result.images, timings: checked.result.timings };
+      fields = { images: checked.result.images, timings: checked.result.timings, ...(checked.result.pixels ? { pixels: checked.result.pixels } : {}) };
     } else {
       status = 'failed';
       fields = { error: checked.error };

@@ -4,7 +4,7 @@ import type { Config } from '../../config';
 import { GenerationModel } from '../../store/generationModel';
 import { isDuplicateKey } from '../../store/mongo';
 import { currentTraceCarrier } from '../../telemetry';
-import { type GenerationRequest, type GenerationJobData } from '../contracts/generation';
+import { outputSize, type GenerationRequest, type GenerationJobData } from '../contracts/generation';
 import { generationJobId } from '../ids';
 import { orchestratorJobOptions, type ParentJob } from '../queues';
 import { sealSecrets, secretsBinding } from '../secrets';
@@ -35,8 +35,8 @@ export async function submitGeneration(
     prompt: request.prompt,
     ...(request.negative_prompt ? { negativePrompt: request.negative_prompt } : {}),
     seed,
-    width: request.width,
-    height: request.height,
+    ...outputSize(request),
+    ...(request.upscale ? { upscale: request.upscale } : {}),
     numImages: request.num_images,
     ...(request.steps ? { steps: request.steps } : {}),
     ...(request.guidance !== undefined ? { guidance: request.guidance } : {}),

@@ -171,8 +171,10 @@ function resultFields(step: StepName, value: unknown): Partial<AttemptRecord> {
       const { prompt, negativePrompt } = value as StepResult<'prompt'>;
       return negativePrompt ? { prompt, negativePrompt } : { prompt };
     }
-    case 'generate':
-      return { images: (value as StepResult<'generate'>).images };
+    case 'generate': {
+      const { images, pixels } = value as StepResult<'generate'>;
+      return pixels ? { images, pixels } : { images };
+    }
     case 'validate': {
       const verdict = value as StepResult<'validate'>;
       return { verdict, status: verdict.passed ? 'passed' : 'rejected' };
