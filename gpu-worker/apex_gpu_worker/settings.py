@@ -2,7 +2,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,9 @@ class WorkerSettings(BaseSettings):
     # Super-resolution models that bring renders up to sizes above the native budget (Real-ESRGAN x2
     # and x4, or whatever else spandrel reads): .pth/.safetensors files, folders of them, or Hub files
     # written owner/repo/file.pth; one model per scale. Empty: a plain Lanczos resize (no detail).
-    upscaler_models: list[str] = [str(TINY_MODELS / "upscaler")]
+    # Unset: the tiny upscaler beside the tiny diffusion models, none beside real ones (a random one
+    # would turn real renders into noise).
+    upscaler_models: list[str] = Field(None, validate_default=True)
     upscaler_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto = fp16 on GPU where supported, fp32 on CPU
     upscaler_tile: int = Field(512, ge=0)  # tile side in input pixels, so memory stays bounded at 4k; 0 = one pass
     upscaler_tile_overlap: int = Field(32, ge=0)  # context around each tile, so no seams show
@@ -107,6 +109,14 @@ class WorkerSettings(BaseSettings):
     pass_score: float = Field(0.75, ge=0, le=1)
     # Checks that must pass, whatever the score; empty means every check.
     gating_checks: list[str] = []
+
+    @field_validator("upscaler_models", mode="before")
+    @classmethod
+    def _default_upscaler(cls, value: list[str] | None, info: ValidationInfo) -> list[str]:
+        if value is not None:
+            return value
+        tiny = all(Path(m).parent == TINY_MODELS for m in (info.data.get("flux_model"), info.data.get("portrait_model")) if m)
+        return [str(TINY_MODELS / "upscaler")] if tiny else []
 
 
 def model_name(model: str) -> str:

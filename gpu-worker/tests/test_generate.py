@@ -63,7 +63,7 @@ async def test_generate_renders_uploads_and_reports_through_a_real_queue(setting
     result = job.returnvalue
     assert [i["key"] for i in result["images"]] == [f"jobs/{JOB_ID}/attempts/1/0.webp", f"jobs/{JOB_ID}/attempts/1/1.webp"]
     assert result["seed"] == 42
-    assert set(result["timings"]) == {"queueWaitSeconds", "loraLoadSeconds", "denoiseSeconds", "uploadSeconds"}
+    assert set(result["timings"]) == {"queueWaitSeconds", "loraLoadSeconds", "denoiseSeconds", "upscaleSeconds", "uploadSeconds"}
     assert job.progress == {"step": 4, "total": 4}
     image = Image.open(io.BytesIO(store.get_bytes(result["images"][0]["key"])))
     assert (image.format, image.size) == ("WEBP", (256, 320))

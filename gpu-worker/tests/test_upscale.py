@@ -19,7 +19,7 @@ from apex_gpu_worker.diffusion.upscale_model import SuperResolutionModel, upscal
 from apex_gpu_worker.diffusion.upscale_plan import UpscalePlan, plan_upscale
 from apex_gpu_worker.diffusion.upscale_tiles import tile_spans
 from apex_gpu_worker.diffusion.upscaler import Upscaler
-from apex_gpu_worker.settings import WorkerSettings
+from apex_gpu_worker.settings import TINY_MODELS, WorkerSettings
 from apex_gpu_worker.steps.generate import generate_step
 from dev_support.tiny_models import TINY_UPSCALERS, real_esrgan
 from support.loras import publish_file
@@ -133,6 +133,22 @@ def test_a_cancelled_job_stops_the_upscale_between_tiles(tiny_models):
     with pytest.raises(GenerationCancelled):
         Upscaler([tiled]).to_size([ASTRONAUT.resize((128, 160))], 512, 640, UpscalePlan(128, 160, 4), should_stop)
     assert len(asked) == 2
+
+
+REAL = {"flux_model": "black-forest-labs/FLUX.1-dev", "portrait_model": "black-forest-labs/FLUX.1-Kontext-dev"}
+
+
+@pytest.mark.parametrize("configured, upscalers", [
+    ({}, [str(TINY_MODELS / "upscaler")]),  # the development defaults: the tiny upscaler
+    ({"portrait_model": ""}, [str(TINY_MODELS / "upscaler")]),
+    (REAL, []),  # real renders are never handed to a random upscaler
+    ({"flux_model": REAL["flux_model"]}, []),
+    ({**REAL, "upscaler_models": ["/models/RealESRGAN_x4plus.pth"]}, ["/models/RealESRGAN_x4plus.pth"]),
+    ({"upscaler_models": []}, []),
+])
+def test_unset_the_upscaler_is_the_tiny_one_beside_tiny_models_and_none_beside_real_ones(monkeypatch, configured, upscalers):
+    monkeypatch.delenv("APEX_GPU_UPSCALER_MODELS", raising=False)
+    assert WorkerSettings(**configured).upscaler_models == upscalers
 
 
 @pytest.mark.parametrize("setting, device, half, bfloat16, dtype", [

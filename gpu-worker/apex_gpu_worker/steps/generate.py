@@ -112,6 +112,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
                 "queueWaitSeconds": round(max(0.0, started - job.timestamp / 1000), 3),
                 "loraLoadSeconds": round(generation.lora_seconds, 3),
                 "denoiseSeconds": round(generation.denoise_seconds, 3),
+                "upscaleSeconds": pixels["seconds"],
                 "uploadSeconds": round(time.time() - upload_started, 3),
             },
             "pixels": pixels,
