@@ -48,6 +48,14 @@ def test_an_unparseable_answer_is_retried_once_with_sampling(chat):
     assert [r["body"]["temperature"] for r in server.requests] == [0.0, 0.7]
 
 
+def test_nul_characters_are_dropped_from_answers_since_the_job_store_cannot_keep_them(chat):
+    with_nul = json.dumps({"subject": "a man\u0000 with short hair", "prompt": "studio\u0000", "negative_prompt": "blur"})
+    server, backend = chat([(200, with_nul), (200, json.dumps({"subject": "\u0000", "prompt": "p", "negative_prompt": "n"})), (200, GOOD)])
+    assert ask_json(backend, [IMAGE], "describe", PROMPT_ANSWER) == {"subject": "a man with short hair", "prompt": "studio", "negative_prompt": "blur"}
+    # A string that was only NUL is empty after, so the answer fails its schema and is asked again.
+    assert ask_json(backend, [IMAGE], "describe", PROMPT_ANSWER)["subject"] == "a man with short hair"
+
+
 def test_two_unusable_answers_fail_the_step_permanently_and_log_the_raw_text(chat, caplog):
     server, backend = chat([(200, "not json"), (200, json.dumps({"subject": "x"}))])
     with pytest.raises(UnparseableAnswer, match="prompt"):

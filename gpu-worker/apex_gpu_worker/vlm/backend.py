@@ -30,7 +30,7 @@ def ask_json(backend: VlmBackend, images: list[Image.Image], instruction: str, s
     for temperature in (0.0, 0.7):
         raw = backend.complete(images, instruction, schema, temperature)
         try:
-            answer = json.loads(raw, strict=False)  # raw control characters inside strings are harmless here
+            answer = _without_nul(json.loads(raw, strict=False))  # other raw control characters are harmless here
             error = next(iter(validator.iter_errors(answer)), None)
             if error is None:
                 return answer
@@ -39,3 +39,15 @@ def ask_json(backend: VlmBackend, images: list[Image.Image], instruction: str, s
             problem = f"not JSON ({err.msg} at {err.pos})"
         log.warning("unusable VLM answer", extra={"fields": {"raw": raw[:4000], "problem": problem, "temperature": temperature}})
     raise UnparseableAnswer(f"the vision-language model did not return the expected JSON twice: {problem}")
+
+
+def _without_nul(value):
+    """U+0000 is valid JSON, and random or confused models write it, but the job store cannot keep it
+    (PostgreSQL under FerretDB refuses the whole document): it is dropped from every string."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    return value
