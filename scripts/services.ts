@@ -1,17 +1,20 @@
 /**
  * The real backing services for tests and local runs, installed and started by the project itself
- * (no Docker engine here): Redis from Debian, FerretDB v1 on SQLite as the MongoDB server, MinIO as
- * the S3 server. Binaries are built once per machine into ~/.cache/apex-portraits (a second install
- * costs seconds); every start gets free loopback ports and a fresh data directory.
+ * (no Docker engine here): Redis from Debian, PostgreSQL from Debian with FerretDB v1 on it as the
+ * MongoDB server, MinIO as the S3 server. Binaries are built once per machine into
+ * ~/.cache/apex-portraits (a second install costs seconds). Tests get free loopback ports and a
+ * throw-away data directory; `npm start` (scripts/start.ts) passes its own ports and data directory.
  *
  *   tsx scripts/services.ts install      build/install what is missing
- *   tsx scripts/services.ts start        start all three in the foreground, print their env, Ctrl-C stops
+ *   tsx scripts/services.ts start        start all of them in the foreground (throw-away), print their env, Ctrl-C stops
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, launch, log as logAs, portIsFree, stopProcess, waitForHttp, waitForPort } from './processes';
+
+export { freePort } from './processes';
 
 const CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'apex-portraits', 'bin');
 
@@ -29,9 +32,7 @@ const GO_SERVERS = {
 
 const binPath = (name: keyof typeof GO_SERVERS) => join(CACHE, `${name}-${GO_SERVERS[name].version}`);
 
-function log(message: string) {
-  process.stderr.write(`[services] ${message}\n`);
-}
+const log = (message: string) => logAs('services', message);
 
 function commandExists(cmd: string): boolean {
   try {
@@ -78,55 +79,56 @@ function buildGoServer(name: keyof typeof GO_SERVERS) {
   if (srcDir !== info.Dir) rmSync(srcDir, { recursive: true, force: true });
 }
 
+/** Debian's PostgreSQL server binaries (initdb, postgres, pg_dump, pg_restore), newest installed major version. */
+export function postgresBin(tool: string): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))) : [];
+  if (versions.length === 0) throw new Error('PostgreSQL is not installed (tsx scripts/services.ts install)');
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  return join(root, newest, 'bin', tool);
+}
+
+function installPostgres() {
+  try {
+    postgresBin('postgres');
+    return;
+  } catch {
+    log('installing postgresql from Debian packages');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'postgresql'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+}
+
 export function installServices() {
   installRedis();
+  installPostgres();
   buildGoServer('ferretdb');
   buildGoServer('minio');
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export type ServiceName = 'redis' | 'postgres' | 'mongodb' | 's3';
 
-async function waitForPort(port: number, name: string, child: ChildProcess, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} during start`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = new Socket();
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-      socket.connect(port, '127.0.0.1');
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not open port ${port} within ${timeoutMs} ms`);
-}
+/** Loopback ports of one set of services; FerretDB's debug listener and MinIO's console need one each too. */
+export type ServicePorts = { redis: number; postgres: number; mongodb: number; s3: number; s3Console: number; ferretdbDebug: number };
 
-async function waitForHttp(url: string, name: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${name} not healthy at ${url} within ${timeoutMs} ms`);
-}
-
-export type ServiceName = 'redis' | 'mongodb' | 's3';
+export type ServicesOptions = {
+  /** Keep the data here across starts (a local deployment). Absent: a fresh temporary directory, deleted by stop(). */
+  dataDir?: string;
+  /** Fixed ports (a deployment's configuration); free ones are picked for the rest. */
+  ports?: Partial<ServicePorts>;
+  /** MinIO's root credentials: a deployment keeps its own; random ones otherwise. */
+  s3Credentials?: { user: string; password: string };
+  /** Redis persistence: AOF, fsync every second (as in docker-compose), for a deployment and tests that restart it. */
+  redisAppendOnly?: boolean;
+  /** PostgreSQL flushes every commit to disk. Off for throw-away runs (tests, benchmarks): nothing there must survive a crash. */
+  durable?: boolean;
+};
 
 export type RunningServices = {
   env: Record<string, string>;
-  /** Stops all of them and removes their data. */
+  ports: ServicePorts;
+  dataDir: string;
+  /** Stops all of them (FerretDB and the others before PostgreSQL); removes a temporary data directory. */
   stop(): Promise<void>;
   /** For chaos tests: stops one (SIGTERM, its data kept) ... */
   stopService(name: ServiceName): Promise<void>;
@@ -134,98 +136,139 @@ export type RunningServices = {
   startService(name: ServiceName): Promise<void>;
 };
 
-function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-  child.on('exit', (code, signal) => {
-    if (code && !signal) log(`${cmd} exited with ${code}: ${stderr.trim()}`);
-  });
-  return child;
-}
+type ServiceSpec = { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; port: number; healthUrl?: string; stopSignal?: NodeJS.Signals };
 
-function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-  });
-}
+const PORT_SETTING: Record<keyof ServicePorts, string> = {
+  redis: 'APEX_REDIS_PORT',
+  postgres: 'APEX_POSTGRES_PORT',
+  mongodb: 'APEX_MONGO_PORT',
+  s3: 'APEX_S3_PORT',
+  s3Console: 'APEX_S3_CONSOLE_PORT',
+  ferretdbDebug: 'APEX_FERRETDB_DEBUG_PORT',
+};
 
-type ServiceSpec = { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; port: number; healthUrl?: string };
+async function resolvePorts(fixed: Partial<ServicePorts>): Promise<ServicePorts> {
+  const ports = {} as ServicePorts;
+  for (const name of Object.keys(PORT_SETTING) as (keyof ServicePorts)[]) {
+    const port = fixed[name];
+    if (port === undefined) {
+      ports[name] = await freePort();
+    } else if (!(await portIsFree(port))) {
+      throw new Error(`port ${port} (${PORT_SETTING[name]}) is already in use on 127.0.0.1: stop what holds it, or set ${PORT_SETTING[name]} to a free port`);
+    } else {
+      ports[name] = port;
+    }
+  }
+  return ports;
+}
 
 /**
- * Redis, FerretDB and MinIO on free ports with a fresh data directory. `redisAppendOnly` turns on
- * Redis persistence (AOF, fsync every second, as in docker-compose) for tests that restart it.
+ * PostgreSQL refuses to run as root. Run as root (a CI machine, a container), it is started in a
+ * user namespace where root appears as the `postgres` user the Debian package creates: its files
+ * stay owned by the caller outside, and no directory permissions need changing.
  */
-export async function startServices(opts: { redisAppendOnly?: boolean } = {}): Promise<RunningServices> {
-  installServices();
-  const dataDir = mkdtempSync(join(tmpdir(), 'apex-services-'));
-  const [redisPort, mongoPort, s3Port, debugPort, consolePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const s3User = 'apex-local';
-  const s3Secret = `apex-local-${Math.random().toString(36).slice(2)}`;
+function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
+  if (process.getuid?.() !== 0) return [cmd, args];
+  const uid = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
+  const gid = execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim();
+  return ['unshare', ['--user', `--map-user=${uid}`, `--map-group=${gid}`, cmd, ...args]];
+}
 
-  mkdirSync(join(dataDir, 'redis'));
-  mkdirSync(join(dataDir, 'ferretdb'));
-  mkdirSync(join(dataDir, 'minio'));
+export const POSTGRES_USER = 'apex';
+export const FERRETDB_DATABASE = 'ferretdb';
+
+/** A new cluster in `dir` (once; a kept one is reused), owned by POSTGRES_USER, password-less on loopback only. */
+function initPostgres(dir: string, durable: boolean) {
+  if (existsSync(join(dir, 'PG_VERSION'))) return;
+  mkdirSync(dir, { recursive: true });
+  const [cmd, args] = asPostgresUser(postgresBin('initdb'), [
+    '-D', dir, '-U', POSTGRES_USER, '--auth=trust', '-E', 'UTF8', '--locale=C', ...(durable ? [] : ['--no-sync']),
+  ]);
+  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function createFerretDatabase(port: number) {
+  const [cmd, args] = [postgresBin('psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER, '-d', 'postgres', '-tAc']];
+  const exists = execFileSync(cmd, [...args, `SELECT 1 FROM pg_database WHERE datname = '${FERRETDB_DATABASE}'`], { encoding: 'utf8' }).trim();
+  if (exists !== '1') execFileSync(cmd, [...args, `CREATE DATABASE ${FERRETDB_DATABASE}`], { stdio: 'ignore' });
+}
+
+/** Redis, PostgreSQL + FerretDB and MinIO; see ServicesOptions. */
+export async function startServices(opts: ServicesOptions = {}): Promise<RunningServices> {
+  installServices();
+  const temporary = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'apex-services-'));
+  const ports = await resolvePorts(opts.ports ?? {});
+  const s3 = opts.s3Credentials ?? { user: 'apex-local', password: `apex-local-${Math.random().toString(36).slice(2)}` };
+  const durable = opts.durable ?? false;
+
+  for (const dir of ['redis', 'ferretdb', 'minio']) mkdirSync(join(dataDir, dir), { recursive: true });
+  initPostgres(join(dataDir, 'postgres'), durable);
   const persistence = opts.redisAppendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
+  const [postgresCmd, postgresArgs] = asPostgresUser(postgresBin('postgres'), [
+    '-D', join(dataDir, 'postgres'), '-p', String(ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+    '-c', 'max_connections=200',
+    ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
+  ]);
   const specs: Record<ServiceName, ServiceSpec> = {
     redis: {
       cmd: redisServerPath(),
-      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'), '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'],
-      port: redisPort,
+      args: ['--port', String(ports.redis), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'), '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'],
+      port: ports.redis,
     },
+    // SIGINT is PostgreSQL's "fast" shutdown: it ends its clients' sessions instead of waiting for them.
+    postgres: { cmd: postgresCmd, args: postgresArgs, port: ports.postgres, stopSignal: 'SIGINT' },
     mongodb: {
       cmd: binPath('ferretdb'),
       args: [
-        '--handler=sqlite',
-        // BEGIN IMMEDIATE: concurrent writers queue on busy_timeout instead of failing with SQLITE_BUSY
-        // when a read transaction tries to upgrade; synchronous=normal is WAL's usual pairing.
-        `--sqlite-url=file:${join(dataDir, 'ferretdb')}/?_txlock=immediate&_pragma=synchronous(normal)`,
-        `--listen-addr=127.0.0.1:${mongoPort}`, '--telemetry=disable', '--log-level=error',
+        '--handler=postgresql',
+        `--postgresql-url=postgres://${POSTGRES_USER}@127.0.0.1:${ports.postgres}/${FERRETDB_DATABASE}`,
+        `--listen-addr=127.0.0.1:${ports.mongodb}`, '--telemetry=disable', '--log-level=error',
         // Its debug/metrics HTTP listener defaults to the fixed :8088, which two stacks would fight over.
-        `--debug-addr=127.0.0.1:${debugPort}`,
+        `--debug-addr=127.0.0.1:${ports.ferretdbDebug}`,
         `--state-dir=${join(dataDir, 'ferretdb')}`,
       ],
-      port: mongoPort,
+      port: ports.mongodb,
     },
     s3: {
       cmd: binPath('minio'),
-      args: ['server', join(dataDir, 'minio'), '--address', `127.0.0.1:${s3Port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
-      env: { ...process.env, MINIO_ROOT_USER: s3User, MINIO_ROOT_PASSWORD: s3Secret, MINIO_BROWSER: 'off' },
-      port: s3Port,
-      healthUrl: `http://127.0.0.1:${s3Port}/minio/health/live`,
+      args: ['server', join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.s3}`, '--console-address', `127.0.0.1:${ports.s3Console}`, '--quiet'],
+      env: { ...process.env, MINIO_ROOT_USER: s3.user, MINIO_ROOT_PASSWORD: s3.password, MINIO_BROWSER: 'off' },
+      port: ports.s3,
+      healthUrl: `http://127.0.0.1:${ports.s3}/minio/health/live`,
     },
   };
-  const processes = {} as Record<ServiceName, ChildProcess>;
+  const processes = {} as Partial<Record<ServiceName, ChildProcess>>;
   const startService = async (name: ServiceName) => {
     const spec = specs[name];
     processes[name] = launch(spec.cmd, spec.args, spec.env);
     await waitForPort(spec.port, name, processes[name]);
     if (spec.healthUrl) await waitForHttp(spec.healthUrl, name);
   };
-  const stopService = (name: ServiceName) => kill(processes[name]);
+  const stopService = (name: ServiceName) => stopProcess(processes[name], specs[name].stopSignal, 30_000);
   const stop = async () => {
-    await Promise.all(Object.values(processes).map(kill));
-    rmSync(dataDir, { recursive: true, force: true });
+    await Promise.all((['redis', 'mongodb', 's3'] as const).map(stopService));
+    await stopService('postgres');
+    if (temporary) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await Promise.all((Object.keys(specs) as ServiceName[]).map(startService));
+    await startService('postgres');
+    createFerretDatabase(ports.postgres);
+    await Promise.all((['redis', 'mongodb', 's3'] as const).map(startService));
   } catch (err) {
     await stop();
     throw err;
   }
   const env = {
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-    MONGO_URL: `mongodb://127.0.0.1:${mongoPort}/apex`,
-    S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
-    S3_ACCESS_KEY_ID: s3User,
-    S3_SECRET_ACCESS_KEY: s3Secret,
+    REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
+    MONGO_URL: `mongodb://127.0.0.1:${ports.mongodb}/apex`,
+    S3_ENDPOINT: `http://127.0.0.1:${ports.s3}`,
+    S3_ACCESS_KEY_ID: s3.user,
+    S3_SECRET_ACCESS_KEY: s3.password,
     S3_REGION: 'us-east-1',
     S3_FORCE_PATH_STYLE: 'true',
   };
-  return { env, stop, stopService, startService };
+  return { env, ports, dataDir, stop, stopService, startService };
 }
 
 if (require.main === module) {
