@@ -1,12 +1,17 @@
 /**
  * npm run dev: the whole product in the foreground (services on free ports, API on :8001, the
- * orchestrator and the Python GPU worker). Ctrl-C stops everything.
+ * orchestrator and the Python GPU worker), throw-away: its data directory is deleted at Ctrl-C.
+ * `npm start` is the kind that keeps its data.
  */
 import { startLocalStack } from './localStack';
 
 async function main() {
   const stack = await startLocalStack({ onExit: (name, code) => void shutdown(`${name} exited with ${code}`, 1) });
   process.stderr.write(`[dev] ready: API on ${stack.apiUrl} (redis ${stack.env.REDIS_URL}, mongodb ${stack.env.MONGO_URL}, s3 ${stack.env.S3_ENDPOINT})\n`);
+  process.stderr.write(
+    `[dev] throw-away: everything lives in ${stack.dataDir} and is deleted at Ctrl-C (\`npm start\` keeps its data). ` +
+      `A key for this stack: MONGO_URL=${stack.env.MONGO_URL} npm run keys -- create --tenant NAME\n`,
+  );
   let stopping = false;
   async function shutdown(reason: string, code: number) {
     if (stopping) return;

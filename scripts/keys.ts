@@ -1,13 +1,14 @@
 /**
- * API key administration (the MongoDB of MONGO_URL):
+ * API key administration, on the local deployment running from APEX_HOME (`npm start`), or on the
+ * MongoDB of MONGO_URL when that is set:
  *   npm run keys -- create --tenant acme [--name ci]   prints the key once
  *   npm run keys -- list [--tenant acme]
  *   npm run keys -- revoke <key id>
  */
 import mongoose from 'mongoose';
-import { loadConfig } from '../src/config';
 import { ApiKeyModel, createApiKey, revokeApiKey } from '../src/store/apiKeyModel';
 import { connectMongo } from '../src/store/mongo';
+import { adminEnv } from './deployment';
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -16,7 +17,7 @@ function option(args: string[], name: string): string | undefined {
 
 async function main(args: string[]) {
   const [command, ...rest] = args;
-  await connectMongo(loadConfig().MONGO_URL);
+  await connectMongo(adminEnv().MONGO_URL!);
   try {
     if (command === 'create') {
       const tenant = option(rest, 'tenant');

@@ -1,7 +1,9 @@
 /**
- * Everything the product runs, on this machine: Redis, FerretDB and MinIO on free local ports, the
- * API, the TypeScript orchestrator and notifier, and the Python GPU worker, each a child process whose log lines
- * are prefixed with its name. Used by `npm run dev` and `npm run demo`.
+ * Everything the product runs, on this machine: the backing services (scripts/services.ts), the
+ * API, the TypeScript orchestrator and notifier, and the Python GPU worker, each a child process
+ * whose log lines are prefixed with its name. `startLocalStack` is the throw-away kind (`npm run
+ * dev`, `npm run demo`, tests); `npm start` (scripts/start.ts) starts the services on its own data
+ * directory and ports and then the same `startProduct`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -39,16 +41,23 @@ function waitFor(child: ChildProcess, marker: string, name: string): Promise<voi
   });
 }
 
-export type LocalStack = Awaited<ReturnType<typeof startLocalStack>>;
+/** Whether the GPU worker will run on the tiny random-weight models (no model configured). */
+export function usesTinyModels(env: NodeJS.ProcessEnv): boolean {
+  return !env.APEX_GPU_FLUX_MODEL || !env.APEX_GPU_PORTRAIT_MODEL || !env.APEX_GPU_VLM_MODEL;
+}
 
-export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: string, code: number | null) => void } = {}) {
-  const services = await startServices();
-  const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty' };
+export type Product = Awaited<ReturnType<typeof startProduct>>;
+
+/**
+ * The API, orchestrator, notifier and GPU worker against the services in `env`; resolves once all
+ * four are ready. `stop()` sends each SIGTERM and waits: they finish or hand back what they hold.
+ */
+export async function startProduct(env: NodeJS.ProcessEnv, opts: { quiet?: boolean; onExit?: (name: string, code: number | null) => void } = {}) {
   const quiet = opts.quiet ?? false;
   const tsx = (script: string, ...args: string[]): [string, string[], string] => [process.execPath, ['--import', 'tsx', script, ...args], ROOT];
   // Without APEX_GPU_FLUX_MODEL / APEX_GPU_PORTRAIT_MODEL / APEX_GPU_VLM_MODEL the worker uses the tiny models, and
   // says so; they are built here first (seconds when they exist), since the worker itself does not.
-  if (!env.APEX_GPU_FLUX_MODEL || !env.APEX_GPU_PORTRAIT_MODEL || !env.APEX_GPU_VLM_MODEL) {
+  if (usesTinyModels(env)) {
     execFileSync(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: quiet ? 'ignore' : 'inherit' });
   }
   const processes = {
@@ -64,9 +73,8 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
   const stop = async () => {
     stopping = true;
     await Promise.all(
-      Object.values(processes).map((c) => (c.exitCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))))),
+      Object.values(processes).map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))))),
     );
-    await services.stop();
   };
   try {
     await Promise.all([
@@ -79,5 +87,25 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
     await stop();
     throw err;
   }
-  return { env, apiUrl: `http://127.0.0.1:${env.PORT ?? 8001}`, processes, stop };
+  return { apiUrl: `http://127.0.0.1:${env.PORT ?? 8001}`, processes, stop };
+}
+
+export type LocalStack = Awaited<ReturnType<typeof startLocalStack>>;
+
+/** Throw-away: services on free ports with a temporary data directory that stop() deletes. */
+export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: string, code: number | null) => void } = {}) {
+  const services = await startServices();
+  const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty' };
+  let product: Product;
+  try {
+    product = await startProduct(env, opts);
+  } catch (err) {
+    await services.stop();
+    throw err;
+  }
+  const stop = async () => {
+    await product.stop();
+    await services.stop();
+  };
+  return { env, apiUrl: product.apiUrl, processes: product.processes, dataDir: services.dataDir, stop };
 }

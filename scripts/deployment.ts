@@ -1,0 +1,127 @@
+/**
+ * A local deployment (`npm start`): one data directory and fixed ports, read from the environment
+ * the same way by `npm start` and by every admin command (`npm run keys`, `backup`, `restore`), so
+ * the admin commands find the running deployment without anyone copying URLs.
+ *
+ *   APEX_HOME/
+ *     secrets.json      SECRETS_KEY, ADMIN_TOKEN, WEBHOOK_SECRET, MinIO's credentials (created once, mode 600)
+ *     running.json      the running deployment's pid and service URLs (while it runs)
+ *     data/{redis,postgres,ferretdb,minio}/
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { ServicePorts } from './services';
+
+/** Defaults away from each server's usual port, so a system Redis, PostgreSQL or MongoDB does not collide. */
+export const DEFAULT_PORTS: ServicePorts & { api: number } = {
+  api: 8001,
+  redis: 6390,
+  postgres: 5490,
+  mongodb: 27090,
+  s3: 9090,
+  s3Console: 9091,
+  ferretdbDebug: 8090,
+};
+
+const PORT_VARIABLES: Record<keyof typeof DEFAULT_PORTS, string> = {
+  api: 'PORT',
+  redis: 'APEX_REDIS_PORT',
+  postgres: 'APEX_POSTGRES_PORT',
+  mongodb: 'APEX_MONGO_PORT',
+  s3: 'APEX_S3_PORT',
+  s3Console: 'APEX_S3_CONSOLE_PORT',
+  ferretdbDebug: 'APEX_FERRETDB_DEBUG_PORT',
+};
+
+export type DeploymentConfig = { home: string; dataDir: string; ports: typeof DEFAULT_PORTS };
+
+export function deploymentConfig(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
+  const home = env.APEX_HOME || join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'apex-portraits');
+  const ports = { ...DEFAULT_PORTS };
+  for (const [name, variable] of Object.entries(PORT_VARIABLES) as [keyof typeof DEFAULT_PORTS, string][]) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${variable} must be a port number (1-65535), got "${value}"`);
+    ports[name] = port;
+  }
+  return { home, dataDir: join(home, 'data'), ports };
+}
+
+export type DeploymentSecrets = {
+  SECRETS_KEY: string;
+  ADMIN_TOKEN: string;
+  WEBHOOK_SECRET: string;
+  s3: { user: string; password: string };
+};
+
+const secretsPath = (home: string) => join(home, 'secrets.json');
+
+export function readSecrets(home: string): DeploymentSecrets | undefined {
+  return existsSync(secretsPath(home)) ? (JSON.parse(readFileSync(secretsPath(home), 'utf8')) as DeploymentSecrets) : undefined;
+}
+
+export function writeSecrets(home: string, secrets: DeploymentSecrets) {
+  mkdirSync(home, { recursive: true });
+  writeFileSync(secretsPath(home), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(secretsPath(home), 0o600);
+}
+
+/** Created on the first start and kept: sealed secrets, webhook signatures and stored objects depend on them. */
+export function loadOrCreateSecrets(home: string): DeploymentSecrets {
+  const existing = readSecrets(home);
+  if (existing) return existing;
+  const secrets: DeploymentSecrets = {
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+    WEBHOOK_SECRET: randomBytes(32).toString('base64url'),
+    s3: { user: 'apex-local', password: randomBytes(24).toString('base64url') },
+  };
+  writeSecrets(home, secrets);
+  return secrets;
+}
+
+/** What a running deployment publishes for the admin commands: never secrets beyond what its own files hold. */
+export type RunningDeployment = { pid: number; apiUrl: string; ports: ServicePorts; env: Record<string, string>; startedAt: string };
+
+const runningPath = (home: string) => join(home, 'running.json');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The deployment running from `home`, if any (a stale file from a killed run is ignored). */
+export function runningDeployment(home: string): RunningDeployment | undefined {
+  if (!existsSync(runningPath(home))) return undefined;
+  const running = JSON.parse(readFileSync(runningPath(home), 'utf8')) as RunningDeployment;
+  return alive(running.pid) ? running : undefined;
+}
+
+export function publishRunning(home: string, running: RunningDeployment) {
+  writeFileSync(runningPath(home), `${JSON.stringify(running, null, 2)}\n`, { mode: 0o600 });
+}
+
+export function clearRunning(home: string) {
+  rmSync(runningPath(home), { force: true });
+}
+
+/**
+ * The service URLs an admin command uses: MONGO_URL etc. when set explicitly (a deployment elsewhere),
+ * otherwise those of the local deployment running from APEX_HOME.
+ */
+export function adminEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env.MONGO_URL) return env;
+  const { home } = deploymentConfig(env);
+  const running = runningDeployment(home);
+  if (!running) {
+    throw new Error(`no deployment is running from ${home}: start it with \`npm start\` (APEX_HOME chooses another one), or set MONGO_URL to reach a database elsewhere`);
+  }
+  return { ...env, ...running.env };
+}

@@ -1,0 +1,76 @@
+/**
+ * npm start: the whole product on this machine for real use, its data kept in APEX_HOME across
+ * stops and starts (jobs, keys, images, queued work), on the ports of its configuration
+ * (scripts/deployment.ts). Ctrl-C or SIGTERM stops it cleanly: the product's processes first (they
+ * finish or hand back their work), then the services, PostgreSQL last.
+ */
+import { mkdirSync } from 'node:fs';
+import { clearRunning, deploymentConfig, loadOrCreateSecrets, publishRunning, runningDeployment } from './deployment';
+import { startProduct, usesTinyModels, type Product } from './localStack';
+import { log as logAs, portIsFree } from './processes';
+import { startServices, type RunningServices } from './services';
+
+const log = (message: string) => logAs('start', message);
+
+async function main() {
+  const config = deploymentConfig();
+  const { home, dataDir, ports } = config;
+  const already = runningDeployment(home);
+  if (already) throw new Error(`a deployment is already running from ${home} (pid ${already.pid}, API ${already.apiUrl})`);
+  if (!(await portIsFree(ports.api))) throw new Error(`port ${ports.api} (PORT, the API) is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`);
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = loadOrCreateSecrets(home);
+  log(`data directory: ${home}`);
+
+  let services: RunningServices | undefined;
+  let product: Product | undefined;
+  let stopping = false;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping (${reason})`);
+    // A process that does not stop in time must not keep the deployment half-alive: exit regardless.
+    setTimeout(() => process.exit(code || 1), 120_000).unref();
+    await product?.stop();
+    await services?.stop();
+    clearRunning(home);
+    log('stopped; the data stays in ' + home);
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+
+  try {
+    services = await startServices({ dataDir, ports, s3Credentials: secrets.s3, redisAppendOnly: true, durable: true });
+  } catch (err) {
+    log(err instanceof Error ? err.message : String(err));
+    return shutdown('a service did not start', 1);
+  }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...services.env,
+    PORT: String(ports.api),
+    SECRETS_KEY: secrets.SECRETS_KEY,
+    ADMIN_TOKEN: secrets.ADMIN_TOKEN,
+    WEBHOOK_SECRET: secrets.WEBHOOK_SECRET,
+    // Every request needs a key (`npm run keys -- create --tenant NAME`), unless the caller chose otherwise.
+    AUTH_MODE: process.env.AUTH_MODE ?? 'required',
+    LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty',
+  };
+  if (usesTinyModels(env)) {
+    log('no models configured (APEX_GPU_PORTRAIT_MODEL, APEX_GPU_FLUX_MODEL, APEX_GPU_VLM_MODEL): the GPU worker runs tiny random-weight models, so images are noise (README: "Run it on one machine")');
+  }
+  try {
+    product = await startProduct(env, { onExit: (name, code) => void shutdown(`${name} exited with ${code}`, 1) });
+  } catch (err) {
+    log(err instanceof Error ? err.message : String(err));
+    return shutdown('a process did not start', 1);
+  }
+  publishRunning(home, { pid: process.pid, apiUrl: product.apiUrl, ports: services.ports, env: services.env, startedAt: new Date().toISOString() });
+  log(`ready: API on ${product.apiUrl}; create a key with \`npm run keys -- create --tenant NAME\`; Bull Board at ${product.apiUrl}/admin/queues (password: ADMIN_TOKEN in ${home}/secrets.json); Ctrl-C stops`);
+}
+
+main().catch((err) => {
+  log(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
