@@ -23,13 +23,17 @@ export function historyPage(api: Api, signal: AbortSignal): HTMLElement {
   let page = 0;
   let next: string | null = null;
 
+  let loads = 0;
   const load = async () => {
+    // Only the latest request draws: a slower answer to an earlier filter must not overwrite it.
+    const seq = ++loads;
     const query = new URLSearchParams({ limit: size.value });
     if (status.value) query.set('status', status.value);
     if (cursors[page]) query.set('cursor', cursors[page]!);
     fill(problem);
     try {
       const { jobs, next_cursor } = await api.get<{ jobs: JobView[]; next_cursor: string | null }>(`/jobs?${query}`, { signal });
+      if (seq !== loads) return;
       next = next_cursor;
       fill(
         rows,

@@ -133,6 +133,10 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
       denoise.value = step;
       fill(denoiseText, `attempt ${attempt}: ${step} of ${total} denoising steps`);
     } else {
+      if (event.type === 'step' && event.data.step === 'generate' && event.data.status === 'queued') {
+        denoise.value = 0;
+        fill(denoiseText, `attempt ${String(event.data.attempt)}: waiting for the generate step`);
+      }
       void refresh();
     }
   };

@@ -171,8 +171,11 @@ describe('the studio page and the client examples, against a live stack', () => 
     expect(await attempts.count()).toBe(2);
     for (const n of [1, 2]) {
       const attempt = page.locator(`#attempt-${n}`);
-      const faceCount = attempt.locator('table.checks tr', { hasText: 'face_count' });
-      expect(await faceCount.locator('td').allInnerTexts()).toEqual([expect.stringMatching(/^\d+$/), expect.stringMatching(/^\d+$/), '✗ fail']);
+      // Value, threshold, result: random weights draw no face, so no distance is measured.
+      const row = (check: string) => attempt.locator('table.checks tr', { hasText: check }).locator('td').allInnerTexts();
+      expect(await row('face_count')).toEqual(['0', '—', '✗ fail']);
+      expect(await row('identity_distance')).toEqual(['—', '0.600', '✗ fail']);
+      expect(await row('dimensions')).toEqual(['816x1024', '—', '✓ pass']);
       expect(await attempt.locator('table.checks tbody tr').count()).toBeGreaterThanOrEqual(5);
       await attempt.getByText('VLM feedback:').waitFor();
       const image = attempt.getByAltText(`Attempt ${n}'s image`);
