@@ -36,9 +36,16 @@ describe('orchestrator crash', () => {
       const res = await request(stack.app).post('/jobs').attach('image_file', photo, 'me.jpg');
       ids.push(res.body.job_id);
     }
-    // Kill it mid-flow: once some job is waiting on a generate step.
+    // Kill it mid-flow: once some job is waiting on a generate step (GET /jobs/:id shows it live).
+    const waitingOnGenerate = async () => {
+      for (const id of ids) {
+        const { body } = await request(stack.app).get(`/jobs/${id}`);
+        if (body.attempts.some((a: any) => a.steps.generate?.status === 'queued')) return true;
+      }
+      return false;
+    };
     const deadline = Date.now() + 30_000;
-    while (!(await JobModel.exists({ 'attempts.steps.generate.status': 'queued' }))) {
+    while (!(await waitingOnGenerate())) {
       if (Date.now() > deadline) throw new Error('no job reached generate');
       await slow(20);
     }

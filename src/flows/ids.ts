@@ -23,8 +23,5 @@ export function stepJobId(jobId: string, step: StepName, attempt?: number, cycle
   return step === 'report' && cycle > 1 ? `${id}-c${cycle}` : id;
 }
 
-/** The watchdog of one queued step. */
-export const stepTimeoutJobId = (stepId: string) => `${stepId}-timeout`;
-
 /** A webhook's id (its `webhook-id` header and notify job id): one per transition of a resource. */
 export const webhookId = (resourceId: string, ...transition: (string | number)[]) => `whk-${[resourceId, ...transition].join('-')}`;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { jobEventsKey } from './redisKeys';
 
 /**
@@ -15,12 +15,13 @@ const MAX_EVENTS = 2000;
 const TTL_S = 7 * 24 * 3600;
 
 export async function appendJobEvent(redis: Redis, prefix: string, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<void> {
+  await addJobEvent(redis.multi(), prefix, jobId, type, data).exec();
+}
+
+/** Queues the append on `tx` (a workflow's hand-off), so the event is written with the transition it tells of. */
+export function addJobEvent(tx: ChainableCommander, prefix: string, jobId: string, type: JobEventType, data: Record<string, unknown>): ChainableCommander {
   const key = jobEventsKey(prefix, jobId);
-  await redis
-    .multi()
-    .xadd(key, 'MAXLEN', '~', String(MAX_EVENTS), '*', 'type', type, 'data', JSON.stringify(data))
-    .expire(key, TTL_S)
-    .exec();
+  return tx.xadd(key, 'MAXLEN', '~', String(MAX_EVENTS), '*', 'type', type, 'data', JSON.stringify(data)).expire(key, TTL_S);
 }
 
 const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;

@@ -4,7 +4,6 @@ import type { BatchJobData } from './contracts/batch';
 import type { GenerationJobData } from './contracts/generation';
 import type { PortraitState } from './contracts/portraitState';
 import type { ScheduleFireData } from './contracts/schedule';
-import type { StepTimeoutData } from './contracts/stepTimeout';
 import type { StepInput, StepName } from './steps/registry';
 import type { NotifyJobData } from './webhooks/events';
 
@@ -20,8 +19,6 @@ export const QueueName = {
   batch: 'batch',
   /** One job per firing of a schedule (BullMQ job schedulers); each starts a batch. */
   schedule: 'schedule',
-  /** Delayed watchdog jobs that release a parent whose step never finished. */
-  stepTimeouts: 'step-timeouts',
   prompt: 'prompt',
   /** Text-to-image generations; portraits render on their own queue, so each pool scales on its own backlog. */
   generate: 'generate',
@@ -39,7 +36,6 @@ export type QueuePayloads = {
   generation: GenerationJobData;
   batch: BatchJobData;
   schedule: ScheduleFireData;
-  'step-timeouts': StepTimeoutData;
   notify: NotifyJobData;
   'portrait-generate': StepInput<'generate'>;
 } & { [S in StepName]: StepInput<S> };

@@ -21,6 +21,8 @@ export const cancelledKey = (prefix: string, jobId: string) => fill(REDIS_KEY_LA
 // Keys only the TypeScript processes use.
 /** Requests of one caller in one minute window (the rate limiter). */
 export const rateLimitKey = (prefix: string, who: string, window: number) => `${prefix}:ratelimit:${who}:${window}`;
+/** Every queued GPU step's deadline: `<queue>/<stepJobId>` -> epoch ms (a sorted set the orchestrators sweep). */
+export const stepDeadlinesKey = (prefix: string) => `${prefix}:step-deadlines`;
 /** One workflow metric aggregated across orchestrator processes (a hash). */
 export const metricsKey = (prefix: string, name: string) => `${prefix}:metrics:${name}`;
 /** A tenant's open event streams, all API processes together: lease id -> expiry (a sorted set). */

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { logger } from '../logger';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { metricsKey } from './redisKeys';
 import type { StepOutcome } from './steps/outcomes';
 import type { StepName } from './steps/registry';
@@ -9,8 +8,10 @@ type MetricSpec = { help: string; type: 'histogram' | 'counter'; buckets?: numbe
 /**
  * Workflow metrics observed by the orchestrator processes (which serve no HTTP) and exposed by
  * every API process's /metrics: they are aggregated in Redis hashes, one per metric, so any number
- * of orchestrators add to the same series. Observations happen when an orchestrator folds a step's
- * outcome; a fold replayed after a crash counts again (at-least-once, like the SSE events).
+ * of orchestrators add to the same series. An observation joins the hand-off that records the
+ * step's outcome (one MULTI, a few HINCRBYs: the bucket it falls in, count and sum; the render
+ * accumulates the buckets). A transition replayed after a crash counts again (at-least-once, like
+ * the SSE events).
  */
 const METRICS = {
   apex_step_duration_seconds: {
@@ -36,57 +37,41 @@ const labelText = (labels: Labels) =>
   Object.entries(labels)
     .map(([k, v]) => `${k}="${v.replace(/[^A-Za-z0-9_.-]/g, '_')}"`)
     .join(',');
+/** The hash field of the one bucket an observation falls in (not cumulative: the render adds them up). */
+const BUCKET = 'in:';
 
 export class WorkflowMetrics {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
+  constructor(private readonly prefix: string) {}
 
-  /** A GPU step's outcome, as the orchestrator folds it. */
-  async stepFinished(step: StepName, outcome: StepOutcome): Promise<void> {
-    const writes: Promise<void>[] = [];
+  /** A GPU step's outcome, queued on the hand-off that folds it. */
+  stepFinished(tx: ChainableCommander, step: StepName, outcome: StepOutcome): void {
     if (outcome.status !== 'timed_out') {
       if (outcome.startedAt && outcome.finishedAt) {
-        writes.push(this.observe('apex_step_duration_seconds', { step, outcome: outcome.status }, (outcome.finishedAt - outcome.startedAt) / 1000));
+        this.observe(tx, 'apex_step_duration_seconds', { step, outcome: outcome.status }, (outcome.finishedAt - outcome.startedAt) / 1000);
       }
-      if (outcome.tries) writes.push(this.observe('apex_step_tries', { step }, outcome.tries));
+      if (outcome.tries) this.observe(tx, 'apex_step_tries', { step }, outcome.tries);
     }
     if (outcome.status === 'completed') {
       const value = outcome.value as { timings?: Record<string, unknown>; passed?: unknown };
       if (step === 'generate') {
         for (const [name, seconds] of Object.entries(value?.timings ?? {})) {
-          if (name.endsWith('Seconds') && typeof seconds === 'number') writes.push(this.observe('apex_gpu_generate_phase_seconds', { phase: name.slice(0, -7) }, seconds));
+          if (name.endsWith('Seconds') && typeof seconds === 'number') this.observe(tx, 'apex_gpu_generate_phase_seconds', { phase: name.slice(0, -7) }, seconds);
         }
       }
-      if (step === 'validate') writes.push(this.count('apex_validations_total', { result: value?.passed === true ? 'passed' : 'rejected' }));
+      if (step === 'validate') tx.hincrby(hashKey(this.prefix, 'apex_validations_total'), `${labelText({ result: value?.passed === true ? 'passed' : 'rejected' })}|count`, 1);
     }
-    await Promise.all(writes);
   }
 
-  portraitFinished(status: string, attempts: number): Promise<void> {
-    return this.observe('apex_portrait_attempts', { status }, attempts);
+  portraitFinished(tx: ChainableCommander, status: string, attempts: number): void {
+    this.observe(tx, 'apex_portrait_attempts', { status }, attempts);
   }
 
-  private observe(name: MetricName, labels: Labels, value: number): Promise<void> {
+  private observe(tx: ChainableCommander, name: MetricName, labels: Labels, value: number): void {
     const key = hashKey(this.prefix, name);
     const series = labelText(labels);
-    const multi = this.redis.multi();
-    for (const le of (METRICS[name] as MetricSpec).buckets!) if (value <= le) multi.hincrby(key, `${series}|${le}`, 1);
-    multi.hincrby(key, `${series}|count`, 1).hincrbyfloat(key, `${series}|sum`, value);
-    return this.run(multi.exec(), name);
-  }
-
-  private count(name: MetricName, labels: Labels): Promise<void> {
-    return this.run(this.redis.hincrby(hashKey(this.prefix, name), `${labelText(labels)}|count`, 1), name);
-  }
-
-  /** A metric lost to a Redis blip is not worth failing (and replaying) a workflow transition for. */
-  private run(write: Promise<unknown>, name: string): Promise<void> {
-    return write.then(
-      () => undefined,
-      (err) => void logger.warn('metric not recorded', { metric: name, error: String(err) }),
-    );
+    const bucket = (METRICS[name] as MetricSpec).buckets!.find((le) => value <= le);
+    if (bucket !== undefined) tx.hincrby(key, `${series}|${BUCKET}${bucket}`, 1);
+    tx.hincrby(key, `${series}|count`, 1).hincrbyfloat(key, `${series}|sum`, value);
   }
 }
 
@@ -112,7 +97,11 @@ export async function renderWorkflowMetrics(redis: Redis, prefix: string): Promi
         continue;
       }
       const sep = series ? ',' : '';
-      for (const le of spec.buckets!) lines.push(`${name}_bucket{${series}${sep}le="${le}"} ${Number(parts[String(le)] ?? 0)}`);
+      let cumulative = 0;
+      for (const le of spec.buckets!) {
+        cumulative += Number(parts[`${BUCKET}${le}`] ?? 0);
+        lines.push(`${name}_bucket{${series}${sep}le="${le}"} ${cumulative}`);
+      }
       lines.push(`${name}_bucket{${series}${sep}le="+Inf"} ${count}`, `${name}_sum{${series}} ${Number(parts.sum ?? 0)}`, `${name}_count{${series}} ${count}`);
     }
   }

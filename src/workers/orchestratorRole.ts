@@ -12,7 +12,9 @@ import { GenerationOrchestrator } from '../flows/generation/orchestrator';
 import { appendJobEvent } from '../flows/jobEvents';
 import { PortraitOrchestrator } from '../flows/portrait/orchestrator';
 import { QueueName, QueueSet } from '../flows/queues';
-import { createStepTimeoutProcessor } from '../flows/steps/stepTimeouts';
+import { DocumentMirror } from '../flows/steps/documentMirror';
+import { startStepDeadlineSweeper } from '../flows/steps/stepDeadlines';
+import { releaseStep } from '../flows/steps/stepJobs';
 import { WorkflowMetrics } from '../flows/workflowMetrics';
 import { connectRedis } from '../redis';
 import { BatchModel } from '../store/batchModel';
@@ -31,16 +33,17 @@ async function markOrchestrationFailed(connection: Redis, prefix: string, model:
   await appendJobEvent(connection, prefix, id, 'status', { status: 'failed' });
 }
 
-/** The orchestrator role: portrait state machines, generations, batches, schedule firings and the step-timeout watchdog. */
+/** The orchestrator role: portrait state machines, generations, batches, schedule firings and the step watchdog. */
 export function startOrchestratorRole(config: Config, concurrency = config.ORCHESTRATOR_CONCURRENCY) {
   // Connections passed to BullMQ as instances stay ours to close.
   const connection = connectRedis(config.REDIS_URL);
   const workerConnection = connectRedis(config.REDIS_URL);
   const queues = new QueueSet(connection, config.QUEUE_PREFIX);
   const objects = ObjectStore.fromConfig(config);
-  const metrics = new WorkflowMetrics(connection, config.QUEUE_PREFIX);
-  const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics);
-  const generations = new GenerationOrchestrator(config, connection, queues, metrics);
+  const metrics = new WorkflowMetrics(config.QUEUE_PREFIX);
+  const documents = new DocumentMirror();
+  const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics, documents);
+  const generations = new GenerationOrchestrator(config, connection, queues, metrics, documents);
   const batches = new BatchOrchestrator(config, connection, objects, queues);
   const workers = startQueueWorkers(
     [
@@ -61,7 +64,6 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, BatchModel, job.data.batchId, 'batch'),
       },
       { queue: QueueName.schedule, processor: scheduleFireProcessor({ config, batchQueue: queues.get(QueueName.batch) }), options: { concurrency: 5 } },
-      { queue: QueueName.stepTimeouts, processor: createStepTimeoutProcessor(queues), options: { concurrency: 5 } },
     ],
     {
       connection: workerConnection,
@@ -73,11 +75,16 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
     },
   );
   const cancels = listenForCancels(config.REDIS_URL, config.QUEUE_PREFIX, [orchestrator.releaseCancelled, generations.releaseCancelled]);
+  const watchdog = startStepDeadlineSweeper(connection, config.QUEUE_PREFIX, config.STEP_TIMEOUT_MS, (queue, stepJobId) =>
+    releaseStep(queues.get(queue), stepJobId, 'detach'),
+  );
   return {
     workers,
     /** Stops taking jobs, lets in-flight ones finish their current transition, closes connections. */
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await watchdog.close();
+      await documents.drain();
       cancels.close();
       await queues.close();
       objects.client.destroy();

@@ -11,6 +11,7 @@ import { LoraSpec } from '../../flows/contracts/generate';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
+import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
 import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portrait/submission';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
@@ -181,7 +182,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   });
 
   router.get('/jobs/:id', async (req, res) => {
-    res.json(jobView(await findJob(req, res)));
+    res.json(jobView(await withLiveProgress(await findJob(req, res), deps.portraitQueue)));
   });
 
   /** A failed job gets a new cycle of attempts; the old attempts and how the cycle ended are kept. */

@@ -7,18 +7,23 @@ import type { GenerationStatus } from '../../store/statuses';
 import { isCancelled } from '../cancellation';
 import type { GenerationJobData } from '../contracts/generation';
 import { stepJobId, webhookId } from '../ids';
-import { appendJobEvent } from '../jobEvents';
+import { addJobEvent } from '../jobEvents';
 import { QueueName, type QueueSet } from '../queues';
 import { checkOutcome } from '../steps/outcomes';
 import { STEPS } from '../steps/registry';
-import { addStepJob, readStepOutcome, releaseStep } from '../steps/stepJobs';
+import type { DocumentMirror } from '../steps/documentMirror';
+import { commitHandoff, openHandoff, saveJobData } from '../steps/handoff';
+import { clearStepDeadline } from '../steps/stepDeadlines';
+import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../steps/stepJobs';
 import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
 
 /**
  * The generation workflow: one `generate` step as a child job (the same queue and worker the
  * portrait attempts use), its outcome mirrored into the Generation document. The step's payload
- * carries the sealed secrets; nothing here opens them.
+ * carries the sealed secrets; nothing here opens them. Its hand-offs are the portrait's
+ * (handoff.ts): the child, its deadline and the job data in one MULTI; the outcome and the cancel
+ * flag read in one round trip; `running` written behind, the final status waited for.
  */
 export class GenerationOrchestrator {
   constructor(
@@ -26,24 +31,31 @@ export class GenerationOrchestrator {
     private readonly connection: Redis,
     private readonly queues: QueueSet,
     private readonly metrics: WorkflowMetrics,
+    private readonly documents: DocumentMirror,
   ) {}
 
   readonly process = async (job: Job<GenerationJobData>, token?: string): Promise<{ status: string }> => {
     const { generationId, input } = job.data;
+    const prefix = this.config.QUEUE_PREFIX;
+    const stepQueue = this.queues.get(QueueName.generate);
     const stepId = stepJobId(generationId, 'generate');
-    if (!job.data.queued && !(await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId))) {
-      await addStepJob(this.config, this.queues, job, 'generate', stepId, STEPS.generate.input.parse(input));
-      await GenerationModel.updateOne({ _id: generationId }, { $set: { status: 'running' } });
-      await job.updateData({ ...job.data, queued: true });
-      await this.event(generationId, { status: 'running' });
+    if (!job.data.queued && !(await isCancelled(this.connection, prefix, generationId))) {
+      const generationQueue = this.queues.get(QueueName.generation);
+      const tx = await openHandoff(generationQueue);
+      await addStepJob(tx, this.config, stepQueue, job, 'generate', stepId, STEPS.generate.input.parse(input));
+      saveJobData(tx, generationQueue, job, { ...job.data, queued: true });
+      addJobEvent(tx, prefix, generationId, 'status', { status: 'running' });
+      await commitHandoff(tx);
+      // Only from pending: a write arriving late never takes a finished generation back.
+      this.documents.behind(generationId, () => GenerationModel.updateOne({ _id: generationId, status: 'pending' }, { $set: { status: 'running' } }));
+      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     }
-    if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-    const outcome = await readStepOutcome(this.queues.get(QueueName.generate), stepId);
-    await this.metrics.stepFinished('generate', outcome);
+    const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, generationId), readStepOutcome(this.connection, stepQueue, stepId)]);
+    const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, stepQueue, stepId));
     const checked = checkOutcome('generate', outcome);
     let status: GenerationStatus;
     let fields: Record<string, unknown>;
-    if (await isCancelled(this.connection, this.config.QUEUE_PREFIX, generationId)) {
+    if (cancelled) {
       status = 'cancelled';
       fields = {};
     } else if (checked.ok) {
@@ -53,8 +65,12 @@ export class GenerationOrchestrator {
       status = 'failed';
       fields = { error: checked.error };
     }
-    await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
-    await this.event(generationId, { status });
+    await this.documents.now(generationId, () => GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } }));
+    const tx = await openHandoff(this.queues.get(QueueName.generation));
+    this.metrics.stepFinished(tx, 'generate', outcome);
+    clearStepDeadline(tx, prefix, QueueName.generate, stepId);
+    addJobEvent(tx, prefix, generationId, 'status', { status });
+    await commitHandoff(tx);
     await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, {
       type: `generation.${status as 'completed' | 'failed' | 'cancelled'}`,
       id: webhookId(generationId, status),
@@ -70,8 +86,4 @@ export class GenerationOrchestrator {
   readonly releaseCancelled = async (generationId: string): Promise<void> => {
     await releaseStep(this.queues.get(QueueName.generate), stepJobId(generationId, 'generate'), 'leave');
   };
-
-  private event(generationId: string, data: Record<string, unknown>) {
-    return appendJobEvent(this.connection, this.config.QUEUE_PREFIX, generationId, 'status', data);
-  }
 }

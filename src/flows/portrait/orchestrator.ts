@@ -1,30 +1,44 @@
-import { Job, WaitingChildrenError } from 'bullmq';
+import { WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
 import { JobModel } from '../../store/jobModel';
+import { UNFINISHED_STATUSES } from '../../store/statuses';
 import { isCancelled } from '../cancellation';
 import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId, webhookId } from '../ids';
-import { appendJobEvent, type JobEventType } from '../jobEvents';
+import { addJobEvent } from '../jobEvents';
 import { QueueName, stepQueue, type QueueSet } from '../queues';
+import type { DocumentMirror } from '../steps/documentMirror';
+import { commitHandoff, openHandoff, saveJobData, type Handoff } from '../steps/handoff';
+import type { StepOutcome } from '../steps/outcomes';
 import type { StepName } from '../steps/registry';
-import { addStepJob, readStepOutcome, releaseStep } from '../steps/stepJobs';
+import { clearStepDeadline } from '../steps/stepDeadlines';
+import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../steps/stepJobs';
 import type { WebhookEvent } from '../webhooks/events';
 import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
-import { applyStepOutcome, bestAttempt, chosenImage, planTransition } from './stateMachine';
+import { applyStepOutcome, bestAttempt, chosenImage, planTransition, revisionOf, type StepRef } from './stateMachine';
 
 /** A retry cycle's transitions are new ones: its webhooks get ids of their own (cycle 1 keeps the plain ids). */
 const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`] : []);
 /** A portrait's steps run on their queues, its generate step on the editing-model pool's. */
 const queueOf = (step: StepName) => stepQueue(step, 'portrait');
 
+/** A step outcome folded into the state, still to be told (event, metrics, webhook) with the next transition. */
+type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; status: string };
+
 /**
  * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
  * in job.data, each GPU step is a child job added at run time with a deterministic id, and the
  * processor parks itself in waiting-children until that child finishes. A crash at any point
  * replays from job.data; re-adding an existing child is a no-op, so no step runs twice.
+ *
+ * A hand-off costs two Redis round trips: on waking, the child's outcome and the cancel flag are
+ * read together; the next child, its deadline, the new state, the events and the metrics then go
+ * in one MULTI (handoff.ts), before the processor parks again. The Job document is written behind
+ * the transitions (DocumentMirror), guarded by the state's revision; only the final status is
+ * waited for, so it is in MongoDB before the BullMQ job completes.
  */
 export class PortraitOrchestrator {
   constructor(
@@ -32,36 +46,51 @@ export class PortraitOrchestrator {
     private readonly connection: Redis,
     private readonly queues: QueueSet,
     private readonly metrics: WorkflowMetrics,
+    private readonly documents: DocumentMirror,
   ) {}
 
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
     let state = PortraitState.parse(job.data);
+    let folded: Folded | undefined;
     for (;;) {
-      if (!state.cancelled && (await isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId))) {
-        state = { ...state, cancelled: true };
-      }
       const plan = planTransition(state, Date.now());
+      if (plan.kind === 'await') {
+        const stepJobId = plan.record.stepJobId;
+        const [cancelled, finished] = await Promise.all([this.cancelled(state), readStepOutcome(this.connection, this.stepQueue(plan.step), stepJobId)]);
+        if (cancelled) {
+          state = { ...state, cancelled: true };
+          continue;
+        }
+        const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, this.stepQueue(plan.step), stepJobId));
+        state = applyStepOutcome(state, plan, outcome);
+        folded = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, status: outcome.status };
+        continue;
+      }
+      // A job that has read nothing yet in this run checks the cancel flag before it queues anything.
+      if (plan.kind === 'queue' && !folded && (await this.cancelled(state))) {
+        state = { ...state, cancelled: true };
+        continue;
+      }
       if (plan.kind === 'done') {
-        await this.mirror(state, plan.status);
-        await this.event(state, 'status', { status: plan.status });
-        await this.notify(state, `job.${plan.status}`, webhookId(state.jobId, ...cycleOf(state), plan.status), { status: plan.status });
-        await this.metrics.portraitFinished(plan.status, state.attempts.length);
+        await this.finish(state, plan.status, folded);
         return { status: plan.status };
       }
-      if (plan.kind === 'queue') {
-        state = plan.state;
-        await addStepJob(this.config, this.queues, job, plan.step, plan.record.stepJobId, plan.input, queueOf(plan.step));
-        logger.debug('step queued', { step: plan.step, attempt: plan.attempt, stepJobId: plan.record.stepJobId });
-        await this.mirror(state, 'running');
-        await job.updateData(state);
-        await this.step(state, { step: plan.step, attempt: plan.attempt ?? null, status: 'queued' });
-      }
+      state = plan.state;
+      const portraitQueue = this.queues.get(QueueName.portrait);
+      const tx = await openHandoff(portraitQueue);
+      if (folded) this.tellFolded(tx, state, folded);
+      await addStepJob(tx, this.config, this.stepQueue(plan.step), job, plan.step, plan.record.stepJobId, plan.input);
+      saveJobData(tx, portraitQueue, job, state);
+      const queued = { step: plan.step, attempt: plan.attempt ?? null, status: 'queued' };
+      addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', queued);
+      await commitHandoff(tx);
+      const written = state;
+      this.documents.behind(state.jobId, () => this.writeDocument(written, 'running'));
+      if (folded) await this.notifyStep(state, folded);
+      await this.notifyStep(state, queued);
+      folded = undefined;
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-      // Persisted together with the next step's enqueue: replaying this fold is idempotent.
-      const outcome = await readStepOutcome(this.queues.get(queueOf(plan.step)), plan.record.stepJobId);
-      await this.metrics.stepFinished(plan.step, outcome);
-      state = applyStepOutcome(state, plan, outcome);
-      await this.step(state, { step: plan.step, attempt: plan.attempt ?? null, status: outcome.status });
+      // Not parked: a replay found the step already finished; the loop reads it.
     }
   };
 
@@ -75,13 +104,42 @@ export class PortraitOrchestrator {
     const job = doc && (await this.queues.get(QueueName.portrait).getJob(portraitJobId(jobId, doc.cycle ?? 1)));
     if (!job) return;
     const plan = planTransition(PortraitState.parse(job.data), Date.now());
-    if (plan.kind !== 'await' || !(await releaseStep(this.queues.get(queueOf(plan.step)), plan.record.stepJobId, 'leave'))) return;
+    if (plan.kind !== 'await' || !(await releaseStep(this.stepQueue(plan.step), plan.record.stepJobId, 'leave'))) return;
     logger.info('queued step removed for a cancelled job', { jobId, stepJobId: plan.record.stepJobId });
   };
 
-  private async step(state: PortraitState, data: { step: StepName; attempt: number | null; status: string }): Promise<void> {
-    await this.event(state, 'step', data);
-    await this.notify(state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${data.attempt ?? 'r'}`, data.step, data.status), data);
+  private stepQueue(step: StepName) {
+    return this.queues.get(queueOf(step));
+  }
+
+  private cancelled(state: PortraitState): Promise<boolean> {
+    return state.cancelled ? Promise.resolve(true) : isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId);
+  }
+
+  /** The final status: the document first (waited for), then the events, metrics and webhook. */
+  private async finish(state: PortraitState, status: string, folded: Folded | undefined): Promise<void> {
+    await this.documents.now(state.jobId, () => this.writeDocument(state, status));
+    logger.info('portrait job finished', { status, attempts: state.attempts.length });
+    const tx = await openHandoff(this.queues.get(QueueName.portrait));
+    if (folded) this.tellFolded(tx, state, folded);
+    addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
+    this.metrics.portraitFinished(tx, status, state.attempts.length);
+    await commitHandoff(tx);
+    if (folded) await this.notifyStep(state, folded);
+    await this.notify(state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
+  }
+
+  /** A folded step outcome, on the transition that follows it: its event, metrics, and its deadline cleared. */
+  private tellFolded(tx: Handoff, state: PortraitState, folded: Folded): void {
+    const { step, attempt, stepJobId, outcome, status } = folded;
+    addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', { step, attempt: attempt ?? null, status });
+    this.metrics.stepFinished(tx, step, outcome);
+    clearStepDeadline(tx, this.config.QUEUE_PREFIX, queueOf(step), stepJobId);
+  }
+
+  private notifyStep(state: PortraitState, data: { step: StepName; attempt?: number | null; status: string }): Promise<void> {
+    const event = { step: data.step, attempt: data.attempt ?? null, status: data.status };
+    return this.notify(state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${event.attempt ?? 'r'}`, event.step, event.status), event);
   }
 
   private notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
@@ -89,18 +147,18 @@ export class PortraitOrchestrator {
     return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event);
   }
 
-  /** Appends to the job's event log (SSE); a replayed transition may append it twice. */
-  private event(state: PortraitState, type: JobEventType, data: Record<string, unknown>): Promise<void> {
-    return appendJobEvent(this.connection, this.config.QUEUE_PREFIX, state.jobId, type, data);
-  }
-
-  /** Writes the Job document from the state: idempotent, so a replayed transition rewrites the same. */
-  private async mirror(state: PortraitState, status: string): Promise<void> {
+  /**
+   * Writes the Job document from the state, unless it already holds a later revision (a write
+   * arriving late, or a replay rewriting the same); a running job's document never leaves a final
+   * status another writer gave it.
+   */
+  private async writeDocument(state: PortraitState, status: string): Promise<void> {
     const finished = status !== 'running';
+    const revision = revisionOf(state, finished);
     const best = finished ? bestAttempt(state) : undefined;
-    // Filter on _id alone: FerretDB (the local MongoDB stand-in) pushes only that down to SQLite.
+    const guard = { $or: [{ revision: { $lt: revision } }, { revision: { $exists: false } }], ...(finished ? {} : { status: { $in: UNFINISHED_STATUSES } }) };
     await JobModel.updateOne(
-      { _id: state.jobId },
+      { _id: state.jobId, ...guard },
       {
         $set: {
           status,
@@ -110,10 +168,10 @@ export class PortraitOrchestrator {
           cycle: state.cycle,
           history: state.history,
           result: best ? { attempt: best.number, imageKey: chosenImage(best).key, score: best.verdict!.score } : null,
+          revision,
           ...(finished ? { finishedAt: new Date() } : {}),
         },
       },
     );
-    if (finished) logger.info('portrait job finished', { status, attempts: state.attempts.length });
   }
 }

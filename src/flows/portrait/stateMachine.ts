@@ -224,6 +224,21 @@ export function startRetryCycle(state: PortraitState, status: JobStatus, attempt
   };
 }
 
+/** Revisions of one attempt cycle stay below this; the next cycle starts above them all. */
+const CYCLE_SPAN = 1_000_000;
+
+/**
+ * How far the job has come, as a number that only grows with its transitions: every step record
+ * counts 1 once queued and 2 once finished, the final status 1 more, and each retry cycle starts
+ * above every revision of the cycles before it. The Job document keeps the revision it was written
+ * at, and a write carrying a lower one is ignored.
+ */
+export function revisionOf(state: PortraitState, finished: boolean): number {
+  const steps = [...state.attempts.flatMap((a) => Object.values(a.steps)), state.report?.step];
+  const progress = steps.reduce((sum, step) => sum + (step ? (step.status === 'queued' ? 1 : 2) : 0), 0);
+  return state.cycle * CYCLE_SPAN + progress + (finished ? 1 : 0);
+}
+
 /** The attempt whose image is the job's result: the passing one, else the best-scored one. */
 export function bestAttempt(state: PortraitState): AttemptRecord | undefined {
   const judged = state.attempts.filter((a) => a.verdict && a.images.length > 0);

@@ -1,54 +1,68 @@
-import { Job, type Queue } from 'bullmq';
+import { Job, WaitingChildrenError, type IRedisTransaction, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { currentTraceCarrier } from '../../telemetry';
-import { stepTimeoutJobId } from '../ids';
-import { QueueName, type GpuQueue, type QueueSet } from '../queues';
+import type { GpuQueue } from '../queues';
+import type { Handoff } from './handoff';
 import type { StepOutcome } from './outcomes';
 import type { StepInput, StepName } from './registry';
+import { addStepDeadline } from './stepDeadlines';
 
 /**
- * Adds a GPU step as a child of `parent`, the way every workflow does it: a deterministic id (a
- * replay gets the existing job), retries with backoff, the parent released when the step fails
- * (it records the failure instead of hanging), and a watchdog that releases it after
- * STEP_TIMEOUT_MS if the step never finishes. The step continues the orchestrator's trace.
+ * Adds a GPU step as a child of `parent` on the hand-off `tx`, the way every workflow does it: a
+ * deterministic id (a replay gets the existing job), retries with backoff, the parent released
+ * when the step fails (it records the failure instead of hanging), and a deadline after which the
+ * watchdog releases it if it never finishes (stepDeadlines.ts). The step continues the
+ * orchestrator's trace.
  */
 export async function addStepJob<S extends StepName>(
+  tx: Handoff,
   config: Config,
-  queues: QueueSet,
+  queue: Queue,
   parent: Job,
   step: S,
   stepJobId: string,
   input: StepInput<S>,
-  queue: GpuQueue = step,
 ): Promise<void> {
   const retention = { age: config.STEP_RETENTION_S };
   const trace = currentTraceCarrier();
-  // Typed by StepInput<S> above; BullMQ's own generics cannot follow a generic queue name.
-  await (queues.get(queue) as Queue).add(step, trace ? { ...input, trace } : input, {
-    jobId: stepJobId,
+  const child = new Job(queue, step, trace ? { ...input, trace } : input, {
     parent: { id: parent.id!, queue: parent.queueQualifiedName },
     attempts: config.STEP_RETRIES,
     backoff: { type: 'exponential', delay: config.STEP_BACKOFF_MS },
     ignoreDependencyOnFailure: true,
     removeOnComplete: retention,
     removeOnFail: retention,
-  });
-  await queues.get(QueueName.stepTimeouts).add(
-    'step-timeout',
-    { queue, stepJobId },
-    { jobId: stepTimeoutJobId(stepJobId), delay: config.STEP_TIMEOUT_MS, removeOnComplete: true, removeOnFail: true },
-  );
+  }, stepJobId);
+  // As Job.create does it, but on the hand-off's MULTI (as FlowProducer adds its jobs).
+  await child.addJob(tx as unknown as IRedisTransaction, { parentKey: child.parentKey, parentDependenciesKey: `${child.parentKey}:dependencies` });
+  addStepDeadline(tx, config.QUEUE_PREFIX, queue.name as GpuQueue, stepJobId, Date.now() + config.STEP_TIMEOUT_MS);
 }
 
-/** How a step child ended (see outcomes.ts); `timed_out` when it was released unfinished. */
-export async function readStepOutcome(queue: Queue, stepJobId: string): Promise<StepOutcome> {
-  const child = await Job.fromId(queue, stepJobId);
-  const times = { startedAt: child?.processedOn, finishedAt: child?.finishedOn, tries: child?.attemptsMade };
-  const state = child ? await child.getState() : 'unknown';
-  if (state === 'completed') return { status: 'completed', value: child!.returnvalue, ...times };
-  if (state === 'failed') return { status: 'failed', reason: child!.failedReason, ...times };
-  // Released by the step-timeout watchdog (or a cancel) while the step was still queued or running.
-  return { status: 'timed_out' };
+/** The fields of BullMQ's job hash that say how a job ended (as Job.fromJSON reads them). */
+const OUTCOME_FIELDS = ['finishedOn', 'returnvalue', 'failedReason', 'processedOn', 'atm'] as const;
+
+/**
+ * How a step child ended (see outcomes.ts), in one command; undefined while it has not finished
+ * (or no longer exists: a step released unfinished is removed). BullMQ sets `finishedOn` only when
+ * a job completes or fails for good (never between retries), with `returnvalue` or `failedReason`.
+ */
+export async function readStepOutcome(redis: Redis, queue: Queue, stepJobId: string): Promise<StepOutcome | undefined> {
+  const [finishedOn, returnvalue, failedReason, processedOn, attemptsMade] = await redis.hmget(queue.toKey(stepJobId), ...OUTCOME_FIELDS);
+  if (!finishedOn) return undefined;
+  const times = { startedAt: processedOn ? Number(processedOn) : undefined, finishedAt: Number(finishedOn), tries: attemptsMade ? Number(attemptsMade) : undefined };
+  if (returnvalue !== null) return { status: 'completed', value: JSON.parse(returnvalue), ...times };
+  return { status: 'failed', reason: failedReason ?? 'unknown failure', ...times };
+}
+
+/**
+ * Parks the parent until its step ends (throwing WaitingChildrenError, as BullMQ's step-job
+ * pattern wants); when it cannot park, nothing is pending any more: the step finished just now, or
+ * it was released unfinished (the watchdog, a cancel) and counts as `timed_out`.
+ */
+export async function parkUntilStepEnds(parent: Job, token: string, redis: Redis, queue: Queue, stepJobId: string): Promise<StepOutcome> {
+  if (await parent.moveToWaitingChildren(token)) throw new WaitingChildrenError();
+  return (await readStepOutcome(redis, queue, stepJobId)) ?? { status: 'timed_out' };
 }
 
 /**
