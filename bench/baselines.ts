@@ -7,90 +7,93 @@ import { CONCURRENCY } from './instantGpu';
  * What BullMQ alone does with the engine's three steps per job, on the same Redis in the same run:
  * the bare chain (each step's worker adds the next) and a static flow (FlowProducer, children
  * first: prompt is the child of generate, generate of validate), BullMQ's own way to run dependent
- * steps. Every step answers at once, as the engine's GPU doubles do.
+ * steps. Every step answers at once, as the engine's GPU doubles do, and each run keeps IN_FLIGHT
+ * jobs in flight (keepInFlight), as the engine's run does.
  */
-export type BaselineRun = { seconds: number; jobsPerSecond: number; handoffs: number[] };
+export type BaselineRun = { seconds: number; jobsPerSecond: number; gaps: number[] };
 
-const STEPS = ['prompt', 'generate', 'validate'] as const;
+export const STEPS = ['prompt', 'generate', 'validate'] as const;
 
-/** Each step's worker adds the next step; hand-off: step started -> next step queued. */
+/** Jobs in flight at any time. */
+export const IN_FLIGHT = CONCURRENCY;
+
+/**
+ * Runs `total` jobs with IN_FLIGHT of them in flight at any time (a closed loop: a new job starts
+ * when one finishes, as users waiting on their results submit), so latencies are those of a loaded
+ * system rather than of a queue hundreds deep. `finisher` is the worker whose completed jobs are
+ * whole jobs finished. Resolves with the seconds it took.
+ */
+export function keepInFlight(total: number, finisher: Worker, start: (i: number) => Promise<unknown>): Promise<number> {
+  let started = 0;
+  let finished = 0;
+  const began = performance.now();
+  return new Promise((resolve, reject) => {
+    const next = () => void (started < total && start(started++).catch(reject));
+    finisher.on('completed', () => (++finished === total ? resolve((performance.now() - began) / 1000) : next()));
+    for (let i = 0; i < Math.min(IN_FLIGHT, total); i++) next();
+  });
+}
+
+/**
+ * Each step's worker, answering at once, recording when each job's steps started and finished:
+ * the gap between a step finishing and the next one starting is what a job waits between GPU steps.
+ */
+function stepWorkers(queueOf: (step: string) => string, opts: { connection: ReturnType<typeof connectRedis>; prefix: string }, then?: (i: number, job: Job) => Promise<unknown>) {
+  const started = new Map<string, number>();
+  const finished = new Map<string, number>();
+  const workers = STEPS.map((step, i) => {
+    const worker = new Worker(
+      queueOf(step),
+      async (job) => {
+        started.set(`${job.data.job}:${i}`, job.processedOn!);
+        await then?.(i, job);
+        return { ok: true };
+      },
+      { ...opts, concurrency: CONCURRENCY },
+    );
+    worker.on('completed', (job) => finished.set(`${job.data.job}:${i}`, job.finishedOn!));
+    return worker;
+  });
+  const gaps = (jobs: number) =>
+    Array.from({ length: jobs }, (_, j) => STEPS.slice(1).map((_, s) => started.get(`${j}:${s + 1}`)! - finished.get(`${j}:${s}`)!)).flat();
+  return { workers, gaps };
+}
+
+/** Each step's worker adds the next step before it finishes (so the next may start first: a gap below 0). */
 export async function benchRawChain(config: Config, jobs: number): Promise<BaselineRun> {
   const connection = connectRedis(config.REDIS_URL);
   const prefix = `${config.QUEUE_PREFIX}-chain`;
   const queues = STEPS.map((step) => new Queue(`chain-${step}`, { connection, prefix }));
-  const handoffs: number[] = [];
-  const last = STEPS.length - 1;
-  const workers = STEPS.map(
-    (step, i) =>
-      new Worker(
-        `chain-${step}`,
-        async (job) => {
-          if (i < last) {
-            const next = await queues[i + 1].add(STEPS[i + 1], { chain: job.data.chain }, { removeOnComplete: true });
-            handoffs.push(next.timestamp - job.processedOn!);
-          }
-          return { ok: true };
-        },
-        { connection, prefix, concurrency: CONCURRENCY, removeOnComplete: { count: 0 } },
-      ),
+  const opts = { removeOnComplete: true };
+  const { workers, gaps } = stepWorkers((step) => `chain-${step}`, { connection, prefix }, (i, job) =>
+    i + 1 < STEPS.length ? queues[i + 1].add(STEPS[i + 1], { job: job.data.job }, opts) : Promise.resolve(),
   );
-  const done = completions(workers[last], jobs);
-  const started = performance.now();
-  await queues[0].addBulk(Array.from({ length: jobs }, (_, chain) => ({ name: STEPS[0], data: { chain }, opts: { removeOnComplete: true } })));
-  await done;
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = await keepInFlight(jobs, workers.at(-1)!, (job) => queues[0].add(STEPS[0], { job }, opts));
   await Promise.all(workers.map((w) => w.close()));
   await Promise.all(queues.map((q) => q.obliterate({ force: true }).then(() => q.close())));
   connection.disconnect();
-  return { seconds, jobsPerSecond: jobs / seconds, handoffs };
+  return { seconds, jobsPerSecond: jobs / seconds, gaps: gaps(jobs) };
 }
 
-/** One static flow per job, added in one call; hand-off: child finished -> parent started. */
+/** One static flow per job: a parent runs once its child finished. */
 export async function benchFlowProducer(config: Config, jobs: number): Promise<BaselineRun> {
   const connection = connectRedis(config.REDIS_URL);
   const prefix = `${config.QUEUE_PREFIX}-flow`;
-  const finishedAt = new Map<string, number>();
-  const startedAt = new Map<string, number>();
-  const key = (step: string, job: Job) => `${job.data.flow}:${step}`;
-  const workers = STEPS.map((step) => {
-    const worker = new Worker(
-      `flow-${step}`,
-      async (job) => {
-        startedAt.set(key(step, job), job.processedOn!);
-        return { ok: true };
-      },
-      { connection, prefix, concurrency: CONCURRENCY },
-    );
-    worker.on('completed', (job) => finishedAt.set(key(step, job), job.finishedOn!));
-    return worker;
-  });
+  const { workers, gaps } = stepWorkers((step) => `flow-${step}`, { connection, prefix });
   const producer = new FlowProducer({ connection, prefix });
   const opts = { removeOnComplete: true };
-  const flow = (i: number) => ({
-    name: 'validate',
-    queueName: 'flow-validate',
-    data: { flow: i },
+  const node = (job: number, s: number): Parameters<FlowProducer['add']>[0] => ({
+    name: STEPS[s],
+    queueName: `flow-${STEPS[s]}`,
+    data: { job },
     opts,
-    children: [{ name: 'generate', queueName: 'flow-generate', data: { flow: i }, opts, children: [{ name: 'prompt', queueName: 'flow-prompt', data: { flow: i }, opts }] }],
+    ...(s > 0 ? { children: [node(job, s - 1)] } : {}),
   });
-  const done = completions(workers[STEPS.length - 1], jobs);
-  const started = performance.now();
-  await producer.addBulk(Array.from({ length: jobs }, (_, i) => flow(i)));
-  await done;
-  const seconds = (performance.now() - started) / 1000;
-  const handoffs: number[] = [];
-  for (let i = 0; i < jobs; i++) {
-    for (let s = 1; s < STEPS.length; s++) handoffs.push(startedAt.get(`${i}:${STEPS[s]}`)! - finishedAt.get(`${i}:${STEPS[s - 1]}`)!);
-  }
+  const seconds = await keepInFlight(jobs, workers.at(-1)!, (job) => producer.add(node(job, STEPS.length - 1)));
   await Promise.all(workers.map((w) => w.close()));
   await producer.close();
-  await Promise.all(STEPS.map((step) => new Queue(`flow-${step}`, { connection, prefix })).map((q) => q.obliterate({ force: true }).then(() => q.close())));
+  const queues = STEPS.map((step) => new Queue(`flow-${step}`, { connection, prefix }));
+  await Promise.all(queues.map((q) => q.obliterate({ force: true }).then(() => q.close())));
   connection.disconnect();
-  return { seconds, jobsPerSecond: jobs / seconds, handoffs };
-}
-
-/** Resolves once `worker` has completed `count` jobs. */
-export function completions(worker: Worker, count: number): Promise<void> {
-  let seen = 0;
-  return new Promise((resolve) => worker.on('completed', () => ++seen === count && resolve()));
+  return { seconds, jobsPerSecond: jobs / seconds, gaps: gaps(jobs) };
 }
