@@ -9,6 +9,8 @@ bash scripts/ensure-node-deps.sh
 bash scripts/setup-python.sh
 bash scripts/setup-python.sh test/fuzz/requirements.txt test/fuzz/.venv  # schemathesis, for test/fuzz.test.ts
 npx tsx scripts/services.ts install
+bash scripts/install-chromium.sh        # Debian's Chromium, for the studio page's browser tests
+npx tsx scripts/build-studio.ts         # the studio page the API serves at /
 npx tsc -p .
 bash scripts/check-deploy.sh
 status=0
