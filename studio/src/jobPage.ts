@@ -34,6 +34,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
   const now = h('p', { id: 'job-now' });
   const denoise = h('progress', { id: 'denoise', max: 1, value: 0, 'aria-describedby': 'denoise-text' });
   const denoiseText = h('span', { id: 'denoise-text' }, 'not started');
+  const progress = h('div', { class: 'progress' }, h('label', { for: 'denoise' }, 'Denoising'), denoise, denoiseText);
   const cancel = h('button', { type: 'button', class: 'secondary', disabled: true }, 'Cancel job');
   const retry = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Retry with new attempts');
   const problem = h('p', { class: 'problem', role: 'alert' });
@@ -85,6 +86,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
     fill(status, statusBadge(job.status));
     fill(now, currentStep(job));
     cancel.disabled = TERMINAL_STATUSES.has(job.status);
+    progress.hidden = TERMINAL_STATUSES.has(job.status);
     retry.hidden = !RETRYABLE.includes(job.status);
     fill(
       details,
@@ -190,7 +192,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
       { class: 'live' },
       h('p', { role: 'status' }, 'Status: ', status),
       now,
-      h('div', { class: 'progress' }, h('label', { for: 'denoise' }, 'Denoising'), denoise, denoiseText),
+      progress,
       h('div', { class: 'actions' }, cancel, retry),
       problem,
     ),
