@@ -23,14 +23,15 @@ export const TINY_LORA = { repo: 'studio-tests/tiny-style', weight_name: 'style.
  */
 export async function startLiveStack() {
   execFileSync(PYTHON, ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
-  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-studio.ts'], { cwd: ROOT, stdio: 'ignore' });
+  // Output captured: a failed build or LoRA export shows it in the error.
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-studio.ts'], { cwd: ROOT });
   const loraCache = mkdtempSync(join(tmpdir(), 'apex-studio-loras-'));
   // The same LoRA files the Python tests make (non-zero peft weights on the tiny FLUX transformer).
   execFileSync(
     PYTHON,
     ['-c', `import sys; sys.path.insert(0, 'tests/support'); from pathlib import Path; from loras import publish_lora; from apex_gpu_worker.settings import TINY_MODELS
 publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TINY_LORA.weight_name}', seed=5)`, loraCache],
-    { cwd: GPU_WORKER, stdio: 'ignore' },
+    { cwd: GPU_WORKER },
   );
   const stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2', AUTH_MODE: 'required', SECRETS_KEY: randomBytes(32).toString('base64') } });
   const server = createHttpServer(stack.app, stack.config);
