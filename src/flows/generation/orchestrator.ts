@@ -12,7 +12,7 @@ import { QueueName, type QueueSet } from '../queues';
 import { checkOutcome } from '../steps/outcomes';
 import { STEPS } from '../steps/registry';
 import type { DocumentMirror } from '../steps/documentMirror';
-import { commitHandoff, openHandoff, saveJobData } from '../steps/handoff';
+import { commitAndPark, commitHandoff, forBullMQ, openHandoff, saveJobData } from '../steps/handoff';
 import { clearStepDeadline } from '../steps/stepDeadlines';
 import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../steps/stepJobs';
 import { queueWebhook } from '../webhooks/notify';
@@ -45,10 +45,10 @@ export class GenerationOrchestrator {
       await addStepJob(tx, this.config, stepQueue, job, 'generate', stepId, STEPS.generate.input.parse(input));
       saveJobData(tx, generationQueue, job, { ...job.data, queued: true });
       addJobEvent(tx, prefix, generationId, 'status', { status: 'running' });
-      await commitHandoff(tx);
+      const parked = await commitAndPark(tx, generationQueue, job, token!);
       // Only from pending: a write arriving late never takes a finished generation back.
       this.documents.behind(generationId, () => GenerationModel.updateOne({ _id: generationId, status: 'pending' }, { $set: { status: 'running' } }));
-      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      if (parked) throw new WaitingChildrenError();
     }
     const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, generationId), readStepOutcome(this.connection, stepQueue, stepId)]);
     const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, stepQueue, stepId));
@@ -70,14 +70,10 @@ export class GenerationOrchestrator {
     this.metrics.stepFinished(tx, 'generate', outcome);
     clearStepDeadline(tx, prefix, QueueName.generate, stepId);
     addJobEvent(tx, prefix, generationId, 'status', { status });
+    const event = { generation_id: generationId, status };
+    const type = `generation.${status as 'completed' | 'failed' | 'cancelled'}` as const;
+    await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, { type, id: webhookId(generationId, status), jobId: generationId, tenant: job.data.tenant ?? 'local', data: event }, forBullMQ(tx));
     await commitHandoff(tx);
-    await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, {
-      type: `generation.${status as 'completed' | 'failed' | 'cancelled'}`,
-      id: webhookId(generationId, status),
-      jobId: generationId,
-      tenant: job.data.tenant ?? 'local',
-      data: { generation_id: generationId, status },
-    });
     logger.info('generation finished', { generationId, status });
     return { status };
   };

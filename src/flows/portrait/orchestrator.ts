@@ -10,7 +10,7 @@ import { portraitJobId, webhookId } from '../ids';
 import { addJobEvent } from '../jobEvents';
 import { QueueName, stepQueue, type QueueSet } from '../queues';
 import type { DocumentMirror } from '../steps/documentMirror';
-import { commitHandoff, openHandoff, saveJobData, type Handoff } from '../steps/handoff';
+import { commitAndPark, commitHandoff, forBullMQ, openHandoff, saveJobData, type Handoff } from '../steps/handoff';
 import type { StepOutcome } from '../steps/outcomes';
 import type { StepName } from '../steps/registry';
 import { clearStepDeadline } from '../steps/stepDeadlines';
@@ -35,8 +35,8 @@ type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; status: strin
  * replays from job.data; re-adding an existing child is a no-op, so no step runs twice.
  *
  * A hand-off costs two Redis round trips: on waking, the child's outcome and the cancel flag are
- * read together; the next child, its deadline, the new state, the events and the metrics then go
- * in one MULTI (handoff.ts), before the processor parks again. The Job document is written behind
+ * read together; then the next child, its deadline, the new state, the events, webhooks and
+ * metrics and the parking itself go in one MULTI (handoff.ts). The Job document is written behind
  * the transitions (DocumentMirror), guarded by the state's revision; only the final status is
  * waited for, so it is in MongoDB before the BullMQ job completes.
  */
@@ -78,18 +78,17 @@ export class PortraitOrchestrator {
       state = plan.state;
       const portraitQueue = this.queues.get(QueueName.portrait);
       const tx = await openHandoff(portraitQueue);
-      if (folded) this.tellFolded(tx, state, folded);
+      if (folded) await this.tellFolded(tx, state, folded);
       await addStepJob(tx, this.config, this.stepQueue(plan.step), job, plan.step, plan.record.stepJobId, plan.input);
       saveJobData(tx, portraitQueue, job, state);
       const queued = { step: plan.step, attempt: plan.attempt ?? null, status: 'queued' };
       addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', queued);
-      await commitHandoff(tx);
+      await this.notifyStep(tx, state, queued);
+      const parked = await commitAndPark(tx, portraitQueue, job, token!);
       const written = state;
       this.documents.behind(state.jobId, () => this.writeDocument(written, 'running'));
-      if (folded) await this.notifyStep(state, folded);
-      await this.notifyStep(state, queued);
       folded = undefined;
-      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      if (parked) throw new WaitingChildrenError();
       // Not parked: a replay found the step already finished; the loop reads it.
     }
   };
@@ -121,30 +120,30 @@ export class PortraitOrchestrator {
     await this.documents.now(state.jobId, () => this.writeDocument(state, status));
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
     const tx = await openHandoff(this.queues.get(QueueName.portrait));
-    if (folded) this.tellFolded(tx, state, folded);
+    if (folded) await this.tellFolded(tx, state, folded);
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
     this.metrics.portraitFinished(tx, status, state.attempts.length);
+    await this.notify(tx, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
     await commitHandoff(tx);
-    if (folded) await this.notifyStep(state, folded);
-    await this.notify(state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
   }
 
-  /** A folded step outcome, on the transition that follows it: its event, metrics, and its deadline cleared. */
-  private tellFolded(tx: Handoff, state: PortraitState, folded: Folded): void {
+  /** A folded step outcome, told on the transition that follows it: its event, webhook and metrics; its deadline cleared. */
+  private async tellFolded(tx: Handoff, state: PortraitState, folded: Folded): Promise<void> {
     const { step, attempt, stepJobId, outcome, status } = folded;
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', { step, attempt: attempt ?? null, status });
+    await this.notifyStep(tx, state, { step, attempt, status });
     this.metrics.stepFinished(tx, step, outcome);
     clearStepDeadline(tx, this.config.QUEUE_PREFIX, queueOf(step), stepJobId);
   }
 
-  private notifyStep(state: PortraitState, data: { step: StepName; attempt?: number | null; status: string }): Promise<void> {
+  private notifyStep(tx: Handoff, state: PortraitState, data: { step: StepName; attempt?: number | null; status: string }): Promise<void> {
     const event = { step: data.step, attempt: data.attempt ?? null, status: data.status };
-    return this.notify(state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${event.attempt ?? 'r'}`, event.step, event.status), event);
+    return this.notify(tx, state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${event.attempt ?? 'r'}`, event.step, event.status), event);
   }
 
-  private notify(state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
+  private notify(tx: Handoff, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
-    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event);
+    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, forBullMQ(tx));
   }
 
   /**

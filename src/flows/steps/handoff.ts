@@ -1,4 +1,4 @@
-import type { Job, Queue } from 'bullmq';
+import type { IRedisTransaction, Job, Queue } from 'bullmq';
 import type { ChainableCommander } from 'ioredis';
 
 /**
@@ -17,6 +17,9 @@ export async function openHandoff(queue: Queue): Promise<Handoff> {
   return (await queue.getBackend().client).multi() as unknown as Handoff;
 }
 
+/** The hand-off as BullMQ's own calls take a transaction (Job.addJob, the backend's scripts). */
+export const forBullMQ = (tx: Handoff) => tx as unknown as IRedisTransaction;
+
 /**
  * Stores the workflow job's state as its job data, as Job.updateData does (the job exists: the
  * processor holds its lock), so a replay resumes from it.
@@ -27,14 +30,28 @@ export function saveJobData(tx: Handoff, queue: Queue, job: Job, data: unknown):
 }
 
 /**
- * Sends the MULTI; a command that failed, or a BullMQ script that answered an error code (< 0: our
- * own commands only ever count up), throws.
+ * Sends the MULTI and returns each command's reply; a command that failed, or a BullMQ script that
+ * answered an error code (< 0: our own commands only ever count up), throws.
  */
-export async function commitHandoff(tx: Handoff): Promise<void> {
+export async function commitHandoff(tx: Handoff): Promise<unknown[]> {
   const results = await tx.exec();
   if (!results) throw new Error('hand-off transaction was discarded');
-  for (const [err, value] of results) {
+  return results.map(([err, value]) => {
     if (err) throw err;
     if (typeof value === 'number' && value < 0) throw new Error(`hand-off transaction: a BullMQ script answered error code ${value}`);
-  }
+    return value;
+  });
+}
+
+/**
+ * Commits the hand-off with the workflow job parked in waiting-children as its last command
+ * (Job.moveToWaitingChildren's script, on the MULTI through the Redis backend, as FlowProducer
+ * runs its scripts), so queueing a step and parking cost one round trip. False when there was
+ * nothing to wait for: the step already finished (a replay found it done).
+ */
+export async function commitAndPark(tx: Handoff, queue: Queue, job: Job, token: string): Promise<boolean> {
+  const backend = queue.getBackend();
+  backend.execCommand(forBullMQ(tx), 'moveToWaitingChildren', backend.moveToWaitingChildrenArgs(job.id!, token, {}));
+  // The script's reply: 0 moved, 1 no pending children.
+  return (await commitHandoff(tx)).at(-1) === 0;
 }

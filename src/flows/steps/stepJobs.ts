@@ -1,9 +1,9 @@
-import { Job, WaitingChildrenError, type IRedisTransaction, type Queue } from 'bullmq';
+import { Job, WaitingChildrenError, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { currentTraceCarrier } from '../../telemetry';
 import type { GpuQueue } from '../queues';
-import type { Handoff } from './handoff';
+import { forBullMQ, type Handoff } from './handoff';
 import type { StepOutcome } from './outcomes';
 import type { StepInput, StepName } from './registry';
 import { addStepDeadline } from './stepDeadlines';
@@ -35,7 +35,7 @@ export async function addStepJob<S extends StepName>(
     removeOnFail: retention,
   }, stepJobId);
   // As Job.create does it, but on the hand-off's MULTI (as FlowProducer adds its jobs).
-  await child.addJob(tx as unknown as IRedisTransaction, { parentKey: child.parentKey, parentDependenciesKey: `${child.parentKey}:dependencies` });
+  await child.addJob(forBullMQ(tx), { parentKey: child.parentKey, parentDependenciesKey: `${child.parentKey}:dependencies` });
   addStepDeadline(tx, config.QUEUE_PREFIX, queue.name as GpuQueue, stepJobId, Date.now() + config.STEP_TIMEOUT_MS);
 }
 
