@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES } from '../../src/store/statuses';
+import { RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../src/store/statuses';
 import type { Api } from './api';
 import { attemptCard } from './attemptCard';
 import { AuthedImages } from './authedImages';
@@ -6,8 +6,6 @@ import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
 import type { Attempt, FailureReport, JobView } from './jobTypes';
-
-const RETRYABLE = ['failed', 'failed_validation'];
 
 /** Where the job is now, in words: the running attempt and step, or the report being written. */
 function currentStep(job: JobView): string {
@@ -20,6 +18,11 @@ function currentStep(job: JobView): string {
   // A step's start is recorded only when it finishes, so an open step is "in progress": queued or running.
   if (!open) return `Attempt ${attempt.number}: between steps.`;
   return `Attempt ${attempt.number}: ${open} step in progress.`;
+}
+
+/** A link that saves an image already fetched with the key (a blob: URL) under a name that says what it is. */
+function downloadLink(image: { url: string; type: string }, name: string, text: string): HTMLAnchorElement {
+  return h('a', { href: image.url, download: `${name}.${image.type.split('/')[1] || 'png'}`, class: 'button' }, text);
 }
 
 /**
@@ -51,12 +54,12 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
     if (key === shownOutcome) return;
     shownOutcome = key;
     if (job.status === 'completed' && job.result?.url) {
-      const { url, type } = await images.load(job.result.url);
+      const portrait = await images.load(job.result.url);
       fill(
         outcome,
         h('h3', {}, 'Your portrait'),
-        h('img', { src: url, alt: 'The finished portrait', class: 'result' }),
-        h('p', {}, `Attempt ${job.result.attempt} passed with score ${job.result.score.toFixed(2)}. `, h('a', { href: url, download: `portrait-${job.job_id}.${type.split('/')[1] ?? 'png'}`, class: 'button' }, 'Download the portrait')),
+        h('img', { src: portrait.url, alt: 'The finished portrait', class: 'result' }),
+        h('p', {}, `Attempt ${job.result.attempt} passed with score ${job.result.score.toFixed(2)}. `, downloadLink(portrait, `portrait-${job.job_id}`, 'Download the portrait')),
       );
     } else if (job.status === 'failed_validation') {
       const { report } = await api.get<{ report: FailureReport }>(`/jobs/${job.job_id}/report`);
@@ -69,7 +72,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
         h('ul', {}, ...report.failedChecks.map((c) => h('li', {}, `${c.name}: failed in ${c.count} image${c.count === 1 ? '' : 's'}`))),
         report.suggestions.length ? h('h4', {}, 'Suggestions') : null,
         report.suggestions.length ? h('ul', {}, ...report.suggestions.map((s) => h('li', {}, s))) : null,
-        best && job.result ? h('p', {}, h('a', { href: best.url, download: `portrait-${job.job_id}-attempt-${job.result.attempt}.${best.type.split('/')[1] ?? 'png'}`, class: 'button' }, `Download the best attempt's image (attempt ${job.result.attempt})`)) : null,
+        best && job.result ? h('p', {}, downloadLink(best, `portrait-${job.job_id}-attempt-${job.result.attempt}`, `Download the best attempt's image (attempt ${job.result.attempt})`)) : null,
       );
     } else if (job.status === 'failed') {
       const e = job.error;
@@ -87,7 +90,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
     fill(now, currentStep(job));
     cancel.disabled = TERMINAL_STATUSES.has(job.status);
     progress.hidden = TERMINAL_STATUSES.has(job.status);
-    retry.hidden = !RETRYABLE.includes(job.status);
+    retry.hidden = !(RETRYABLE_STATUSES as readonly string[]).includes(job.status);
     fill(
       details,
       h('dt', {}, 'Created'), h('dd', {}, formatTime(job.created_at)),

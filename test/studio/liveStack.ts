@@ -19,7 +19,8 @@ export const TINY_LORA = { repo: 'studio-tests/tiny-style', weight_name: 'style.
 /**
  * What a person or a client program reaches over HTTP: the API listening on a free port (with its
  * CSP, the studio page and an API key required), the orchestrator, and the real Python GPU worker on
- * the tiny random-weight models (portraits end failed_validation: random weights draw no face).
+ * the tiny random-weight models (portraits end failed_validation under the default checks: random
+ * weights draw no face; gating on the image's dimensions alone lets them complete).
  */
 export async function startLiveStack() {
   execFileSync(PYTHON, ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
@@ -39,7 +40,10 @@ publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TI
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const apiKey = (await createApiKey('studio')).key;
   let gpu: ChildProcess | undefined;
-  try {
+  /** (Re)starts the Python worker; `env` sets what its verdicts gate on, the deployment's choice. */
+  const startGpuWorker = async (env: Record<string, string> = {}) => {
+    if (gpu) await stopProcess(gpu);
+    gpu = undefined;
     gpu = await startProcess(PYTHON, ['-m', 'apex_gpu_worker', '--role', 'all'], {
       cwd: GPU_WORKER,
       config: stack.config,
@@ -50,13 +54,10 @@ publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TI
         APEX_GPU_NATIVE_MAX_MEGAPIXELS: '0.08',
         APEX_GPU_VLM_MAX_NEW_TOKENS: '4096',
         APEX_GPU_LORA_CACHE_DIR: loraCache,
+        ...env,
       },
     });
-  } catch (err) {
-    server.close();
-    await stack.close();
-    throw err;
-  }
+  };
   const close = async () => {
     if (gpu) await stopProcess(gpu);
     server.closeAllConnections();
@@ -64,7 +65,13 @@ publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TI
     await stack.close();
     rmSync(loraCache, { recursive: true, force: true });
   };
-  return { ...stack, apiUrl, apiKey, close };
+  try {
+    await startGpuWorker();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { ...stack, apiUrl, apiKey, startGpuWorker, close };
 }
 
 export type LiveStack = Awaited<ReturnType<typeof startLiveStack>>;

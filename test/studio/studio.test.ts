@@ -25,13 +25,16 @@ const PORTRAIT_DEADLINE_MS = 280_000;
 describe('the studio page and the client examples, against a live stack', () => {
   let live: LiveStack;
   let browser: Browser;
+  let out: string; // what the examples save
   beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'apex-examples-'));
     live = await startLiveStack();
     browser = await launchChromium();
   }, 300_000);
   afterAll(async () => {
     await browser?.close();
     await live?.close();
+    rmSync(out, { recursive: true, force: true });
   });
 
   const api = (key = live.apiKey) => ({
@@ -196,17 +199,21 @@ describe('the studio page and the client examples, against a live stack', () => 
     await page.context().close();
   }, PORTRAIT_DEADLINE_MS + 60_000);
 
-  it('retries a finished portrait from the page and cancels the new cycle while it runs', async () => {
-    const { page, errors } = await openStudio(`#/jobs/${portraitJobId}`);
-    await statusIs(page, '#job-status', 'failed validation');
-    await page.getByRole('button', { name: 'Retry with new attempts' }).click();
+  it('cancels a running portrait from the page', async () => {
+    const { page, errors } = await openStudio('#/portrait');
+    await page.getByLabel('Your photo').setInputFiles({ name: 'me.jpg', mimeType: 'image/jpeg', buffer: await referencePhoto() });
+    await page.getByText('me.jpg: 480×600').waitFor();
+    await page.getByRole('button', { name: 'Create portrait' }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f]{24}$/);
+    const jobId = page.url().split('/').pop()!;
+    // The tiny VLM alone takes seconds to write the first instruction: the job is still running.
     const cancel = page.getByRole('button', { name: 'Cancel job' });
     await page.waitForFunction((button: { disabled: boolean }) => !button.disabled, await cancel.elementHandle());
     await cancel.click();
     await statusIs(page, '#job-status', 'cancelled', PORTRAIT_DEADLINE_MS);
     await page.getByRole('heading', { name: 'Cancelled' }).waitFor();
-    await page.getByText('cycle 1 ended failed_validation').waitFor();
-    expect((await api().get(`/jobs/${portraitJobId}`)).body).toMatchObject({ status: 'cancelled', cycle: 2 });
+    expect(await cancel.isDisabled()).toBe(true);
+    expect((await api().get(`/jobs/${jobId}`)).body.status).toBe('cancelled');
     await screenshot(page, '5-portrait-cancelled');
     expect(errors).toEqual([]);
     await page.context().close();
@@ -276,58 +283,84 @@ describe('the studio page and the client examples, against a live stack', () => 
     await page.context().close();
   }, PORTRAIT_DEADLINE_MS + 60_000);
 
-  describe('examples/', () => {
-    let out: string;
-    beforeAll(() => void (out = mkdtempSync(join(tmpdir(), 'apex-examples-'))));
-    afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-    /** Runs an example as a user would, with the API's address and key in its environment; its output tells a failure. */
-    const example = (command: string, args: string[]) =>
-      run(command, args, { cwd: ROOT, env: { ...process.env, APEX_API_URL: live.apiUrl, APEX_API_KEY: live.apiKey }, timeout: PORTRAIT_DEADLINE_MS }).catch(
-        (err: { message: string; stdout?: string; stderr?: string }) => {
-          throw new Error(`${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
-        },
-      );
+  /** Runs an example as a user would, with the API's address and key in its environment; its output tells a failure. */
+  const example = (command: string, args: string[]) =>
+    run(command, args, { cwd: ROOT, env: { ...process.env, APEX_API_URL: live.apiUrl, APEX_API_KEY: live.apiKey }, timeout: PORTRAIT_DEADLINE_MS }).catch(
+      (err: { message: string; stdout?: string; stderr?: string }) => {
+        throw new Error(`${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+      },
+    );
 
-    /** The file an example says it saved, read back as an image. */
-    async function savedImage(stdout: string) {
-      const file = /^saved (.+) \((image\/\w+), (\d+) bytes\)$/m.exec(stdout)?.[1];
-      expect(file && existsSync(file)).toBe(true);
-      return sharp(file!).metadata();
+  /** The file an example says it saved, read back as an image. */
+  async function savedImage(stdout: string) {
+    const file = /^saved (.+) \((image\/\w+), (\d+) bytes\)$/m.exec(stdout)?.[1];
+    expect(file && existsSync(file)).toBe(true);
+    return sharp(file!).metadata();
+  }
+
+  /** Both portrait examples on one photo at once; each one's output and the job id it printed. */
+  async function portraitExamples(folder: string) {
+    const photo = join(out, 'me.jpg');
+    await sharp(await referencePhoto()).toFile(photo);
+    const runs = await Promise.all([
+      example('python3', ['examples/python/portrait.py', photo, join(out, folder, 'python')]),
+      example(process.execPath, ['examples/node/portrait.mjs', photo, join(out, folder, 'node')]),
+    ]);
+    return runs.map(({ stdout }) => ({ stdout, jobId: /^job ([0-9a-f]{24}) created \(pending\)$/m.exec(stdout)?.[1] }));
+  }
+
+  it('portrait: the python and node clients submit a photo, follow its events and download the best image when every attempt was rejected', async () => {
+    for (const { stdout, jobId } of await portraitExamples('rejected')) {
+      expect(jobId).toBeDefined();
+      expect(stdout).toMatch(/^attempt 1: denoising \d\/4$/m);
+      expect(stdout).toMatch(/^status: failed_validation$/m);
+      expect(stdout).toMatch(/^attempt 2: rejected, score [\d.]+, failed checks: .*face_count/m);
+      expect(stdout).toContain(`report: ${(await api().get(`/jobs/${jobId}/report`)).body.report.summary}`);
+      expect(stdout).toMatch(new RegExp(`^saved .*portrait-${jobId}-attempt-\\d\\.png `, 'm'));
+      expect(await savedImage(stdout)).toMatchObject({ format: 'png', width: 816, height: 1024 });
     }
+  }, PORTRAIT_DEADLINE_MS + 60_000);
 
-    it('portrait: the python and node clients submit a photo, follow its events and download the image', async () => {
-      const photo = join(out, 'me.jpg');
-      await sharp(await referencePhoto()).toFile(photo);
-      const results = await Promise.all([
-        example('python3', ['examples/python/portrait.py', photo, join(out, 'python')]),
-        example(process.execPath, ['examples/node/portrait.mjs', photo, join(out, 'node')]),
-      ]);
-      for (const { stdout } of results) {
-        const jobId = /^job ([0-9a-f]{24}) created \(pending\)$/m.exec(stdout)?.[1];
-        expect(jobId).toBeDefined();
-        expect(stdout).toMatch(/^attempt 1: denoising \d\/4$/m);
-        expect(stdout).toMatch(/^status: failed_validation$/m);
-        expect(stdout).toMatch(/^attempt 2: rejected, score [\d.]+, failed checks: .*face_count/m);
-        expect(stdout).toContain(`report: ${(await api().get(`/jobs/${jobId}/report`)).body.report.summary}`);
-        expect(await savedImage(stdout)).toMatchObject({ format: 'png', width: expect.any(Number) });
-      }
-    }, PORTRAIT_DEADLINE_MS + 60_000);
+  it('generation: the python and node clients generate with a LoRA and download the image', async () => {
+    const lora = `${TINY_LORA.repo}:${TINY_LORA.weight_name}:0.7`;
+    const common = ['a red bicycle', '--lora', lora, '--width', '256', '--height', '256', '--steps', '2', '--seed', '11'];
+    const results = await Promise.all([
+      example('python3', ['examples/python/generation.py', ...common, '--out', join(out, 'python')]),
+      example(process.execPath, ['examples/node/generation.mjs', ...common, '--out', join(out, 'node')]),
+    ]);
+    for (const { stdout } of results) {
+      expect(stdout).toMatch(/^generation [0-9a-f]{24} created \(pending\)$/m);
+      expect(stdout).toMatch(/^denoising 2\/2$/m);
+      expect(stdout).toMatch(/^status: completed$/m);
+      expect(stdout).toContain(`seed 11, loras ${TINY_LORA.repo}`);
+      expect(await savedImage(stdout)).toMatchObject({ format: 'png', width: 256, height: 256 });
+    }
+  }, PORTRAIT_DEADLINE_MS + 60_000);
 
-    it('generation: the python and node clients generate with a LoRA and download the image', async () => {
-      const lora = `${TINY_LORA.repo}:${TINY_LORA.weight_name}:0.7`;
-      const common = ['a red bicycle', '--lora', lora, '--width', '256', '--height', '256', '--steps', '2', '--seed', '11'];
-      const results = await Promise.all([
-        example('python3', ['examples/python/generation.py', ...common, '--out', join(out, 'python')]),
-        example(process.execPath, ['examples/node/generation.mjs', ...common, '--out', join(out, 'node')]),
-      ]);
-      for (const { stdout } of results) {
-        expect(stdout).toMatch(/^generation [0-9a-f]{24} created \(pending\)$/m);
-        expect(stdout).toMatch(/^denoising 2\/2$/m);
-        expect(stdout).toMatch(/^status: completed$/m);
-        expect(stdout).toContain(`seed 11, loras ${TINY_LORA.repo}`);
-        expect(await savedImage(stdout)).toMatchObject({ format: 'png', width: 256, height: 256 });
-      }
-    }, PORTRAIT_DEADLINE_MS + 60_000);
-  });
+  it('once the deployment gates on the image alone, a retry from the page completes with a download, and the examples save the portrait', async () => {
+    // The verdict's gate is deployment config: the random-weight render passes on its dimensions.
+    await live.startGpuWorker({ APEX_GPU_GATING_CHECKS: '["dimensions"]', APEX_GPU_PASS_SCORE: '0' });
+    const { page, errors } = await openStudio(`#/jobs/${portraitJobId}`);
+    await statusIs(page, '#job-status', 'failed validation');
+    await page.getByRole('button', { name: 'Retry with new attempts' }).click();
+    await statusIs(page, '#job-status', 'completed', PORTRAIT_DEADLINE_MS);
+    await page.getByRole('heading', { name: 'Your portrait' }).waitFor();
+    expect(await loadedWidth(page.getByAltText('The finished portrait'))).toBe(816);
+    await page.getByText('cycle 1 ended failed_validation').waitFor();
+    expect(await page.locator('#attempt-3').getByText('passed').count()).toBeGreaterThan(0);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the portrait' }).click()]);
+    expect(download.suggestedFilename()).toBe(`portrait-${portraitJobId}.png`);
+    expect(await sharp(await download.path()).metadata()).toMatchObject({ format: 'png', width: 816, height: 1024 });
+    await screenshot(page, '8-portrait-completed');
+    expect(errors).toEqual([]);
+    await page.context().close();
+
+    for (const { stdout, jobId } of await portraitExamples('completed')) {
+      expect(stdout).toMatch(/^status: completed$/m);
+      expect(stdout).toMatch(/^attempt 1: passed, score [\d.]+, failed checks: /m);
+      expect(stdout).toMatch(new RegExp(`^saved .*portrait-${jobId}\\.png `, 'm'));
+      expect(await savedImage(stdout)).toMatchObject({ format: 'png', width: 816, height: 1024 });
+    }
+  }, PORTRAIT_DEADLINE_MS + 120_000);
 });
