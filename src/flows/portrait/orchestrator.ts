@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
 import { JobModel } from '../../store/jobModel';
-import { UNFINISHED_STATUSES } from '../../store/statuses';
 import { isCancelled } from '../cancellation';
 import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId, webhookId } from '../ids';
@@ -18,7 +17,8 @@ import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../
 import type { WebhookEvent } from '../webhooks/events';
 import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
-import { applyStepOutcome, bestAttempt, chosenImage, planTransition, revisionOf, type StepRef } from './stateMachine';
+import { writeJobDocument } from './jobDocument';
+import { applyStepOutcome, planTransition, type StepRef } from './stateMachine';
 
 /** A retry cycle's transitions are new ones: its webhooks get ids of their own (cycle 1 keeps the plain ids). */
 const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`] : []);
@@ -86,7 +86,7 @@ export class PortraitOrchestrator {
       await this.notifyStep(tx, state, queued);
       const parked = await commitAndPark(tx, portraitQueue, job, token!);
       const written = state;
-      this.documents.behind(state.jobId, () => this.writeDocument(written, 'running'));
+      this.documents.behind(state.jobId, () => writeJobDocument(written, 'running'));
       folded = undefined;
       if (parked) throw new WaitingChildrenError();
       // Not parked: a replay found the step already finished; the loop reads it.
@@ -117,7 +117,7 @@ export class PortraitOrchestrator {
 
   /** The final status: the document first (waited for), then the events, metrics and webhook. */
   private async finish(state: PortraitState, status: string, folded: Folded | undefined): Promise<void> {
-    await this.documents.now(state.jobId, () => this.writeDocument(state, status));
+    await this.documents.now(state.jobId, () => writeJobDocument(state, status));
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
     const tx = await openHandoff(this.queues.get(QueueName.portrait));
     if (folded) await this.tellFolded(tx, state, folded);
@@ -144,33 +144,5 @@ export class PortraitOrchestrator {
   private notify(tx: Handoff, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
     return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, forBullMQ(tx));
-  }
-
-  /**
-   * Writes the Job document from the state, unless it already holds a later revision (a write
-   * arriving late, or a replay rewriting the same); a running job's document never leaves a final
-   * status another writer gave it.
-   */
-  private async writeDocument(state: PortraitState, status: string): Promise<void> {
-    const finished = status !== 'running';
-    const revision = revisionOf(state, finished);
-    const best = finished ? bestAttempt(state) : undefined;
-    const guard = { $or: [{ revision: { $lt: revision } }, { revision: { $exists: false } }], ...(finished ? {} : { status: { $in: UNFINISHED_STATUSES } }) };
-    await JobModel.updateOne(
-      { _id: state.jobId, ...guard },
-      {
-        $set: {
-          status,
-          attempts: state.attempts,
-          report: state.report ?? null,
-          error: state.error ?? null,
-          cycle: state.cycle,
-          history: state.history,
-          result: best ? { attempt: best.number, imageKey: chosenImage(best).key, score: best.verdict!.score } : null,
-          revision,
-          ...(finished ? { finishedAt: new Date() } : {}),
-        },
-      },
-    );
   }
 }
