@@ -13,7 +13,7 @@ describe('step deadlines', () => {
   afterEach(() => stack?.close());
 
   const submit = async () => (await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg')).body.job_id as string;
-  const deadlines = () => stack.redis.zrange(stepDeadlinesKey(stack.config.QUEUE_PREFIX), 0, -1);
+  const deadlines = () => stack.redis.zrange(stepDeadlinesKey(stack.config.QUEUE_PREFIX), '0', '-1');
   const release: ReleaseStep = (queue, stepJobId) => releaseStep(stack.queues.get(queue), stepJobId, 'detach');
 
   it('releases a step still running past its deadline, whichever process sweeps, and the job fails it as timed out', async () => {

@@ -30,6 +30,6 @@ describe('a replayed hand-off', () => {
 
     expect(await stepQueue.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 1, active: 0, delayed: 0 });
     expect(await parent.getDependenciesCount({ unprocessed: true })).toEqual({ unprocessed: 1 });
-    expect(await stack.redis.zrange(stepDeadlinesKey(stack.config.QUEUE_PREFIX), 0, -1)).toEqual(['prompt/replayed-a1-prompt']);
+    expect(await stack.redis.zrange(stepDeadlinesKey(stack.config.QUEUE_PREFIX), '0', '-1')).toEqual(['prompt/replayed-a1-prompt']);
   });
 });
