@@ -37,7 +37,7 @@ export function submitOnce(form: HTMLFormElement, send: (idempotencyKey: string)
 export function showProblem(form: HTMLElement, box: HTMLElement, err: unknown): void {
   const message = err instanceof Error ? err.message : String(err);
   const field = err instanceof ApiProblem ? err.field : undefined;
-  fill(box, h('strong', {}, 'Not sent: '), message, field ? ` (${field})` : '');
+  fill(box, h('strong', {}, 'Not sent: '), message, field && !message.includes(field) ? ` (${field})` : '');
   const input = field ? form.querySelector<HTMLElement>(`[data-field="${CSS.escape(field)}"]`) : null;
   if (input) {
     input.setAttribute('aria-invalid', 'true');

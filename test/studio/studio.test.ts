@@ -265,10 +265,18 @@ describe('the studio page and the client examples, against a live stack', () => 
     await page.getByLabel('Guidance').fill('3.5');
     await page.getByLabel('Seed').fill('7');
     await page.getByRole('button', { name: 'Add LoRA' }).click();
-    await page.getByLabel('Repo', { exact: true }).fill(TINY_LORA.repo);
+    const repo = page.getByLabel('Repo', { exact: true });
     await page.getByLabel('Weight file (optional)').fill(TINY_LORA.weight_name);
     await page.getByLabel('Scale').fill('0.8');
     expect(await unlabelledControls(page)).toEqual([]);
+    // A field the API refuses is named, marked and focused; nothing is created.
+    await repo.fill('../not-a-repo');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.getByText(/^Not sent: loras\.0\.repo: must be a Hugging Face repo id/).waitFor();
+    expect(await repo.getAttribute('aria-invalid')).toBe('true');
+    expect(await repo.evaluate((input: { ownerDocument: { activeElement: unknown } }) => input.ownerDocument.activeElement === input)).toBe(true);
+    expect(page.url()).toMatch(/#\/generations$/);
+    await repo.fill(TINY_LORA.repo);
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.waitForURL(/#\/generations\/[0-9a-f]{24}$/);
     const id = page.url().split('/').pop()!;
