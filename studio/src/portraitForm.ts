@@ -47,7 +47,7 @@ export async function portraitForm(api: Api, navigate: (hash: string) => void): 
   );
   const form = h(
     'form',
-    { class: 'portrait-form', 'aria-labelledby': 'portrait-title', novalidate: false },
+    { class: 'portrait-form', 'aria-labelledby': 'portrait-title' },
     photo.element,
     h('fieldset', {}, h('legend', {}, 'Parameters'), h('div', { class: 'choices' }, ...pickers, resolution)),
     h(
