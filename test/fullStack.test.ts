@@ -58,10 +58,12 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
       config: { MAX_ATTEMPTS: '2', SECRETS_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, ADMIN_READ_ONLY: 'false', DESTINATION_ALLOW_PRIVATE: 'true' },
     });
   });
-  afterAll(async () => {
+  // A test that fails before stopping its worker must not leave it consuming the next test's steps.
+  afterEach(async () => {
     if (gpu) await stopProcess(gpu);
-    await stack.close();
+    gpu = undefined;
   });
+  afterAll(() => stack.close());
 
   // The seed's request: curl -F image_file=@me.jpg -F 'parameters={...}' /jobs
   const submit = async () => {
@@ -74,7 +76,9 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   };
 
   it('completes when the deployment gates only on image integrity', async () => {
-    gpu = await startGpuWorker(stack, { APEX_GPU_GATING_CHECKS: '["dimensions","not_blank"]', APEX_GPU_PASS_SCORE: '0' });
+    // No upscaler: the tiny random Real-ESRGAN flattens what it enlarges (not_blank fails on its output); the
+    // upscale path has its own end-to-end test (test/upscale.test.ts). Here the render is resized.
+    gpu = await startGpuWorker(stack, { APEX_GPU_GATING_CHECKS: '["dimensions","not_blank"]', APEX_GPU_PASS_SCORE: '0', APEX_GPU_UPSCALER_MODELS: '[]' });
     const jobId = await submit();
     const job = await stack.waitForJob(jobId, undefined, 240_000);
     expect(job.status).toBe('completed');
