@@ -18,19 +18,20 @@ describe('GET /jobs/:id while the Job document lags', () => {
       },
     });
     const jobId = (await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg')).body.job_id as string;
-    // Wait until the document caught up with generate queued, then take it back to before the
-    // job started: the orchestrator writes it no more while generate runs.
-    await stack.waitForJob(jobId, (j) => Boolean((j.attempts as any[])[0]?.steps.generate));
+    // Once generate is queued, take the document back to before the job started: the orchestrator
+    // writes it no more while generate runs, so it lags the job by the whole attempt.
+    const view = async () => (await request(stack.app).get(`/jobs/${jobId}`)).body;
+    while (!(await view()).attempts[0]?.steps.generate) await new Promise((r) => setTimeout(r, 25));
     await JobModel.updateOne({ _id: jobId }, { $set: { status: 'pending', attempts: [], revision: 0 } });
 
-    const live = (await request(stack.app).get(`/jobs/${jobId}`)).body;
+    const live = await view();
     expect(live.status).toBe('running');
     expect(live.attempts[0].steps).toMatchObject({ prompt: { status: 'completed' }, generate: { status: 'queued' } });
     expect((await JobModel.findById(jobId).lean<JobDocument>())!.attempts).toEqual([]);
 
     finishGenerate();
     await stack.waitForJob(jobId);
-    const finished = (await request(stack.app).get(`/jobs/${jobId}`)).body;
+    const finished = await view();
     expect(finished.status).toBe('completed');
     expect(finished.attempts[0].steps.validate.status).toBe('completed');
   });

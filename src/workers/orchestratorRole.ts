@@ -12,7 +12,6 @@ import { GenerationOrchestrator } from '../flows/generation/orchestrator';
 import { appendJobEvent } from '../flows/jobEvents';
 import { PortraitOrchestrator } from '../flows/portrait/orchestrator';
 import { QueueName, QueueSet } from '../flows/queues';
-import { DocumentMirror } from '../flows/steps/documentMirror';
 import { startStepDeadlineSweeper } from '../flows/steps/stepDeadlines';
 import { releaseStep } from '../flows/steps/stepJobs';
 import { WorkflowMetrics } from '../flows/workflowMetrics';
@@ -41,9 +40,8 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const queues = new QueueSet(connection, config.QUEUE_PREFIX);
   const objects = ObjectStore.fromConfig(config);
   const metrics = new WorkflowMetrics(config.QUEUE_PREFIX);
-  const documents = new DocumentMirror();
-  const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics, documents);
-  const generations = new GenerationOrchestrator(config, connection, queues, metrics, documents);
+  const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics);
+  const generations = new GenerationOrchestrator(config, connection, queues, metrics);
   const batches = new BatchOrchestrator(config, connection, objects, queues);
   const workers = startQueueWorkers(
     [
@@ -84,7 +82,6 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       await watchdog.close();
-      await documents.drain();
       cancels.close();
       await queues.close();
       objects.client.destroy();

@@ -11,7 +11,6 @@ import { addJobEvent } from '../jobEvents';
 import { QueueName, type QueueSet } from '../queues';
 import { checkOutcome } from '../steps/outcomes';
 import { STEPS } from '../steps/registry';
-import type { DocumentMirror } from '../steps/documentMirror';
 import { commitAndPark, commitHandoff, forBullMQ, openHandoff, saveJobData } from '../steps/handoff';
 import { clearStepDeadline } from '../steps/stepDeadlines';
 import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../steps/stepJobs';
@@ -22,8 +21,8 @@ import type { WorkflowMetrics } from '../workflowMetrics';
  * The generation workflow: one `generate` step as a child job (the same queue and worker the
  * portrait attempts use), its outcome mirrored into the Generation document. The step's payload
  * carries the sealed secrets; nothing here opens them. Its hand-offs are the portrait's
- * (handoff.ts): the child, its deadline and the job data in one MULTI; the outcome and the cancel
- * flag read in one round trip; `running` written behind, the final status waited for.
+ * (handoff.ts): the child, its deadline, the job data and the parking in one MULTI; the outcome and
+ * the cancel flag read in one round trip.
  */
 export class GenerationOrchestrator {
   constructor(
@@ -31,7 +30,6 @@ export class GenerationOrchestrator {
     private readonly connection: Redis,
     private readonly queues: QueueSet,
     private readonly metrics: WorkflowMetrics,
-    private readonly documents: DocumentMirror,
   ) {}
 
   readonly process = async (job: Job<GenerationJobData>, token?: string): Promise<{ status: string }> => {
@@ -40,15 +38,15 @@ export class GenerationOrchestrator {
     const stepQueue = this.queues.get(QueueName.generate);
     const stepId = stepJobId(generationId, 'generate');
     if (!job.data.queued && !(await isCancelled(this.connection, prefix, generationId))) {
+      // Within the activation, before parking, so it never races the final write (on FerretDB, one
+      // of two concurrent updates can be lost); only from pending, so a replay never undoes an end.
+      await GenerationModel.updateOne({ _id: generationId, status: 'pending' }, { $set: { status: 'running' } });
       const generationQueue = this.queues.get(QueueName.generation);
       const tx = await openHandoff(generationQueue);
       await addStepJob(tx, this.config, stepQueue, job, 'generate', stepId, STEPS.generate.input.parse(input));
       saveJobData(tx, generationQueue, job, { ...job.data, queued: true });
       addJobEvent(tx, prefix, generationId, 'status', { status: 'running' });
-      const parked = await commitAndPark(tx, generationQueue, job, token!);
-      // Only from pending: a write arriving late never takes a finished generation back.
-      this.documents.behind(generationId, () => GenerationModel.updateOne({ _id: generationId, status: 'pending' }, { $set: { status: 'running' } }));
-      if (parked) throw new WaitingChildrenError();
+      if (await commitAndPark(tx, generationQueue, job, token!)) throw new WaitingChildrenError();
     }
     const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, generationId), readStepOutcome(this.connection, stepQueue, stepId)]);
     const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, stepQueue, stepId));
@@ -65,7 +63,7 @@ export class GenerationOrchestrator {
       status = 'failed';
       fields = { error: checked.error };
     }
-    await this.documents.now(generationId, () => GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } }));
+    await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
     const tx = await openHandoff(this.queues.get(QueueName.generation));
     this.metrics.stepFinished(tx, 'generate', outcome);
     clearStepDeadline(tx, prefix, QueueName.generate, stepId);

@@ -5,12 +5,13 @@ import { bestAttempt, chosenImage, revisionOf } from './stateMachine';
 
 /**
  * Writes the Job document from the orchestrator's state, unless the document already holds a
- * later revision (stateMachine.ts revisionOf): a write arriving late — behind the transitions, or
- * from a process replaying the job — is ignored instead of taking the document backwards. A running
+ * later revision (stateMachine.ts revisionOf): a write arriving late — from a process replaying the
+ * job, or one that lost its lock — is ignored instead of taking the document backwards. A running
  * job's write never replaces a final status (one the orchestrator or the API gave it). The guard is
  * part of the update's filter, which MongoDB and FerretDB both apply; MongoDB applies it atomically,
- * FerretDB 1.x reads then writes, so two writes of one job racing at the same instant on FerretDB
- * could still land out of order (one process writes a job at a time: the race needs a replay).
+ * FerretDB 1.x reads then writes, so two writes of one job at the same instant could still land out
+ * of order there. The orchestrator writes only within a job's activation, and a job's activations
+ * never overlap, so that needs a process that lost its lock and still writes.
  */
 export async function writeJobDocument(state: PortraitState, status: string): Promise<void> {
   const finished = status !== 'running';

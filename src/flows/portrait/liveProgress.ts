@@ -6,11 +6,12 @@ import { portraitJobId } from '../ids';
 import { planTransition, revisionOf } from './stateMachine';
 
 /**
- * GET /jobs/:id while the job runs. The orchestrator writes the Job document behind its
- * transitions, so the document may trail the state machine by a write or two; the state in the
- * orchestrator's BullMQ job never does. When that state is further on (a higher revision), the
- * caller sees its attempts, steps and report instead. A finished job's document is final: it is
- * written before the orchestrator job completes.
+ * GET /jobs/:id while the job runs. The orchestrator writes the Job document only at the
+ * transitions a reader needs (the start, after a step that ran a while, the end), so between them
+ * the document may trail the state machine; the state in the orchestrator's BullMQ job never does.
+ * When that state is further on (a higher revision), the caller sees its attempts, steps and
+ * report instead. A finished job's document is final: it is written before the orchestrator job
+ * completes.
  */
 export async function withLiveProgress(doc: JobDocument, portraitQueue: Queue): Promise<JobDocument> {
   if (!(UNFINISHED_STATUSES as readonly string[]).includes(doc.status)) return doc;

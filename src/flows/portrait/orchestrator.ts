@@ -8,7 +8,6 @@ import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId, webhookId } from '../ids';
 import { addJobEvent } from '../jobEvents';
 import { QueueName, stepQueue, type QueueSet } from '../queues';
-import type { DocumentMirror } from '../steps/documentMirror';
 import { commitAndPark, commitHandoff, forBullMQ, openHandoff, saveJobData, type Handoff } from '../steps/handoff';
 import type { StepOutcome } from '../steps/outcomes';
 import type { StepName } from '../steps/registry';
@@ -26,7 +25,14 @@ const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`]
 const queueOf = (step: StepName) => stepQueue(step, 'portrait');
 
 /** A step outcome folded into the state, still to be told (event, metrics, webhook) with the next transition. */
-type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; status: string };
+type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; status: string; queuedAt: number };
+
+/**
+ * The Job document is written at the transitions a reader needs: when the job starts running, at
+ * the hand-off after a step that took at least this long (queued to finished), and at the end.
+ * After quicker steps it waits for one of those (GET /jobs/:id reads the live state meanwhile).
+ */
+const DOCUMENT_LAG_MS = 1000;
 
 /**
  * Drives one portrait job through the state machine with BullMQ's step-job pattern: the state lives
@@ -36,9 +42,11 @@ type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; status: strin
  *
  * A hand-off costs two Redis round trips: on waking, the child's outcome and the cancel flag are
  * read together; then the next child, its deadline, the new state, the events, webhooks and
- * metrics and the parking itself go in one MULTI (handoff.ts). The Job document is written behind
- * the transitions (DocumentMirror), guarded by the state's revision; only the final status is
- * waited for, so it is in MongoDB before the BullMQ job completes.
+ * metrics and the parking itself go in one MULTI (handoff.ts). The Job document is written within
+ * the activation, before parking (a job's activations never overlap, so neither do its writes: on
+ * FerretDB, two concurrent updates of a document can lose one), guarded by the state's revision,
+ * and only where a reader needs it (DOCUMENT_LAG_MS); the final status is written before the BullMQ
+ * job completes.
  */
 export class PortraitOrchestrator {
   constructor(
@@ -46,7 +54,6 @@ export class PortraitOrchestrator {
     private readonly connection: Redis,
     private readonly queues: QueueSet,
     private readonly metrics: WorkflowMetrics,
-    private readonly documents: DocumentMirror,
   ) {}
 
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
@@ -63,7 +70,7 @@ export class PortraitOrchestrator {
         }
         const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, this.stepQueue(plan.step), stepJobId));
         state = applyStepOutcome(state, plan, outcome);
-        folded = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, status: outcome.status };
+        folded = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, status: outcome.status, queuedAt: plan.record.queuedAt };
         continue;
       }
       // A job that has read nothing yet in this run checks the cancel flag before it queues anything.
@@ -76,6 +83,7 @@ export class PortraitOrchestrator {
         return { status: plan.status };
       }
       state = plan.state;
+      if (!folded || Date.now() - folded.queuedAt >= DOCUMENT_LAG_MS) await writeJobDocument(state, 'running');
       const portraitQueue = this.queues.get(QueueName.portrait);
       const tx = await openHandoff(portraitQueue);
       if (folded) await this.tellFolded(tx, state, folded);
@@ -85,8 +93,6 @@ export class PortraitOrchestrator {
       addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', queued);
       await this.notifyStep(tx, state, queued);
       const parked = await commitAndPark(tx, portraitQueue, job, token!);
-      const written = state;
-      this.documents.behind(state.jobId, () => writeJobDocument(written, 'running'));
       folded = undefined;
       if (parked) throw new WaitingChildrenError();
       // Not parked: a replay found the step already finished; the loop reads it.
@@ -117,14 +123,15 @@ export class PortraitOrchestrator {
 
   /** The final status: the document first (waited for), then the events, metrics and webhook. */
   private async finish(state: PortraitState, status: string, folded: Folded | undefined): Promise<void> {
-    await this.documents.now(state.jobId, () => writeJobDocument(state, status));
+    await writeJobDocument(state, status);
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
     const tx = await openHandoff(this.queues.get(QueueName.portrait));
     if (folded) await this.tellFolded(tx, state, folded);
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
     this.metrics.portraitFinished(tx, status, state.attempts.length);
-    await this.notify(tx, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
     await commitHandoff(tx);
+    // After the step webhooks are queued, so the terminal one is delivered after them.
+    await this.notify(undefined, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
   }
 
   /** A folded step outcome, told on the transition that follows it: its event, webhook and metrics; its deadline cleared. */
@@ -141,8 +148,8 @@ export class PortraitOrchestrator {
     return this.notify(tx, state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${event.attempt ?? 'r'}`, event.step, event.status), event);
   }
 
-  private notify(tx: Handoff, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
+  private notify(tx: Handoff | undefined, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
-    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, forBullMQ(tx));
+    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, tx && forBullMQ(tx));
   }
 }
