@@ -148,9 +148,11 @@ async function restore(file: string | undefined, force: boolean) {
     const services = await startServices({ dataDir, ports, s3Credentials: secrets.s3, redisAppendOnly: false, durable: true });
     try {
       log('database');
+      // Replica mode keeps event triggers quiet: the dump's own indexes are restored as they were,
+      // not doubled by postgres/containment-indexes.sql's trigger as each table's index comes in.
       execFileSync(postgresBin('pg_restore'), [
         '-h', '127.0.0.1', '-p', String(services.ports.postgres), '-U', POSTGRES_USER, '-d', FERRETDB_DATABASE, '--no-owner', '--clean', '--if-exists', join(work, 'database.pgdump'),
-      ]);
+      ], { env: { ...process.env, PGOPTIONS: '-c session_replication_role=replica' } });
       log('objects');
       await uploadObjects(s3Client(services.env), join(work, 'objects'));
       log('queues');

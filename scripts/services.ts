@@ -176,6 +176,13 @@ function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
 
 export const POSTGRES_USER = 'apex';
 export const FERRETDB_DATABASE = 'ferretdb';
+/**
+ * FerretDB's PostgreSQL connections (its default is 50). Its updates take two at once, so clients
+ * together must stay below this (see MONGO_POOL_PER_PROCESS); PostgreSQL allows POSTGRES_CONNECTIONS,
+ * which leaves room for a backup's pg_dump and psql.
+ */
+export const FERRETDB_POOL = 180;
+const POSTGRES_CONNECTIONS = 200;
 
 /** A new cluster in `dir` (once; a kept one is reused), owned by POSTGRES_USER, password-less on loopback only. */
 function initPostgres(dir: string, durable: boolean) {
@@ -187,10 +194,13 @@ function initPostgres(dir: string, durable: boolean) {
   execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function createFerretDatabase(port: number) {
-  const [cmd, args] = [postgresBin('psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER, '-d', 'postgres', '-tAc']];
-  const exists = execFileSync(cmd, [...args, `SELECT 1 FROM pg_database WHERE datname = '${FERRETDB_DATABASE}'`], { encoding: 'utf8' }).trim();
-  if (exists !== '1') execFileSync(cmd, [...args, `CREATE DATABASE ${FERRETDB_DATABASE}`], { stdio: 'ignore' });
+/** FerretDB's database, and the indexes its lookups can use (postgres/containment-indexes.sql). */
+function prepareFerretDatabase(port: number) {
+  const psql = (database: string, ...args: string[]) =>
+    execFileSync(postgresBin('psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER, '-d', database, '-v', 'ON_ERROR_STOP=1', '-q', ...args], { encoding: 'utf8' });
+  const exists = psql('postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = '${FERRETDB_DATABASE}'`).trim();
+  if (exists !== '1') psql('postgres', '-c', `CREATE DATABASE ${FERRETDB_DATABASE}`);
+  psql(FERRETDB_DATABASE, '-f', join(__dirname, 'postgres', 'containment-indexes.sql'));
 }
 
 /** Redis, PostgreSQL + FerretDB and MinIO; see ServicesOptions. */
@@ -207,7 +217,7 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
   const persistence = opts.redisAppendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
   const [postgresCmd, postgresArgs] = asPostgresUser(postgresBin('postgres'), [
     '-D', join(dataDir, 'postgres'), '-p', String(ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=200',
+    '-c', `max_connections=${POSTGRES_CONNECTIONS}`,
     ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
   ]);
   const specs: Record<ServiceName, ServiceSpec> = {
@@ -222,7 +232,7 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
       cmd: binPath('ferretdb'),
       args: [
         '--handler=postgresql',
-        `--postgresql-url=postgres://${POSTGRES_USER}@127.0.0.1:${ports.postgres}/${FERRETDB_DATABASE}`,
+        `--postgresql-url=postgres://${POSTGRES_USER}@127.0.0.1:${ports.postgres}/${FERRETDB_DATABASE}?pool_max_conns=${FERRETDB_POOL}`,
         `--listen-addr=127.0.0.1:${ports.mongodb}`, '--telemetry=disable', '--log-level=error',
         // Its debug/metrics HTTP listener defaults to the fixed :8088, which two stacks would fight over.
         `--debug-addr=127.0.0.1:${ports.ferretdbDebug}`,
@@ -253,7 +263,7 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
   };
   try {
     await startService('postgres');
-    createFerretDatabase(ports.postgres);
+    prepareFerretDatabase(ports.postgres);
     await Promise.all((['redis', 'mongodb', 's3'] as const).map(startService));
   } catch (err) {
     await stop();

@@ -1,10 +1,25 @@
 import mongoose, { type Model } from 'mongoose';
 import { UNFINISHED_STATUSES } from './statuses';
 
-/** One connection per process; mongoose buffers nothing so an outage surfaces as an error, not a hang. */
+/**
+ * A process's share of the database's concurrent operations, unless MONGO_URL sets `maxPoolSize`.
+ * The local stand-in needs the bound: a FerretDB v1 update holds one PostgreSQL connection for its
+ * read while it takes a second for its write, so as many concurrent updates as FerretDB has
+ * connections (services.ts gives it FERRETDB_POOL) wait on each other forever. 20 per process keeps
+ * eight processes below that; for MongoDB it is plenty too (the driver's default is 100).
+ */
+export const MONGO_POOL_PER_PROCESS = 20;
+
+/** The options every connection uses; buffering off, so an outage surfaces as an error, not a hang. */
+export function mongoConnectOptions(url: string): mongoose.ConnectOptions {
+  const poolSetInUrl = /[?&]maxPoolSize=/i.test(url);
+  return { serverSelectionTimeoutMS: 5000, autoIndex: true, ...(poolSetInUrl ? {} : { maxPoolSize: MONGO_POOL_PER_PROCESS }) };
+}
+
+/** One connection per process. */
 export async function connectMongo(url: string): Promise<typeof mongoose> {
   mongoose.set('bufferCommands', false);
-  return mongoose.connect(url, { serverSelectionTimeoutMS: 5000, autoIndex: true });
+  return mongoose.connect(url, mongoConnectOptions(url));
 }
 
 export async function pingMongo(): Promise<void> {
