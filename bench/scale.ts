@@ -2,8 +2,10 @@
  * npm run bench:scale [-- --jobs N] [-- --processes 1,2,3]
  *
  * Throughput of the portrait engine with 1, 2 and 3 orchestrator processes (instant GPU-step
- * doubles in this process, the same services), printed as jobs/s, Redis cost per job, and each
- * count's ratio to one process.
+ * doubles in this process, the same services), printed as jobs/s and each count's ratio to one
+ * process, with what explains the curve: how busy the machine's cores were, the orchestrators' CPU
+ * per job, and the Redis cost per job. Each run first warms its processes up (JIT, connections)
+ * with WARMUP jobs it does not time.
  */
 import { Queue } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,15 +20,17 @@ import { logger } from '../src/logger';
 import { connectMongo } from '../src/store/mongo';
 import { ObjectStore } from '../src/store/objectStore';
 import { connectRedis } from '../src/redis';
+import { cpuMsByProgram, machineCpu, processCpuMs } from './cpuTime';
 import { CONCURRENCY, instantGpuSteps } from './instantGpu';
 import { createBenchJobs } from './portraitJobs';
 import { measureServers, perJob } from './serverCounters';
 
 const ROOT = join(__dirname, '..');
+const WARMUP = 50;
 
 function startOrchestrator(config: Config): Promise<ChildProcess> {
   const env = { ...process.env, ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])), LOG_LEVEL: 'info' };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts', '--role', 'orchestrator'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts', '--role', 'orchestrator'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d) => String(d).includes('worker started') && resolve(child));
     child.once('exit', (code) => reject(new Error(`orchestrator exited with ${code}`)));
@@ -40,26 +44,42 @@ async function run(base: Config, processes: number, jobs: number) {
   const redis = connectRedis(config.REDIS_URL);
   const portraitQueue = new Queue(QueueName.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
   const deps = { config, objects, portraitQueue };
-  const states = await createBenchJobs(deps, jobs);
+  const states = await createBenchJobs(deps, WARMUP + jobs);
   const stopGpu = instantGpuSteps(config);
   const orchestrators = await Promise.all(Array.from({ length: processes }, () => startOrchestrator(config)));
-  const cost = await measureServers(redis);
-  const started = performance.now();
-  await Promise.all(states.map((s) => enqueuePortraitJob(deps, s)));
   // Polled (a few commands every 50 ms): the orchestrators are other processes.
-  while ((await portraitQueue.getCompletedCount()) < jobs) await new Promise((r) => setTimeout(r, 50));
+  const completed = async (count: number) => {
+    while ((await portraitQueue.getCompletedCount()) < count) await new Promise((r) => setTimeout(r, 50));
+  };
+  await Promise.all(states.slice(0, WARMUP).map((s) => enqueuePortraitJob(deps, s)));
+  await completed(WARMUP);
+
+  const cost = await measureServers(redis);
+  const machineBefore = machineCpu();
+  const programsBefore = cpuMsByProgram();
+  const orchestratorCpuBefore = orchestrators.map((c) => processCpuMs(c.pid!));
+  const started = performance.now();
+  await Promise.all(states.slice(WARMUP).map((s) => enqueuePortraitJob(deps, s)));
+  await completed(WARMUP + jobs);
   const seconds = (performance.now() - started) / 1000;
+  const machine = machineCpu();
+  const programs = cpuMsByProgram();
+  const orchestratorCpuMs = orchestrators.reduce((sum, c, i) => sum + processCpuMs(c.pid!) - orchestratorCpuBefore[i], 0);
   const spent = await cost.stop();
   await Promise.all(orchestrators.map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
   await stopGpu();
   await portraitQueue.close();
   redis.disconnect();
   objects.client.destroy();
-  return { processes, seconds, jobsPerSecond: jobs / seconds, cost: spent };
+  const machineBusy = (machine.busyMs - machineBefore.busyMs) / (machine.totalMs - machineBefore.totalMs);
+  // The MongoDB stand-in's share: FerretDB and PostgreSQL's processes (comm names are cut at 15 characters).
+  const spentBy = (prefix: string) => [...programs].filter(([name]) => name.startsWith(prefix)).reduce((sum, [name, ms]) => sum + ms - (programsBefore.get(name) ?? 0), 0);
+  const standInCpuMsPerJob = { ferretdb: spentBy('ferretdb') / jobs, postgres: spentBy('postgres') / jobs };
+  return { processes, seconds, jobsPerSecond: jobs / seconds, cost: spent, machineBusy, orchestratorCpuMsPerJob: orchestratorCpuMs / jobs, standInCpuMsPerJob };
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '200' }, processes: { type: 'string', default: '1,2,3' } } });
+  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '600' }, processes: { type: 'string', default: '1,2,3' } } });
   const jobs = Number(values.jobs);
   logger.level = 'warn';
   const services = process.env.REDIS_URL ? undefined : await startServices();
@@ -69,10 +89,12 @@ async function main() {
   try {
     const runs = [];
     for (const processes of values.processes.split(',').map(Number)) runs.push(await run(config, processes, jobs));
-    console.log(`\nscale benchmark: ${jobs} jobs, instant GPU doubles, ${CONCURRENCY} jobs in flight per orchestrator process\n`);
+    console.log(`\nscale benchmark: ${jobs} jobs queued at once (after ${WARMUP} untimed to warm up), instant GPU doubles, concurrency ${CONCURRENCY} per orchestrator process\n`);
     for (const r of runs) {
       const ratio = (r.jobsPerSecond / runs[0].jobsPerSecond).toFixed(2);
-      console.log(`${r.processes} orchestrator process(es): ${r.jobsPerSecond.toFixed(1)} jobs/s (${r.seconds.toFixed(2)} s), ratio to ${runs[0].processes}: ${ratio}; per job ${perJob(r.cost, jobs, { mongo: false })}`);
+      console.log(`${r.processes} orchestrator process(es): ${r.jobsPerSecond.toFixed(1)} jobs/s (${r.seconds.toFixed(2)} s), ratio to ${runs[0].processes}: ${ratio}`);
+      console.log(`  machine cores busy ${(100 * r.machineBusy).toFixed(0)}%; CPU per job: orchestrators ${r.orchestratorCpuMsPerJob.toFixed(2)} ms, FerretDB ${r.standInCpuMsPerJob.ferretdb.toFixed(2)} ms, PostgreSQL ${r.standInCpuMsPerJob.postgres.toFixed(2)} ms`);
+      console.log(`  ${perJob(r.cost, jobs, { mongo: false })} (this process: the GPU doubles)`);
     }
   } finally {
     await mongoose.disconnect();
