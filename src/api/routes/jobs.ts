@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import multer, { MulterError } from 'multer';
@@ -181,8 +181,11 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     res.json({ jobs: page.map((d) => jobView(d)), next_cursor });
   });
 
+  /** The job as its orchestrator has it now: the document may trail a running job (liveProgress.ts). */
+  const findLiveJob = async (req: Request, res: Response) => withLiveProgress(await findJob(req, res), deps.portraitQueue);
+
   router.get('/jobs/:id', async (req, res) => {
-    res.json(jobView(await withLiveProgress(await findJob(req, res), deps.portraitQueue)));
+    res.json(jobView(await findLiveJob(req, res)));
   });
 
   /** A failed job gets a new cycle of attempts; the old attempts and how the cycle ended are kept. */
@@ -221,7 +224,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
 
   /** Every attempt's image stays available, so a failed_validation job still returns its images. */
   router.get('/jobs/:id/attempts/:attempt/image', async (req, res) => {
-    const job = await findJob(req, res);
+    const job = await findLiveJob(req, res);
     const number = Number(req.params.attempt);
     const attempt = (job.attempts as AttemptRecord[]).find((a) => a.number === number);
     if (!Number.isInteger(number) || number < 1) {

@@ -47,6 +47,9 @@ export const PixelProvenance = z.object({
  * Queue `generate`: a portrait attempt (with `referenceImageKey`: the image-editing model renders it
  * from the photo) or a plain text-to-image generation.
  */
+/** The largest side the worker writes. */
+export const MAX_OUTPUT_SIDE = 4096;
+
 export const GenerateStepInput = z.strictObject({
   trace: TraceCarrier.optional(),
   jobId: JobId,
@@ -55,8 +58,8 @@ export const GenerateStepInput = z.strictObject({
   negativePrompt: z.string().max(2000).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1),
   /** Final output size; the worker upscales when this exceeds what the model generates natively. */
-  width: z.number().int().min(256).max(4096).multipleOf(16),
-  height: z.number().int().min(256).max(4096).multipleOf(16),
+  width: z.number().int().min(256).max(MAX_OUTPUT_SIDE).multipleOf(16),
+  height: z.number().int().min(256).max(MAX_OUTPUT_SIDE).multipleOf(16),
   upscale: UpscaleFactor.optional(),
   numImages: z.number().int().min(1).max(4),
   /** Denoising steps and guidance; the worker's configured defaults when absent. */

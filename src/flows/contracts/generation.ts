@@ -1,11 +1,9 @@
 import { z } from 'zod';
 import type { WebhookSpec } from '../webhooks/events';
 import type { TraceCarrier } from './common';
-import { GenerateStepInput, LoraSpec, UpscaleFactor } from './generate';
+import { GenerateStepInput, LoraSpec, MAX_OUTPUT_SIDE, UpscaleFactor } from './generate';
 
 const side = z.number().int().min(256).max(2048).multipleOf(16);
-/** The largest side the worker writes (GenerateStepInput's width and height). */
-const MAX_OUTPUT_SIDE = 4096;
 
 /** POST /generations: plain text-to-image (the FluxDevCustomFaces seed's request, minus its keys). */
 export const GenerationRequest = z.strictObject({

@@ -25,7 +25,7 @@ const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`]
 const queueOf = (step: StepName) => stepQueue(step, 'portrait');
 
 /** A step outcome folded into the state, still to be told (event, metrics, webhook) with the next transition. */
-type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; status: string; queuedAt: number };
+type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; queuedAt: number };
 
 /**
  * The Job document is written at the transitions a reader needs: when the job starts running, at
@@ -63,18 +63,18 @@ export class PortraitOrchestrator {
       const plan = planTransition(state, Date.now());
       if (plan.kind === 'await') {
         const stepJobId = plan.record.stepJobId;
-        const [cancelled, finished] = await Promise.all([this.cancelled(state), readStepOutcome(this.connection, this.stepQueue(plan.step), stepJobId)]);
+        const [cancelled, finished] = await Promise.all([this.cancelRequested(state), readStepOutcome(this.connection, this.stepQueue(plan.step), stepJobId)]);
         if (cancelled) {
           state = { ...state, cancelled: true };
           continue;
         }
         const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, this.stepQueue(plan.step), stepJobId));
         state = applyStepOutcome(state, plan, outcome);
-        folded = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, status: outcome.status, queuedAt: plan.record.queuedAt };
+        folded = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, queuedAt: plan.record.queuedAt };
         continue;
       }
       // A job that has read nothing yet in this run checks the cancel flag before it queues anything.
-      if (plan.kind === 'queue' && !folded && (await this.cancelled(state))) {
+      if (plan.kind === 'queue' && !folded && (await this.cancelRequested(state))) {
         state = { ...state, cancelled: true };
         continue;
       }
@@ -89,9 +89,7 @@ export class PortraitOrchestrator {
       if (folded) await this.tellFolded(tx, state, folded);
       await addStepJob(tx, this.config, this.stepQueue(plan.step), job, plan.step, plan.record.stepJobId, plan.input);
       saveJobData(tx, portraitQueue, job, state);
-      const queued = { step: plan.step, attempt: plan.attempt ?? null, status: 'queued' };
-      addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', queued);
-      await this.notifyStep(tx, state, queued);
+      await this.tellStep(tx, state, { step: plan.step, attempt: plan.attempt, status: 'queued' });
       const parked = await commitAndPark(tx, portraitQueue, job, token!);
       folded = undefined;
       if (parked) throw new WaitingChildrenError();
@@ -117,11 +115,12 @@ export class PortraitOrchestrator {
     return this.queues.get(queueOf(step));
   }
 
-  private cancelled(state: PortraitState): Promise<boolean> {
-    return state.cancelled ? Promise.resolve(true) : isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId);
+  /** Only asked of a job still running (a cancelled state plans `done`, never `await` or `queue`). */
+  private cancelRequested(state: PortraitState): Promise<boolean> {
+    return isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId);
   }
 
-  /** The final status: the document first (waited for), then the events, metrics and webhook. */
+  /** The final status: the document first (waited for), then the events, metrics and webhook in one MULTI (its order is delivery order). */
   private async finish(state: PortraitState, status: string, folded: Folded | undefined): Promise<void> {
     await writeJobDocument(state, status);
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
@@ -129,27 +128,27 @@ export class PortraitOrchestrator {
     if (folded) await this.tellFolded(tx, state, folded);
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
     this.metrics.portraitFinished(tx, status, state.attempts.length);
+    await this.notify(tx, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
     await commitHandoff(tx);
-    // After the step webhooks are queued, so the terminal one is delivered after them.
-    await this.notify(undefined, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
   }
 
   /** A folded step outcome, told on the transition that follows it: its event, webhook and metrics; its deadline cleared. */
   private async tellFolded(tx: Handoff, state: PortraitState, folded: Folded): Promise<void> {
-    const { step, attempt, stepJobId, outcome, status } = folded;
-    addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', { step, attempt: attempt ?? null, status });
-    await this.notifyStep(tx, state, { step, attempt, status });
+    const { step, attempt, stepJobId, outcome } = folded;
+    await this.tellStep(tx, state, { step, attempt, status: outcome.status });
     this.metrics.stepFinished(tx, step, outcome);
     clearStepDeadline(tx, this.config.QUEUE_PREFIX, queueOf(step), stepJobId);
   }
 
-  private notifyStep(tx: Handoff, state: PortraitState, data: { step: StepName; attempt?: number | null; status: string }): Promise<void> {
+  /** A step's transition: its event in the job's log and its `job.step` webhook. */
+  private tellStep(tx: Handoff, state: PortraitState, data: { step: StepName; attempt?: number; status: string }): Promise<void> {
     const event = { step: data.step, attempt: data.attempt ?? null, status: data.status };
+    addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', event);
     return this.notify(tx, state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${event.attempt ?? 'r'}`, event.step, event.status), event);
   }
 
-  private notify(tx: Handoff | undefined, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
+  private notify(tx: Handoff, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
-    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, tx && forBullMQ(tx));
+    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, forBullMQ(tx));
   }
 }

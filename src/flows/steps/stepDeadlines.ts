@@ -32,13 +32,18 @@ export function clearStepDeadline(tx: Handoff, prefix: string, queue: GpuQueue, 
 export async function sweepStepDeadlines(redis: Redis, prefix: string, release: ReleaseStep, now = Date.now()): Promise<number> {
   const key = stepDeadlinesKey(prefix);
   let released = 0;
-  for (const entry of await redis.zrangebyscore(key, '-inf', now, 'LIMIT', 0, 100)) {
-    const [queue, stepJobId] = entry.split('/');
-    if (queue in GPU_QUEUES && (await release(queue as GpuQueue, stepJobId))) {
-      logger.warn('step timed out', { stepJobId });
-      released++;
+  const handled: string[] = []; // removed together; one whose release threw stays for the next sweep
+  try {
+    for (const entry of await redis.zrangebyscore(key, '-inf', now, 'LIMIT', 0, 100)) {
+      const [queue, stepJobId] = entry.split('/');
+      if (queue in GPU_QUEUES && (await release(queue as GpuQueue, stepJobId))) {
+        logger.warn('step timed out', { stepJobId });
+        released++;
+      }
+      handled.push(entry);
     }
-    await redis.zrem(key, entry);
+  } finally {
+    if (handled.length > 0) await redis.zrem(key, ...handled);
   }
   return released;
 }
