@@ -6,7 +6,7 @@
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { STUDIO_BUILD_DIR } from '../src/api/routes/studio';
 
@@ -15,11 +15,13 @@ const SOURCE = join(ROOT, 'studio');
 
 async function main() {
   execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'), '-p', SOURCE], { stdio: 'inherit' });
-  rmSync(STUDIO_BUILD_DIR, { recursive: true, force: true });
-  mkdirSync(STUDIO_BUILD_DIR, { recursive: true });
+  // Built beside the served copy and swapped in, so a deployment already serving it (a second
+  // `npm start` rebuilds) is never left without its files.
+  const building = `${STUDIO_BUILD_DIR}.building-${process.pid}`;
+  mkdirSync(building, { recursive: true });
   await build({
     entryPoints: [join(SOURCE, 'src', 'main.ts')],
-    outfile: join(STUDIO_BUILD_DIR, 'app.js'),
+    outfile: join(building, 'app.js'),
     bundle: true,
     format: 'esm',
     target: 'es2022',
@@ -27,7 +29,11 @@ async function main() {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
-  for (const file of ['index.html', 'styles.css']) copyFileSync(join(SOURCE, file), join(STUDIO_BUILD_DIR, file));
+  for (const file of ['index.html', 'styles.css']) copyFileSync(join(SOURCE, file), join(building, file));
+  const previous = `${STUDIO_BUILD_DIR}.previous-${process.pid}`;
+  if (existsSync(STUDIO_BUILD_DIR)) renameSync(STUDIO_BUILD_DIR, previous);
+  renameSync(building, STUDIO_BUILD_DIR);
+  rmSync(previous, { recursive: true, force: true });
   console.error(`[studio] built into ${STUDIO_BUILD_DIR}`);
 }
 

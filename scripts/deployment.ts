@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ServicePorts } from './services';
+import { SERVICE_PORT_VARIABLES, type ServicePorts } from './services';
 
 /** Defaults away from each server's usual port, so a system Redis, PostgreSQL or MongoDB does not collide. */
 export const DEFAULT_PORTS: ServicePorts & { api: number } = {
@@ -25,15 +25,7 @@ export const DEFAULT_PORTS: ServicePorts & { api: number } = {
   ferretdbDebug: 8090,
 };
 
-const PORT_VARIABLES: Record<keyof typeof DEFAULT_PORTS, string> = {
-  api: 'PORT',
-  redis: 'APEX_REDIS_PORT',
-  postgres: 'APEX_POSTGRES_PORT',
-  mongodb: 'APEX_MONGO_PORT',
-  s3: 'APEX_S3_PORT',
-  s3Console: 'APEX_S3_CONSOLE_PORT',
-  ferretdbDebug: 'APEX_FERRETDB_DEBUG_PORT',
-};
+const PORT_VARIABLES: Record<keyof typeof DEFAULT_PORTS, string> = { api: 'PORT', ...SERVICE_PORT_VARIABLES };
 
 export type DeploymentConfig = { home: string; dataDir: string; ports: typeof DEFAULT_PORTS };
 

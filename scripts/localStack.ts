@@ -7,6 +7,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { stopProcess } from './processes';
 import { startServices } from './services';
 
 const ROOT = join(__dirname, '..');
@@ -72,9 +73,8 @@ export async function startProduct(env: NodeJS.ProcessEnv, opts: { quiet?: boole
   }
   const stop = async () => {
     stopping = true;
-    await Promise.all(
-      Object.values(processes).map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))))),
-    );
+    // Below start.ts's 120 s backstop: a role still running then is killed rather than orphaned.
+    await Promise.all(Object.values(processes).map((c) => stopProcess(c, 'SIGTERM', 110_000)));
   };
   try {
     await Promise.all([

@@ -138,7 +138,8 @@ export type RunningServices = {
 
 type ServiceSpec = { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; port: number; healthUrl?: string; stopSignal?: NodeJS.Signals };
 
-const PORT_SETTING: Record<keyof ServicePorts, string> = {
+/** The configuration variable that sets each service's port (scripts/deployment.ts adds the API's). */
+export const SERVICE_PORT_VARIABLES: Record<keyof ServicePorts, string> = {
   redis: 'APEX_REDIS_PORT',
   postgres: 'APEX_POSTGRES_PORT',
   mongodb: 'APEX_MONGO_PORT',
@@ -147,15 +148,19 @@ const PORT_SETTING: Record<keyof ServicePorts, string> = {
   ferretdbDebug: 'APEX_FERRETDB_DEBUG_PORT',
 };
 
+/** Refuses a configured port something else holds, naming the variable that sets it. */
+export async function assertPortFree(port: number, variable: string, what = variable): Promise<void> {
+  if (!(await portIsFree(port))) throw new Error(`port ${port} (${what}) is already in use on 127.0.0.1: stop what holds it, or set ${variable} to a free port`);
+}
+
 async function resolvePorts(fixed: Partial<ServicePorts>): Promise<ServicePorts> {
   const ports = {} as ServicePorts;
-  for (const name of Object.keys(PORT_SETTING) as (keyof ServicePorts)[]) {
+  for (const name of Object.keys(SERVICE_PORT_VARIABLES) as (keyof ServicePorts)[]) {
     const port = fixed[name];
     if (port === undefined) {
       ports[name] = await freePort();
-    } else if (!(await portIsFree(port))) {
-      throw new Error(`port ${port} (${PORT_SETTING[name]}) is already in use on 127.0.0.1: stop what holds it, or set ${PORT_SETTING[name]} to a free port`);
     } else {
+      await assertPortFree(port, SERVICE_PORT_VARIABLES[name]);
       ports[name] = port;
     }
   }

@@ -7,8 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import { clearRunning, deploymentConfig, loadOrCreateSecrets, publishRunning, runningDeployment } from './deployment';
 import { startProduct, usesTinyModels, type Product } from './localStack';
-import { log as logAs, portIsFree } from './processes';
-import { startServices, type RunningServices } from './services';
+import { log as logAs } from './processes';
+import { assertPortFree, startServices, type RunningServices } from './services';
 
 const log = (message: string) => logAs('start', message);
 
@@ -17,7 +17,7 @@ async function main() {
   const { home, dataDir, ports } = config;
   const already = runningDeployment(home);
   if (already) throw new Error(`a deployment is already running from ${home} (pid ${already.pid}, API ${already.apiUrl})`);
-  if (!(await portIsFree(ports.api))) throw new Error(`port ${ports.api} (PORT, the API) is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`);
+  await assertPortFree(ports.api, 'PORT', 'PORT, the API');
   mkdirSync(dataDir, { recursive: true });
   const secrets = loadOrCreateSecrets(home);
   log(`data directory: ${home}`);
