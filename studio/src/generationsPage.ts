@@ -138,7 +138,8 @@ export function generationPage(api: Api, id: string, signal: AbortSignal): HTMLE
     }
   });
   void refresh()
-    .then(() => followEvents(api, `/generations/${id}/events`, () => void refresh(), signal))
+    // Denoising progress is not shown here: only a status change is worth reading the generation again.
+    .then(() => followEvents(api, `/generations/${id}/events`, (event) => event.type !== 'progress' && void refresh(), signal))
     .catch((err) => showProblem(section, problem, err))
     .then(refresh);
   return section;

@@ -63,7 +63,8 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
       );
     } else if (job.status === 'failed_validation') {
       const { report } = await api.get<{ report: FailureReport }>(`/jobs/${job.job_id}/report`);
-      const best = job.result ? await images.load(`/jobs/${job.job_id}/attempts/${job.result.attempt}/image`) : undefined;
+      // The same cache key as the attempt's card (attemptCard.ts), so the image is fetched once.
+      const best = job.result ? await images.load(`/jobs/${job.job_id}/attempts/${job.result.attempt}/image`, `${job.job_id}:${job.result.attempt}:${job.result.image_key}`) : undefined;
       fill(
         outcome,
         h('h3', {}, 'No attempt passed the checks'),
