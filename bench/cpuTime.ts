@@ -14,26 +14,27 @@ export function machineCpu(): { busyMs: number; totalMs: number } {
   return { busyMs: (total - idle) * TICK_MS, totalMs: total * TICK_MS };
 }
 
-/** User + system milliseconds a process has used. */
-export function processCpuMs(pid: number): number {
+/** A process's program name (comm) and user + system milliseconds, from /proc/<pid>/stat. */
+function readProcessStat(pid: number | string): { program: string; cpuMs: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+  return { program: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS }; // utime, stime
 }
+
+/** User + system milliseconds a process has used. */
+export const processCpuMs = (pid: number): number => readProcessStat(pid).cpuMs;
 
 /** User + system milliseconds used so far by every live process, summed by program name (comm). */
 export function cpuMsByProgram(): Map<string, number> {
   const totals = new Map<string, number>();
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let stat: string;
+    let entry: { program: string; cpuMs: number };
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      entry = readProcessStat(pid);
     } catch {
       continue; // it ended meanwhile
     }
-    const program = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    totals.set(program, (totals.get(program) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+    totals.set(entry.program, (totals.get(entry.program) ?? 0) + entry.cpuMs);
   }
   return totals;
 }
