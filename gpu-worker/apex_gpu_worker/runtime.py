@@ -72,9 +72,11 @@ def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[
         from .steps.generate import generate_step
 
         events = JobEvents(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
+        # The upscalers first: a bad APEX_GPU_UPSCALER_MODELS stops the worker in seconds, not after
+        # minutes of loading the diffusion models.
+        upscaler = Upscaler.from_settings(settings)
         engine = DiffusionEngine(settings, settings.flux_model) if needs_text else None
         portraits = DiffusionEngine(settings, settings.portrait_model, editing=True, share_with=engine) if needs_portraits else None
-        upscaler = Upscaler.from_settings(settings)
         for queue in (q for q in queues if q in ROLES["diffusion"]):
             processors[queue] = generate_step(settings, store, engine, portraits if queue == PORTRAIT_GENERATE else None, events, upscaler)
     vlm_queues = [queue for queue in queues if queue in ROLES["vlm"]]

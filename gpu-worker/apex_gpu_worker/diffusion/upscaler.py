@@ -34,6 +34,8 @@ class Upscaler:
         return plan_upscale(width, height, native_max_megapixels, minimum_factor, by_model=bool(self.models))
 
     def passes(self, factor: float) -> list[SuperResolutionModel]:
+        if not self.models:
+            return []  # resized by Lanczos alone
         reached, chosen = 1, []
         while reached < factor:
             fitting = [m for m in self.models if reached * m.scale <= factor]
@@ -49,7 +51,7 @@ class Upscaler:
         if all(image.size == (width, height) for image in images):
             return images, pixels
         started = time.perf_counter()
-        passes = self.passes(plan.factor) if self.models else []
+        passes = self.passes(plan.factor)
 
         def before_tile() -> None:
             if should_stop():
