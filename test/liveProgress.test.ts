@@ -5,34 +5,67 @@ import { startStack, type Stack } from './support/stack';
 
 describe('GET /jobs/:id while the Job document lags', () => {
   let stack: Stack;
-  afterAll(() => stack.close());
-
-  it('shows the step that runs from the orchestrator state, and the document once the job ends', async () => {
-    let finishGenerate: () => void = () => undefined;
+  let promptTakesMs = 0; // of the job under test (one at a time)
+  const finishGenerate = new Map<string, () => void>();
+  beforeAll(async () => {
     stack = await startStack({
       gpu: {
+        prompt: async () => {
+          await new Promise((r) => setTimeout(r, promptTakesMs));
+          return { prompt: 'a portrait' };
+        },
+        // Runs until the test lets it finish.
         generate: async (input) => {
-          await new Promise<void>((resolve) => (finishGenerate = resolve));
+          await new Promise<void>((resolve) => finishGenerate.set(input.jobId, resolve));
           return { images: [{ key: `${input.outputPrefix}/0.png`, width: input.width, height: input.height, contentType: 'image/png' }], seed: input.seed, timings: {} };
         },
       },
     });
+  });
+  afterAll(() => stack.close());
+
+  const view = async (jobId: string) => (await request(stack.app).get(`/jobs/${jobId}`)).body;
+  /** A new job, once the hand-off that queued its generate step committed (a document write of that hand-off comes before). */
+  async function jobWhileGenerateRuns(): Promise<string> {
     const jobId = (await request(stack.app).post('/jobs').attach('image_file', await referencePhoto(), 'me.jpg')).body.job_id as string;
-    // Once generate is queued, take the document back to before the job started: the orchestrator
-    // writes it no more while generate runs, so it lags the job by the whole attempt.
-    const view = async () => (await request(stack.app).get(`/jobs/${jobId}`)).body;
-    while (!(await view()).attempts[0]?.steps.generate) await new Promise((r) => setTimeout(r, 25));
+    while (!finishGenerate.has(jobId) || !(await view(jobId)).attempts[0]?.steps.generate) await new Promise((r) => setTimeout(r, 25));
+    return jobId;
+  }
+  async function finish(jobId: string) {
+    finishGenerate.get(jobId)!();
+    await stack.waitForJob(jobId);
+  }
+
+  it('shows the step that runs from the orchestrator state, and the document once the job ends', async () => {
+    const jobId = await jobWhileGenerateRuns();
+    // Take the document back to before the job started: the orchestrator writes it no more while
+    // generate runs, so it lags the job by the whole attempt.
     await JobModel.updateOne({ _id: jobId }, { $set: { status: 'pending', attempts: [], revision: 0 } });
 
-    const live = await view();
+    const live = await view(jobId);
     expect(live.status).toBe('running');
     expect(live.attempts[0].steps).toMatchObject({ prompt: { status: 'completed' }, generate: { status: 'queued' } });
     expect((await JobModel.findById(jobId).lean<JobDocument>())!.attempts).toEqual([]);
 
-    finishGenerate();
-    await stack.waitForJob(jobId);
-    const finished = await view();
+    await finish(jobId);
+    const finished = await view(jobId);
     expect(finished.status).toBe('completed');
     expect(finished.attempts[0].steps.validate.status).toBe('completed');
+  });
+
+  it('writes the document at the hand-off after a step that took a second or more, not after a quicker one', async () => {
+    const documentWhileGenerateRuns = async (promptTakes: number) => {
+      promptTakesMs = promptTakes;
+      const jobId = await jobWhileGenerateRuns();
+      const doc = (await JobModel.findById(jobId).lean<JobDocument>())!;
+      await finish(jobId);
+      return doc.attempts[0].steps;
+    };
+    // A quick prompt step: the document still shows it queued, as written when the job started.
+    const afterQuickPrompt = await documentWhileGenerateRuns(0);
+    expect(afterQuickPrompt).toMatchObject({ prompt: { status: 'queued' } });
+    expect(afterQuickPrompt.generate).toBeUndefined();
+    // A prompt step of 1.2 s: a reader of the document sees it finished and generate queued.
+    expect(await documentWhileGenerateRuns(1200)).toMatchObject({ prompt: { status: 'completed' }, generate: { status: 'queued' } });
   });
 });
