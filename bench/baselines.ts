@@ -1,7 +1,9 @@
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '../src/config';
 import { connectRedis } from '../src/redis';
 import { CONCURRENCY } from './instantGpu';
+import { measureServers, type ServerCost } from './serverCounters';
 
 /**
  * What BullMQ alone does with the engine's three steps per job, on the same Redis in the same run:
@@ -10,7 +12,10 @@ import { CONCURRENCY } from './instantGpu';
  * steps. Every step answers at once, as the engine's GPU doubles do, and each run keeps IN_FLIGHT
  * jobs in flight (keepInFlight), as the engine's run does.
  */
-export type BaselineRun = { seconds: number; jobsPerSecond: number; gaps: number[] };
+export type BaselineRun = TimedRun & { jobsPerSecond: number; gaps: number[] };
+
+/** The timed part of a run: its seconds and what it cost the servers (setup and teardown left out). */
+export type TimedRun = { seconds: number; cost: ServerCost };
 
 export const STEPS = ['prompt', 'generate', 'validate'] as const;
 
@@ -21,17 +26,20 @@ export const IN_FLIGHT = CONCURRENCY;
  * Runs `total` jobs with IN_FLIGHT of them in flight at any time (a closed loop: a new job starts
  * when one finishes, as users waiting on their results submit), so latencies are those of a loaded
  * system rather than of a queue hundreds deep. `finisher` is the worker whose completed jobs are
- * whole jobs finished. Resolves with the seconds it took.
+ * whole jobs finished. Resolves with the seconds it took and the servers' cost over that time alone
+ * (read through `redis`).
  */
-export function keepInFlight(total: number, finisher: Worker, start: (i: number) => Promise<unknown>): Promise<number> {
+export async function keepInFlight(redis: Redis, total: number, finisher: Worker, start: (i: number) => Promise<unknown>): Promise<TimedRun> {
+  const cost = await measureServers(redis);
   let started = 0;
   let finished = 0;
   const began = performance.now();
-  return new Promise((resolve, reject) => {
+  const seconds = await new Promise<number>((resolve, reject) => {
     const next = () => void (started < total && start(started++).catch(reject));
     finisher.on('completed', () => (++finished === total ? resolve((performance.now() - began) / 1000) : next()));
     for (let i = 0; i < Math.min(IN_FLIGHT, total); i++) next();
   });
+  return { seconds, cost: await cost.stop() };
 }
 
 /**
@@ -68,11 +76,11 @@ export async function benchRawChain(config: Config, jobs: number): Promise<Basel
   const { workers, gaps } = stepWorkers((step) => `chain-${step}`, { connection, prefix }, (i, job) =>
     i + 1 < STEPS.length ? queues[i + 1].add(STEPS[i + 1], { job: job.data.job }, opts) : Promise.resolve(),
   );
-  const seconds = await keepInFlight(jobs, workers.at(-1)!, (job) => queues[0].add(STEPS[0], { job }, opts));
+  const run = await keepInFlight(connection, jobs, workers.at(-1)!, (job) => queues[0].add(STEPS[0], { job }, opts));
   await Promise.all(workers.map((w) => w.close()));
   await Promise.all(queues.map((q) => q.obliterate({ force: true }).then(() => q.close())));
   connection.disconnect();
-  return { seconds, jobsPerSecond: jobs / seconds, gaps: gaps(jobs) };
+  return { ...run, jobsPerSecond: jobs / run.seconds, gaps: gaps(jobs) };
 }
 
 /** One static flow per job: a parent runs once its child finished. */
@@ -89,11 +97,11 @@ export async function benchFlowProducer(config: Config, jobs: number): Promise<B
     opts,
     ...(s > 0 ? { children: [node(job, s - 1)] } : {}),
   });
-  const seconds = await keepInFlight(jobs, workers.at(-1)!, (job) => producer.add(node(job, STEPS.length - 1)));
+  const run = await keepInFlight(connection, jobs, workers.at(-1)!, (job) => producer.add(node(job, STEPS.length - 1)));
   await Promise.all(workers.map((w) => w.close()));
   await producer.close();
   const queues = STEPS.map((step) => new Queue(`flow-${step}`, { connection, prefix }));
   await Promise.all(queues.map((q) => q.obliterate({ force: true }).then(() => q.close())));
   connection.disconnect();
-  return { seconds, jobsPerSecond: jobs / seconds, gaps: gaps(jobs) };
+  return { ...run, jobsPerSecond: jobs / run.seconds, gaps: gaps(jobs) };
 }

@@ -24,7 +24,7 @@ import { startOrchestratorRole } from '../src/workers/orchestratorRole';
 import { benchFlowProducer, benchRawChain, IN_FLIGHT, keepInFlight } from './baselines';
 import { CONCURRENCY, instantGpuSteps } from './instantGpu';
 import { createBenchJobs } from './portraitJobs';
-import { measureServers, perJob, type ServerCost } from './serverCounters';
+import { perJob } from './serverCounters';
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -42,9 +42,7 @@ async function benchEngine(config: Config, jobs: number) {
   const orchestrator = startOrchestratorRole(config, CONCURRENCY);
   const portraitWorker = orchestrator.workers.find((w) => w.name === QueueName.portrait)!;
 
-  const cost = await measureServers(redis);
-  const seconds = await keepInFlight(jobs, portraitWorker, (i) => enqueuePortraitJob(deps, states[i]));
-  const spent = await cost.stop();
+  const run = await keepInFlight(redis, jobs, portraitWorker, (i) => enqueuePortraitJob(deps, states[i]));
 
   // Hand-off: a step finished -> the next one queued (the orchestrator's part); gap: -> it started.
   const handoffs: number[] = [];
@@ -61,14 +59,7 @@ async function benchEngine(config: Config, jobs: number) {
   await portraitQueue.close();
   redis.disconnect();
   objects.client.destroy();
-  return { seconds, jobsPerSecond: jobs / seconds, handoffs, gaps, cost: spent };
-}
-
-/** A baseline run with the server cost it caused. */
-async function measured<T>(redis: ReturnType<typeof connectRedis>, run: () => Promise<T>): Promise<T & { cost: ServerCost }> {
-  const cost = await measureServers(redis);
-  const result = await run();
-  return { ...result, cost: await cost.stop() };
+  return { ...run, jobsPerSecond: jobs / run.seconds, handoffs, gaps };
 }
 
 /** The MongoDB server's own ceiling: concurrent single-document updates of the size the engine writes. */
@@ -98,11 +89,10 @@ async function main() {
   const env = { ...process.env, ...services?.env };
   const config = loadConfig({ ...env, LOG_LEVEL: 'error', QUEUE_PREFIX: `bench${Date.now()}`, MONGO_URL: `${env.MONGO_URL!.replace(/\/[^/]*$/, '')}/apex_bench_${Date.now()}` });
   await connectMongo(config.MONGO_URL);
-  const redis = connectRedis(config.REDIS_URL);
   try {
     const mongoUpdatesPerSecond = await benchMongoUpdates(1000);
-    const chain = await measured(redis, () => benchRawChain(config, jobs));
-    const flow = await measured(redis, () => benchFlowProducer(config, jobs));
+    const chain = await benchRawChain(config, jobs);
+    const flow = await benchFlowProducer(config, jobs);
     const engine = await benchEngine(config, jobs);
     const fmt = (n: number) => n.toFixed(1);
     const latency = (values: number[]) => `p50 ${percentile(values, 50)} ms, p99 ${percentile(values, 99)} ms`;
@@ -123,7 +113,6 @@ async function main() {
     console.log(`  engine: ${perJob(engine.cost, jobs)}`);
     console.log(`\nMongoDB server alone: ${fmt(mongoUpdatesPerSecond)} single-document updates/s with ${CONCURRENCY} writers`);
   } finally {
-    redis.disconnect();
     await mongoose.disconnect();
     await services?.stop();
   }
