@@ -2,6 +2,7 @@ import mongoose from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
+import { portraitJobId } from '../../src/flows/ids';
 import { QueueName, QueueSet } from '../../src/flows/queues';
 import type { StepName } from '../../src/flows/steps/registry';
 import { connectApiRedis, connectRedis } from '../../src/redis';
@@ -54,15 +55,23 @@ export async function startStack(
   const gpuConnection = opts.gpu === false ? undefined : connectRedis(config.REDIS_URL);
   const gpu = gpuConnection && opts.gpu !== false ? new ScriptedGpuWorker(config, gpuConnection, objects, opts.gpu ?? {}, opts.gpuSteps).start() : undefined;
 
-  async function waitForJob(jobId: string, done = (j: JobDocument) => !['pending', 'running'].includes(j.status), timeoutMs = 60_000) {
+  /**
+   * Resolves with the Job document once `done` holds for it; by default once the job has ended: its
+   * document says so and (with an orchestrator here) its orchestrator job has finished too, since
+   * the final events, metrics and webhook are written after the document (PortraitOrchestrator.finish).
+   */
+  async function waitForJob(jobId: string, done?: (j: JobDocument) => boolean, timeoutMs = 60_000) {
     const deadline = Date.now() + timeoutMs;
+    const ended = (j: JobDocument) => !['pending', 'running'].includes(j.status);
     for (;;) {
       const job = await JobModel.findById(jobId).lean<JobDocument>();
-      if (job && done(job)) return job;
+      if (job && (done ?? ended)(job) && (done || !orchestrator || (await orchestratorJobFinished(jobId, job.cycle)))) return job;
       if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job?.status} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  const orchestratorJobFinished = async (jobId: string, cycle?: number) =>
+    ['completed', 'failed', 'unknown'].includes(await portraitQueue.getJobState(portraitJobId(jobId, cycle ?? 1)));
 
   async function close() {
     await gpu?.close();
