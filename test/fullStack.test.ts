@@ -200,10 +200,13 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     // Enough denoising steps that the generation is still running when the cancel arrives.
     gpu = await startGpuWorker(stack, { APEX_GPU_DEFAULT_STEPS: '100', APEX_GPU_NATIVE_MAX_MEGAPIXELS: '1.0' });
     const jobId = await submit();
-    await stack.waitForJob(jobId, (j) => (j.attempts as any[])[0]?.steps.generate !== undefined, 120_000);
     const generate = new Queue('portrait-generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
     const stepId = `${jobId}-a1-generate`;
-    for (let i = 0; i < 600 && typeof (await Job.fromId(generate, stepId))?.progress !== 'object'; i++) await new Promise((r) => setTimeout(r, 50));
+    // The render is under way once the worker reports its first denoising step on the step job.
+    const denoising = async () => typeof (await Job.fromId(generate, stepId))?.progress === 'object';
+    for (const until = Date.now() + 120_000; !(await denoising()); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error('the generate step reported no denoising progress within 120 s');
+    }
     expect((await request(stack.app).post(`/jobs/${jobId}/cancel`)).status).toBe(202);
     const job = await stack.waitForJob(jobId, undefined, 60_000);
     expect(job.status).toBe('cancelled');

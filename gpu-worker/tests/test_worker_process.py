@@ -45,11 +45,13 @@ async def test_sigterm_lets_the_job_in_hand_finish_then_exits_cleanly(settings, 
     proc = await start_worker(settings, "--role", "diffusion")
     queue = Queue("generate", {"connection": settings.redis_url, "prefix": settings.queue_prefix})
     job = await queue.add("generate", {**PAYLOAD, "steps": 60, "width": 512, "height": 512}, {"attempts": 1})
-    for _ in range(400):  # wait until it is being denoised
+    for _ in range(3000):  # wait until it is being denoised (up to a minute on a busy machine)
         current = await queue.getJob(job.id)
         if isinstance(current.progress, dict):
             break
         await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the worker reported no denoising progress within a minute")
     proc.send_signal(signal.SIGTERM)
     exit_code = await asyncio.wait_for(proc.wait(), 60)
     finished, state = await wait_until_done(queue, job.id, timeout_s=5)
