@@ -3,7 +3,8 @@
  * FerretDB, Redis with AOF, MinIO, the API, orchestrator, notifier and the Python GPU worker on tiny
  * models). A key made with `npm run keys`, a finished job and its image survive a stop and a start;
  * a job queued just before the stop finishes after the start; a second deployment runs beside the
- * first; `npm run backup` / `npm run restore` carry all of it into another data directory.
+ * first; `npm run backup` / `npm run restore` carry all of it, the queues' Redis data included, into
+ * another data directory (and, with --force, over one, moving it aside).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -85,7 +86,7 @@ async function submit(d: Deployment, key: string): Promise<string> {
 async function getJob(d: Deployment, key: string, id: string) {
   const res = await fetch(`${d.api}/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } });
   expect(res.status).toBe(200);
-  return (await res.json()) as { status: string; attempts: { number: number; image_url: string | null; images: { key: string }[] }[] };
+  return (await res.json()) as { status: string; finished_at: string | null; attempts: { number: number; image_url: string | null; images: { key: string }[] }[] };
 }
 
 async function waitForTerminal(d: Deployment, key: string, id: string) {
@@ -94,6 +95,13 @@ async function waitForTerminal(d: Deployment, key: string, id: string) {
     if (TERMINAL.includes(job.status)) return job;
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** The ids of a finished job's events: Redis stream ids, which only the job's own Redis data can give back. */
+async function eventIds(d: Deployment, key: string, id: string) {
+  const res = await fetch(`${d.api}/jobs/${id}/events`, { headers: { authorization: `Bearer ${key}` } });
+  expect(res.status).toBe(200);
+  return [...(await res.text()).matchAll(/^id: (\S+)$/gm)].map((m) => m[1]);
 }
 
 async function imageSize(d: Deployment, key: string, path: string) {
@@ -147,15 +155,20 @@ describe('npm start: a local deployment that keeps its data', () => {
     const queuedId = await submit(a, key);
     expect(await stop(deploymentA)).toBe(0);
     expect(existsSync(join(a.home, 'running.json'))).toBe(false);
+    const restartedAt = Date.now();
     deploymentA = await start(a);
     const again = await getJob(a, key, firstJobId);
     expect(again.status).toBe(finished.status);
     expect(again.attempts.map((t) => t.images.map((i) => i.key))).toEqual(finished.attempts.map((t) => t.images.map((i) => i.key)));
     expect(await imageSize(a, key, imagePath)).toEqual(imageBefore);
-    expect(TERMINAL).toContain((await waitForTerminal(a, key, queuedId)).status);
+    const queuedEnd = await waitForTerminal(a, key, queuedId);
+    expect(TERMINAL).toContain(queuedEnd.status);
+    expect(Date.parse(queuedEnd.finished_at!)).toBeGreaterThan(restartedAt); // it was still unfinished at the stop
     expect(npmRun(a, ['keys', '--', 'list'])).toContain('acme');
 
     // Backup while it runs, restore into another directory, start that one: the same job, image and key.
+    const eventsBefore = await eventIds(a, key, firstJobId);
+    expect(eventsBefore.length).toBeGreaterThan(3);
     const archive = join(newHome(), 'backup.tar.gz');
     npmRun(a, ['backup', '--', archive]);
     expect(await stop(deploymentA)).toBe(0);
@@ -164,10 +177,17 @@ describe('npm start: a local deployment that keeps its data', () => {
     const refused = spawnSync('npm', ['run', '--silent', 'restore', '--', archive], { cwd: ROOT, env: c.env, encoding: 'utf8' });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('already holds a deployment');
+    // --force moves what is there aside first, then restores.
+    const forced = spawnSync('npm', ['run', '--silent', 'restore', '--', archive, '--force'], { cwd: ROOT, env: c.env, encoding: 'utf8' });
+    expect(forced.status).toBe(0);
+    const aside = /moved the existing deployment to (\S+)/.exec(forced.stderr)![1];
+    homes.push(aside);
+    expect(existsSync(join(aside, 'secrets.json'))).toBe(true);
     const deploymentC = await start(c);
     const restored = await getJob(c, key, firstJobId);
     expect(restored.status).toBe(finished.status);
     expect(await imageSize(c, key, imagePath)).toEqual(imageBefore);
+    expect(await eventIds(c, key, firstJobId)).toEqual(eventsBefore); // the Redis part came back too
     expect((await getJob(c, key, queuedId)).status).toMatch(new RegExp(TERMINAL.join('|')));
     expect(await stop(deploymentC)).toBe(0);
   });
