@@ -10,27 +10,8 @@ import { eventStreamLeasesKey } from '../src/flows/redisKeys';
 import { connectApiRedis } from '../src/redis';
 import { createApiKey, revokeApiKey } from '../src/store/apiKeyModel';
 import { referencePhoto } from './support/fixtures';
+import { parseSse, type SseEvent } from './support/serverSentEvents';
 import { startStack, type Stack } from './support/stack';
-
-type SseEvent = { id?: string; event?: string; data?: unknown };
-
-function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .map((block) => block.split('\n').filter((l) => l && !l.startsWith(':')))
-    .filter((lines) => lines.length > 0)
-    .map((lines) => {
-      const e: SseEvent = {};
-      for (const line of lines) {
-        const [field, ...rest] = line.split(': ');
-        const value = rest.join(': ');
-        if (field === 'id') e.id = value;
-        if (field === 'event') e.event = value;
-        if (field === 'data') e.data = JSON.parse(value);
-      }
-      return e;
-    });
-}
 
 async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

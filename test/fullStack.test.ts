@@ -1,8 +1,7 @@
 import { Job, Queue } from 'bullmq';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createApp } from '../src/api/app';
 import sharp from 'sharp';
@@ -11,9 +10,8 @@ import { JobModel } from '../src/store/jobModel';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 import { captureLogs, dumpMongo, dumpRedis } from './support/secretScan';
-import { startProcess, stopProcess } from './support/workerProcess';
+import { buildTinyModels, startTinyGpuWorker, stopProcess } from './support/workerProcess';
 
-const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
 const ADMIN_TOKEN = 'operator-token-for-tests-0123';
 
 /** The endpoint an operator would redirect a tenant's keys to: counts every byte it receives. */
@@ -28,30 +26,12 @@ async function startListener() {
   };
 }
 
-/**
- * The real Python worker (`python -m apex_gpu_worker --role all`) with the tiny random-weight models:
- * FLUX, the in-process VLM, dlib's face models. What the verdict gates on is deployment config.
- */
-const startGpuWorker = (stack: Stack, env: Record<string, string>) =>
-  startProcess(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'apex_gpu_worker', '--role', 'all'], {
-    cwd: GPU_WORKER,
-    config: stack.config,
-    ready: 'GPU worker ready',
-    env: {
-      HF_HUB_OFFLINE: '1',
-      APEX_GPU_DEFAULT_STEPS: '4',
-      APEX_GPU_NATIVE_MAX_MEGAPIXELS: '0.08',
-      APEX_GPU_VLM_MAX_NEW_TOKENS: '4096',
-      ...env,
-    },
-  });
-
 describe('full stack: API + TypeScript orchestrator + Python GPU worker with tiny models', () => {
   let stack: Stack;
   let gpu: ChildProcess | undefined;
   beforeAll(async () => {
     // The worker runs on the default tiny models, which the dev scripts build before starting it.
-    execFileSync(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
+    buildTinyModels();
     stack = await startStack({
       gpu: false,
       // A writable dashboard on purpose, and the local MinIO as a caller's "own" bucket endpoint.
@@ -78,7 +58,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   it('completes when the deployment gates only on image integrity', async () => {
     // No upscaler: the tiny random Real-ESRGAN flattens what it enlarges (not_blank fails on its output); the
     // upscale path has its own end-to-end test (test/upscale.test.ts). Here the render is resized.
-    gpu = await startGpuWorker(stack, { APEX_GPU_GATING_CHECKS: '["dimensions","not_blank"]', APEX_GPU_PASS_SCORE: '0', APEX_GPU_UPSCALER_MODELS: '[]' });
+    gpu = await startTinyGpuWorker(stack.config, { APEX_GPU_GATING_CHECKS: '["dimensions","not_blank"]', APEX_GPU_PASS_SCORE: '0', APEX_GPU_UPSCALER_MODELS: '[]' });
     const jobId = await submit();
     const job = await stack.waitForJob(jobId, undefined, 240_000);
     expect(job.status).toBe('completed');
@@ -114,7 +94,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     const logs = captureLogs();
     let res, view, pythonOutput = '';
     try {
-      gpu = await startGpuWorker(stack, { LOG_LEVEL: 'DEBUG' });
+      gpu = await startTinyGpuWorker(stack.config, { LOG_LEVEL: 'DEBUG' });
       gpu.stdout!.on('data', (d) => (pythonOutput += d));
       gpu.stderr!.on('data', (d) => (pythonOutput += d));
       res = await request(stack.app).post('/generations?wait=30').send({ prompt: 'a studio portrait', width: 256, height: 256, secrets: { hf_token: token } });
@@ -173,7 +153,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     expect((await update()).status).toBe(200);
     expect((await Job.fromId(generate, edited.step.id!))!.data.destination.endpoint).toBe(attacker.url);
     try {
-      gpu = await startGpuWorker(stack, {});
+      gpu = await startTinyGpuWorker(stack.config, {});
       const ended = async (id: string) => {
         for (let i = 0; i < 2400; i++) {
           const view = (await request(stack.app).get(`/generations/${id}`)).body;
@@ -198,7 +178,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
 
   it('cancel aborts a running generation inside the Python worker and the job ends cancelled', async () => {
     // Enough denoising steps that the generation is still running when the cancel arrives.
-    gpu = await startGpuWorker(stack, { APEX_GPU_DEFAULT_STEPS: '100', APEX_GPU_NATIVE_MAX_MEGAPIXELS: '1.0' });
+    gpu = await startTinyGpuWorker(stack.config, { APEX_GPU_DEFAULT_STEPS: '100', APEX_GPU_NATIVE_MAX_MEGAPIXELS: '1.0' });
     const jobId = await submit();
     const generate = new Queue('portrait-generate', { connection: stack.redis, prefix: stack.config.QUEUE_PREFIX });
     const stepId = `${jobId}-a1-generate`;
@@ -219,7 +199,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   }, 300_000);
 
   it('fails a portrait job whose identity LoRA cannot be had, with the LoRA named', async () => {
-    gpu = await startGpuWorker(stack, {});
+    gpu = await startTinyGpuWorker(stack.config, {});
     const res = await request(stack.app)
       .post('/jobs')
       .attach('image_file', await referencePhoto(), 'me.jpg')
@@ -233,7 +213,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
   }, 300_000);
 
   it('ends failed_validation with a report under the default thresholds (random weights draw no face)', async () => {
-    gpu = await startGpuWorker(stack, {});
+    gpu = await startTinyGpuWorker(stack.config, {});
     const jobId = await submit();
     const job = await stack.waitForJob(jobId, undefined, 240_000);
     expect(job.status).toBe('failed_validation');

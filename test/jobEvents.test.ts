@@ -1,26 +1,7 @@
 import request from 'supertest';
 import { referencePhoto } from './support/fixtures';
+import { parseSse } from './support/serverSentEvents';
 import { startStack, type Stack } from './support/stack';
-
-type SseEvent = { id?: string; event?: string; data?: unknown };
-
-function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .map((block) => block.split('\n').filter((l) => l && !l.startsWith(':')))
-    .filter((lines) => lines.length > 0)
-    .map((lines) => {
-      const e: SseEvent = {};
-      for (const line of lines) {
-        const [field, ...rest] = line.split(': ');
-        const value = rest.join(': ');
-        if (field === 'id') e.id = value;
-        if (field === 'event') e.event = value;
-        if (field === 'data') e.data = JSON.parse(value);
-      }
-      return e;
-    });
-}
 
 describe('GET /jobs/:id/events (Server-Sent Events)', () => {
   let stack: Stack;

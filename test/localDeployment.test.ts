@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { freePort } from '../scripts/processes';
 import { referencePhoto } from './support/fixtures';
+import { parseSse } from './support/serverSentEvents';
 
 jest.setTimeout(15 * 60_000);
 
@@ -101,7 +102,7 @@ async function waitForTerminal(d: Deployment, key: string, id: string) {
 async function eventIds(d: Deployment, key: string, id: string) {
   const res = await fetch(`${d.api}/jobs/${id}/events`, { headers: { authorization: `Bearer ${key}` } });
   expect(res.status).toBe(200);
-  return [...(await res.text()).matchAll(/^id: (\S+)$/gm)].map((m) => m[1]);
+  return parseSse(await res.text()).map((e) => e.id);
 }
 
 async function imageSize(d: Deployment, key: string, path: string) {

@@ -1,15 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import request from 'supertest';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
-import { startProcess, stopProcess } from './support/workerProcess';
-
-const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
+import { GPU_PYTHON, GPU_WORKER, startProcess, stopProcess } from './support/workerProcess';
 
 /** The Python prompt worker from gpu-worker/tests/support, on this suite's Redis and prefix. */
 const startPythonPromptWorker = (stack: Stack) =>
-  startProcess(join(GPU_WORKER, '.venv', 'bin', 'python'), ['tests/support/scripted_prompt_worker.py'], {
+  startProcess(GPU_PYTHON, ['tests/support/scripted_prompt_worker.py'], {
     cwd: GPU_WORKER,
     env: { PYTHONPATH: GPU_WORKER },
     config: stack.config,

@@ -1,13 +1,11 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
 import request from 'supertest';
 import type { PixelProvenance } from '../src/flows/contracts/generate';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
-import { startProcess, stopProcess } from './support/workerProcess';
+import { buildTinyModels, startTinyGpuWorker, stopProcess } from './support/workerProcess';
 
-const GPU_WORKER = join(__dirname, '..', 'gpu-worker');
 
 /**
  * How the pixels were made, as a GPU worker reports it: what the scripted worker answers for a
@@ -119,24 +117,19 @@ describe('a 4k portrait end to end: API, orchestrator and the Python worker with
   let stack: Stack;
   let gpu: ChildProcess | undefined;
   const startGpuWorker = (env: Record<string, string> = {}) =>
-    startProcess(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'apex_gpu_worker', '--role', 'all'], {
-      cwd: GPU_WORKER,
-      config: stack.config,
-      ready: 'GPU worker ready',
-      env: {
-        HF_HUB_OFFLINE: '1',
-        APEX_GPU_DEFAULT_STEPS: '2',
-        APEX_GPU_VLM_MAX_NEW_TOKENS: '4096',
-        // Random weights draw no face (nor, through a random upscaler, much contrast): the verdict
-        // gates on the final image's size; every other check still runs and is recorded.
-        APEX_GPU_GATING_CHECKS: '["dimensions"]',
-        APEX_GPU_PASS_SCORE: '0',
-        ...env,
-      },
+    startTinyGpuWorker(stack.config, {
+      // The product's native budget, so 4k is 816×1024 rendered and then ×4.
+      APEX_GPU_NATIVE_MAX_MEGAPIXELS: '1.05',
+      APEX_GPU_DEFAULT_STEPS: '2',
+      // Random weights draw no face (nor, through a random upscaler, much contrast): the verdict
+      // gates on the final image's size; every other check still runs and is recorded.
+      APEX_GPU_GATING_CHECKS: '["dimensions"]',
+      APEX_GPU_PASS_SCORE: '0',
+      ...env,
     });
 
   beforeAll(async () => {
-    execFileSync(join(GPU_WORKER, '.venv', 'bin', 'python'), ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
+    buildTinyModels();
     stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '1' } });
   });
   afterEach(async () => {

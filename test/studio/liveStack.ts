@@ -7,11 +7,9 @@ import { join } from 'node:path';
 import { createHttpServer } from '../../src/api/httpServer';
 import { createApiKey } from '../../src/store/apiKeyModel';
 import { startStack } from '../support/stack';
-import { startProcess, stopProcess } from '../support/workerProcess';
+import { buildTinyModels, GPU_PYTHON, GPU_WORKER, startTinyGpuWorker, stopProcess } from '../support/workerProcess';
 
 const ROOT = join(__dirname, '..', '..');
-const GPU_WORKER = join(ROOT, 'gpu-worker');
-const PYTHON = join(GPU_WORKER, '.venv', 'bin', 'python');
 
 /** A LoRA the GPU worker finds in its offline Hugging Face cache, as if downloaded from this repo. */
 export const TINY_LORA = { repo: 'studio-tests/tiny-style', weight_name: 'style.safetensors' };
@@ -23,13 +21,13 @@ export const TINY_LORA = { repo: 'studio-tests/tiny-style', weight_name: 'style.
  * weights draw no face; gating on the image's dimensions alone lets them complete).
  */
 export async function startLiveStack() {
-  execFileSync(PYTHON, ['-m', 'dev_support.tiny_models'], { cwd: GPU_WORKER, stdio: 'ignore' });
+  buildTinyModels();
   // Output captured: a failed build or LoRA export shows it in the error.
   execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-studio.ts'], { cwd: ROOT });
   const loraCache = mkdtempSync(join(tmpdir(), 'apex-studio-loras-'));
   // The same LoRA files the Python tests make (non-zero peft weights on the tiny FLUX transformer).
   execFileSync(
-    PYTHON,
+    GPU_PYTHON,
     ['-c', `import sys; sys.path.insert(0, 'tests/support'); from pathlib import Path; from loras import publish_lora; from apex_gpu_worker.settings import TINY_MODELS
 publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TINY_LORA.weight_name}', seed=5)`, loraCache],
     { cwd: GPU_WORKER },
@@ -44,19 +42,7 @@ publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TI
   const startGpuWorker = async (env: Record<string, string> = {}) => {
     if (gpu) await stopProcess(gpu);
     gpu = undefined;
-    gpu = await startProcess(PYTHON, ['-m', 'apex_gpu_worker', '--role', 'all'], {
-      cwd: GPU_WORKER,
-      config: stack.config,
-      ready: 'GPU worker ready',
-      env: {
-        HF_HUB_OFFLINE: '1',
-        APEX_GPU_DEFAULT_STEPS: '4',
-        APEX_GPU_NATIVE_MAX_MEGAPIXELS: '0.08',
-        APEX_GPU_VLM_MAX_NEW_TOKENS: '4096',
-        APEX_GPU_LORA_CACHE_DIR: loraCache,
-        ...env,
-      },
-    });
+    gpu = await startTinyGpuWorker(stack.config, { APEX_GPU_LORA_CACHE_DIR: loraCache, ...env });
   };
   const close = async () => {
     if (gpu) await stopProcess(gpu);
