@@ -7,23 +7,17 @@
  * 50 jobs in flight. Prints jobs/s, the engine's ratio to each, the latency between steps at
  * p50/p99, and what each job cost (Redis commands and CPU, MongoDB writes, this process's CPU).
  */
-import { Queue } from 'bullmq';
 import mongoose from 'mongoose';
 import { parseArgs } from 'node:util';
-import { startServices } from '../scripts/services';
-import { loadConfig, type Config } from '../src/config';
+import type { Config } from '../src/config';
 import type { AttemptRecord } from '../src/flows/contracts/portraitState';
-import { enqueuePortraitJob } from '../src/flows/portrait/submission';
 import { QueueName } from '../src/flows/queues';
-import { logger } from '../src/logger';
-import { connectRedis } from '../src/redis';
 import { JobModel } from '../src/store/jobModel';
-import { connectMongo } from '../src/store/mongo';
-import { ObjectStore } from '../src/store/objectStore';
 import { startOrchestratorRole } from '../src/workers/orchestratorRole';
 import { benchFlowProducer, benchRawChain, IN_FLIGHT, keepInFlight } from './baselines';
-import { CONCURRENCY, instantGpuSteps } from './instantGpu';
-import { createBenchJobs } from './portraitJobs';
+import { runBench, withBenchServices } from './benchServices';
+import { CONCURRENCY } from './instantGpu';
+import { portraitBench } from './portraitJobs';
 import { perJob } from './serverCounters';
 
 const percentile = (values: number[], p: number) => {
@@ -32,17 +26,10 @@ const percentile = (values: number[], p: number) => {
 };
 
 async function benchEngine(config: Config, jobs: number) {
-  const objects = ObjectStore.fromConfig(config);
-  await objects.ensureBucket();
-  const redis = connectRedis(config.REDIS_URL);
-  const portraitQueue = new Queue(QueueName.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const deps = { config, objects, portraitQueue };
-  const states = await createBenchJobs(deps, jobs);
-  const stopGpu = instantGpuSteps(config);
+  const bench = await portraitBench(config, jobs);
   const orchestrator = startOrchestratorRole(config, CONCURRENCY);
   const portraitWorker = orchestrator.workers.find((w) => w.name === QueueName.portrait)!;
-
-  const run = await keepInFlight(redis, jobs, portraitWorker, (i) => enqueuePortraitJob(deps, states[i]));
+  const run = await keepInFlight(bench.redis, jobs, portraitWorker, bench.enqueue);
 
   // Hand-off: a step finished -> the next one queued (the orchestrator's part); gap: -> it started.
   const handoffs: number[] = [];
@@ -55,10 +42,7 @@ async function benchEngine(config: Config, jobs: number) {
     }
   }
   await orchestrator.close();
-  await stopGpu();
-  await portraitQueue.close();
-  redis.disconnect();
-  objects.client.destroy();
+  await bench.close();
   return { ...run, jobsPerSecond: jobs / run.seconds, handoffs, gaps };
 }
 
@@ -84,12 +68,7 @@ async function benchMongoUpdates(updates: number) {
 async function main() {
   const { values } = parseArgs({ options: { jobs: { type: 'string', default: '300' } } });
   const jobs = Number(values.jobs);
-  logger.level = 'warn';
-  const services = process.env.REDIS_URL ? undefined : await startServices();
-  const env = { ...process.env, ...services?.env };
-  const config = loadConfig({ ...env, LOG_LEVEL: 'error', QUEUE_PREFIX: `bench${Date.now()}`, MONGO_URL: `${env.MONGO_URL!.replace(/\/[^/]*$/, '')}/apex_bench_${Date.now()}` });
-  await connectMongo(config.MONGO_URL);
-  try {
+  await withBenchServices('bench', async (config) => {
     const mongoUpdatesPerSecond = await benchMongoUpdates(1000);
     const chain = await benchRawChain(config, jobs);
     const flow = await benchFlowProducer(config, jobs);
@@ -112,13 +91,7 @@ async function main() {
     console.log(`  flow  : ${perJob(flow.cost, jobs)}`);
     console.log(`  engine: ${perJob(engine.cost, jobs)}`);
     console.log(`\nMongoDB server alone: ${fmt(mongoUpdatesPerSecond)} single-document updates/s with ${CONCURRENCY} writers`);
-  } finally {
-    await mongoose.disconnect();
-    await services?.stop();
-  }
+  });
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -7,22 +7,14 @@
  * per job, and the Redis cost per job. Each run first warms its processes up (JIT, connections)
  * with WARMUP jobs it does not time.
  */
-import { Queue } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import mongoose from 'mongoose';
-import { startServices } from '../scripts/services';
 import { loadConfig, type Config } from '../src/config';
-import { enqueuePortraitJob } from '../src/flows/portrait/submission';
-import { QueueName } from '../src/flows/queues';
-import { logger } from '../src/logger';
-import { connectMongo } from '../src/store/mongo';
-import { ObjectStore } from '../src/store/objectStore';
-import { connectRedis } from '../src/redis';
+import { runBench, withBenchServices } from './benchServices';
 import { cpuMsByProgram, machineCpu, processCpuMs } from './cpuTime';
-import { CONCURRENCY, instantGpuSteps } from './instantGpu';
-import { createBenchJobs } from './portraitJobs';
+import { CONCURRENCY } from './instantGpu';
+import { portraitBench } from './portraitJobs';
 import { measureServers, perJob } from './serverCounters';
 
 const ROOT = join(__dirname, '..');
@@ -39,27 +31,21 @@ function startOrchestrator(config: Config): Promise<ChildProcess> {
 
 async function run(base: Config, processes: number, jobs: number) {
   const config = loadConfig({ ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])), QUEUE_PREFIX: `scale${processes}x${Date.now()}`, ORCHESTRATOR_CONCURRENCY: String(CONCURRENCY) });
-  const objects = ObjectStore.fromConfig(config);
-  await objects.ensureBucket();
-  const redis = connectRedis(config.REDIS_URL);
-  const portraitQueue = new Queue(QueueName.portrait, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const deps = { config, objects, portraitQueue };
-  const states = await createBenchJobs(deps, WARMUP + jobs);
-  const stopGpu = instantGpuSteps(config);
+  const bench = await portraitBench(config, WARMUP + jobs);
   const orchestrators = await Promise.all(Array.from({ length: processes }, () => startOrchestrator(config)));
   // Polled (a few commands every 50 ms): the orchestrators are other processes.
   const completed = async (count: number) => {
-    while ((await portraitQueue.getCompletedCount()) < count) await new Promise((r) => setTimeout(r, 50));
+    while ((await bench.portraitQueue.getCompletedCount()) < count) await new Promise((r) => setTimeout(r, 50));
   };
-  await Promise.all(states.slice(0, WARMUP).map((s) => enqueuePortraitJob(deps, s)));
+  await Promise.all(Array.from({ length: WARMUP }, (_, i) => bench.enqueue(i)));
   await completed(WARMUP);
 
-  const cost = await measureServers(redis);
+  const cost = await measureServers(bench.redis);
   const machineBefore = machineCpu();
   const programsBefore = cpuMsByProgram();
   const orchestratorCpuBefore = orchestrators.map((c) => processCpuMs(c.pid!));
   const started = performance.now();
-  await Promise.all(states.slice(WARMUP).map((s) => enqueuePortraitJob(deps, s)));
+  await Promise.all(Array.from({ length: jobs }, (_, i) => bench.enqueue(WARMUP + i)));
   await completed(WARMUP + jobs);
   const seconds = (performance.now() - started) / 1000;
   const machine = machineCpu();
@@ -67,10 +53,7 @@ async function run(base: Config, processes: number, jobs: number) {
   const orchestratorCpuMs = orchestrators.reduce((sum, c, i) => sum + processCpuMs(c.pid!) - orchestratorCpuBefore[i], 0);
   const spent = await cost.stop();
   await Promise.all(orchestrators.map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
-  await stopGpu();
-  await portraitQueue.close();
-  redis.disconnect();
-  objects.client.destroy();
+  await bench.close();
   const machineBusy = (machine.busyMs - machineBefore.busyMs) / (machine.totalMs - machineBefore.totalMs);
   // The MongoDB stand-in's share: FerretDB and PostgreSQL's processes (comm names are cut at 15 characters).
   const spentBy = (prefix: string) => [...programs].filter(([name]) => name.startsWith(prefix)).reduce((sum, [name, ms]) => sum + ms - (programsBefore.get(name) ?? 0), 0);
@@ -81,12 +64,7 @@ async function run(base: Config, processes: number, jobs: number) {
 async function main() {
   const { values } = parseArgs({ options: { jobs: { type: 'string', default: '600' }, processes: { type: 'string', default: '1,2,3' } } });
   const jobs = Number(values.jobs);
-  logger.level = 'warn';
-  const services = process.env.REDIS_URL ? undefined : await startServices();
-  const env = { ...process.env, ...services?.env };
-  const config = loadConfig({ ...env, LOG_LEVEL: 'error', MONGO_URL: `${env.MONGO_URL!.replace(/\/[^/]*$/, '')}/apex_scale_${Date.now()}` });
-  await connectMongo(config.MONGO_URL);
-  try {
+  await withBenchServices('scale', async (config) => {
     const runs = [];
     for (const processes of values.processes.split(',').map(Number)) runs.push(await run(config, processes, jobs));
     console.log(`\nscale benchmark: ${jobs} jobs queued at once (after ${WARMUP} untimed to warm up), instant GPU doubles, concurrency ${CONCURRENCY} per orchestrator process\n`);
@@ -96,13 +74,7 @@ async function main() {
       console.log(`  machine cores busy ${(100 * r.machineBusy).toFixed(0)}%; CPU per job: orchestrators ${r.orchestratorCpuMsPerJob.toFixed(2)} ms, FerretDB ${r.standInCpuMsPerJob.ferretdb.toFixed(2)} ms, PostgreSQL ${r.standInCpuMsPerJob.postgres.toFixed(2)} ms`);
       console.log(`  ${perJob(r.cost, jobs, { mongo: false })} (this process: the GPU doubles)`);
     }
-  } finally {
-    await mongoose.disconnect();
-    await services?.stop();
-  }
+  });
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);
