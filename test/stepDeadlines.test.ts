@@ -39,9 +39,15 @@ describe('step deadlines', () => {
     stack = await startStack();
     const jobIds = await Promise.all([submit(), submit(), submit()]);
     for (const jobId of jobIds) expect((await stack.waitForJob(jobId)).status).toBe('completed');
-    // The document is final before the orchestrator's last hand-off, which clears the last deadline.
-    while ((await stack.portraitQueue.getCompletedCount()) < jobIds.length) await new Promise((r) => setTimeout(r, 25));
+    expect(await deadlines()).toEqual([]);
+  });
 
+  it('leaves no deadline behind for the step a cancel left unfinished', async () => {
+    stack = await startStack({ gpuSteps: ['prompt', 'validate', 'report'] }); // generate stays queued
+    const jobId = await submit();
+    while (!(await deadlines()).some((d) => d.endsWith(`${jobId}-a1-generate`))) await new Promise((r) => setTimeout(r, 25));
+    expect((await request(stack.app).post(`/jobs/${jobId}/cancel`)).status).toBe(202);
+    expect((await stack.waitForJob(jobId)).status).toBe('cancelled');
     expect(await deadlines()).toEqual([]);
   });
 });

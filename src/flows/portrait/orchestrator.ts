@@ -59,6 +59,7 @@ export class PortraitOrchestrator {
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
     let state = PortraitState.parse(job.data);
     let folded: Folded | undefined;
+    let abandoned: (StepRef & { stepJobId: string }) | undefined; // the step a cancel left unfinished
     for (;;) {
       const plan = planTransition(state, Date.now());
       if (plan.kind === 'await') {
@@ -66,6 +67,7 @@ export class PortraitOrchestrator {
         const [cancelled, finished] = await Promise.all([this.cancelRequested(state), readStepOutcome(this.connection, this.stepQueue(plan.step), stepJobId)]);
         if (cancelled) {
           state = { ...state, cancelled: true };
+          abandoned = { step: plan.step, attempt: plan.attempt, stepJobId };
           continue;
         }
         const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, this.stepQueue(plan.step), stepJobId));
@@ -79,7 +81,7 @@ export class PortraitOrchestrator {
         continue;
       }
       if (plan.kind === 'done') {
-        await this.finish(state, plan.status, folded);
+        await this.finish(state, plan.status, folded, abandoned);
         return { status: plan.status };
       }
       state = plan.state;
@@ -120,12 +122,16 @@ export class PortraitOrchestrator {
     return isCancelled(this.connection, this.config.QUEUE_PREFIX, state.jobId);
   }
 
-  /** The final status: the document first (waited for), then the events, metrics and webhook in one MULTI (its order is delivery order). */
-  private async finish(state: PortraitState, status: string, folded: Folded | undefined): Promise<void> {
+  /**
+   * The final status: the document first (waited for), then the events, metrics and webhook in one
+   * MULTI (its order is delivery order), with the deadline of a step the cancel left unfinished.
+   */
+  private async finish(state: PortraitState, status: string, folded: Folded | undefined, abandoned: (StepRef & { stepJobId: string }) | undefined): Promise<void> {
     await writeJobDocument(state, status);
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
     const tx = await openHandoff(this.queues.get(QueueName.portrait));
     if (folded) await this.tellFolded(tx, state, folded);
+    if (abandoned) clearStepDeadline(tx, this.config.QUEUE_PREFIX, queueOf(abandoned.step), abandoned.stepJobId);
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
     this.metrics.portraitFinished(tx, status, state.attempts.length);
     await this.notify(tx, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
