@@ -86,6 +86,67 @@ describe('POST /generations (text-to-image)', () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: 'invalid_generation', field });
   });
+
+  describe('GET /generations', () => {
+    let initech: string;
+    const created: string[] = [];
+    const list = (query: object, key = initech) => request(stack.app).get('/generations').query(query).set('Authorization', key);
+    beforeAll(async () => {
+      initech = `Bearer ${(await createApiKey('initech')).key}`;
+      for (let i = 0; i < 3; i++) {
+        // return_base64: what GET /generations/:id would inline, a list never does.
+        const res = await request(stack.app).post('/generations?wait=20').set('Authorization', initech).send({ prompt: `listed ${i}`, return_base64: true });
+        expect(res.body.status).toBe('completed');
+        created.push(res.body.generation_id);
+      }
+    });
+
+    it("lists the caller's generations newest first, in stable cursor pages, filtered by status, without image bytes", async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: any = await list({ limit: 2, ...(cursor ? { cursor } : {}) });
+        expect(page.status).toBe(200);
+        expect(page.body.generations.length).toBeLessThanOrEqual(2);
+        for (const g of page.body.generations) expect(g.images[0]).toMatchObject({ url: expect.any(String), width: 1024 });
+        for (const g of page.body.generations) expect(g.images[0].base64).toBeUndefined();
+        seen.push(...page.body.generations.map((g: { generation_id: string }) => g.generation_id));
+        cursor = page.body.next_cursor;
+      } while (cursor);
+      expect(seen).toEqual([...created].reverse());
+      expect((await list({ status: 'completed' })).body.generations).toHaveLength(3);
+      expect((await list({ status: 'failed' })).body.generations).toEqual([]);
+      // Another tenant's list holds none of them.
+      const theirs = (await list({ limit: 100 }, other)).body.generations.map((g: { generation_id: string }) => g.generation_id);
+      expect(theirs.filter((id: string) => created.includes(id))).toEqual([]);
+    });
+
+    it.each([
+      [{ limit: 1 }, 1],
+      [{ limit: 100 }, 3],
+      [{}, 3],
+      [{ status: 'cancelled' }, 0],
+      [{ cursor: 'f'.repeat(24) }, 3],
+      [{ cursor: '0'.repeat(24) }, 0],
+    ])('accepts %j', async (query, count) => {
+      const res = await list(query);
+      expect(res.status).toBe(200);
+      expect(res.body.generations).toHaveLength(count);
+    });
+
+    it.each([
+      [{ limit: 0 }, 'limit'],
+      [{ limit: 101 }, 'limit'],
+      [{ limit: 'ten' }, 'limit'],
+      [{ cursor: 'zz' }, 'cursor'],
+      [{ status: 'done' }, 'status'],
+      [{ sort: 'oldest' }, 'sort'],
+    ])('refuses %j, naming the field', async (query, field) => {
+      const res = await list(query);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_query', field });
+    });
+  });
 });
 
 describe('generations without a GPU worker or a SECRETS_KEY', () => {

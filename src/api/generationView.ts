@@ -7,12 +7,16 @@ import { pixelsView } from './pixelsView';
 /** How long the presigned image URLs of a generation stay valid. */
 const URL_TTL_S = 3600;
 
+/** Whether images carry their bytes in base64: when the request asked (`return_base64`), always (`?include=base64`), or never (a list). */
+export type Base64Images = 'as_requested' | 'always' | 'never';
+
 /**
  * A generation as callers see it: images in the deployment's bucket get presigned URLs (base64 only
  * when asked); images in the caller's own bucket are named by bucket and key only.
  */
-export async function generationView(objects: ObjectStore, doc: GenerationDocument, base64: boolean) {
+export async function generationView(objects: ObjectStore, doc: GenerationDocument, base64: Base64Images) {
   const request = doc.request as GenerationRequest;
+  const withBytes = base64 === 'always' || (base64 === 'as_requested' && request.return_base64);
   const images = await Promise.all(
     (doc.images as { key: string; bucket?: string; width: number; height: number; contentType: string }[]).map(async (image) =>
       image.bucket
@@ -25,7 +29,7 @@ export async function generationView(objects: ObjectStore, doc: GenerationDocume
             content_type: image.contentType,
             url: await objects.presignedGetUrl(image.key, URL_TTL_S),
             url_expires_in: URL_TTL_S,
-            ...(base64 || request.return_base64 ? { base64: (await objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
+            ...(withBytes ? { base64: (await objects.getBuffer(image.key))?.toString('base64') ?? null } : {}),
           },
     ),
   );

@@ -10,6 +10,7 @@ import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
 import { JOB_STATUSES } from '../store/statuses';
 import { PixelsView } from './pixelsView';
 import { BatchListQuery } from './routes/batches';
+import { GenerationListQuery } from './routes/generations';
 import { JobListQuery } from './routes/jobs';
 
 /**
@@ -136,6 +137,12 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
           202: { description: 'still running: poll GET /generations/{id}', content: { 'application/json': {} } },
           ...errors(400, 413, 422, ...authErrors),
         },
+      },
+      get: {
+        operationId: 'listGenerations',
+        summary: "The caller's generations, newest first, with cursor pagination (filter by status)",
+        parameters: queryParameters(GenerationListQuery),
+        responses: { 200: { description: 'one page: generations (as GET /generations/{id}, without base64) and next_cursor', content: { 'application/json': {} } }, ...errors(400, ...authErrors) },
       },
     },
     '/generations/{id}': {

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { Types, type Model } from 'mongoose';
+import { z } from 'zod';
 import { JobId } from '../flows/contracts/common';
 import { BatchModel, type BatchDocument } from '../store/batchModel';
 import { GenerationModel, type GenerationDocument } from '../store/generationModel';
@@ -24,6 +25,9 @@ export const findJob = (req: Request, res: Response) => findOwned<JobDocument>(J
 export const findGeneration = (req: Request, res: Response) => findOwned<GenerationDocument>(GenerationModel, 'generation', req, res);
 export const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
 export const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
+
+/** The paging parameters every list takes: at most `limit` per page, continuing after `cursor` (the last id of the page before). */
+export const PAGE_QUERY = { cursor: JobId.optional(), limit: z.coerce.number().int().min(1).max(100).default(20) };
 
 /** One page of the caller's documents, newest first; `next_cursor` continues after the last (ids only grow, so pages are stable). */
 export async function newestFirstPage<T extends { _id: Types.ObjectId }>(

@@ -16,15 +16,11 @@ import { TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
-import { findBatch, newestFirstPage } from '../tenantResources';
+import { findBatch, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
-export const BatchListQuery = z.strictObject({
-  schedule_id: JobId.optional(),
-  cursor: JobId.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-});
+export const BatchListQuery = z.strictObject({ schedule_id: JobId.optional(), ...PAGE_QUERY });
 
 
 /** A batch as callers see it; `counts` and each item's status are read live from the children. */

@@ -12,18 +12,21 @@ import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { resolveOutboundTarget } from '../../flows/webhooks/outboundTarget';
 import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
 import type { ObjectStore } from '../../store/objectStore';
-import { TERMINAL_STATUSES } from '../../store/statuses';
+import { GENERATION_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { generationView } from '../generationView';
-import { findGeneration } from '../tenantResources';
+import { findGeneration, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
+export const GenerationListQuery = z.strictObject({ status: z.enum(GENERATION_STATUSES).optional(), ...PAGE_QUERY });
+
 /**
  * Text-to-image generations: POST /generations (JSON, `?wait=N` seconds at most GENERATION_MAX_WAIT_S),
- * GET /generations/:id (S3 keys with presigned URLs; base64 only when asked), cancel.
+ * GET /generations (the caller's, newest first), GET /generations/:id (S3 keys with presigned URLs;
+ * base64 only when asked), cancel.
  */
 export function generationsRouter(deps: { config: Config; redis: Redis; objects: ObjectStore; queues: QueueSet }): Router {
   const router = Router();
@@ -54,7 +57,7 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     const fingerprint = () => createHash('sha256').update(JSON.stringify({ request, secrets: Object.keys(secrets ?? {}).sort() })).digest('hex');
     const claim = await claimRequest(req, tenant, fingerprint, id);
     const existing = claim.replayOf ? await GenerationModel.findById(claim.replayOf).lean<GenerationDocument>() : null;
-    if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${claim.replayOf}`).json(await generationView(deps.objects, existing, false));
+    if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${claim.replayOf}`).json(await generationView(deps.objects, existing, 'as_requested'));
     // A claimed key whose generation was never created (the first request failed) creates it now.
     id = claim.replayOf ?? id;
     try {
@@ -69,12 +72,19 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
       await new Promise((r) => setTimeout(r, 200));
       doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
     }
-    res.status(TERMINAL_STATUSES.has(doc.status) ? 200 : 202).location(`/generations/${id}`).json(await generationView(deps.objects, doc, false));
+    res.status(TERMINAL_STATUSES.has(doc.status) ? 200 : 202).location(`/generations/${id}`).json(await generationView(deps.objects, doc, 'as_requested'));
+  });
+
+  router.get('/generations', async (req, res) => {
+    const query = parseOr400(GenerationListQuery, req.query, 'invalid_query');
+    const filter = { tenant: callerOf(res).tenant, ...(query.status ? { status: query.status } : {}) };
+    const { page, next_cursor } = await newestFirstPage<GenerationDocument>(GenerationModel, filter, query);
+    res.json({ generations: await Promise.all(page.map((d) => generationView(deps.objects, d, 'never'))), next_cursor });
   });
 
   router.get('/generations/:id', async (req, res) => {
     const query = parseOr400(GetQuery, req.query, 'invalid_query');
-    res.json(await generationView(deps.objects, await findGeneration(req, res), query.include === 'base64'));
+    res.json(await generationView(deps.objects, await findGeneration(req, res), query.include === 'base64' ? 'always' : 'as_requested'));
   });
 
   router.post('/generations/:id/cancel', async (req, res) => {

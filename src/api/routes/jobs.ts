@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
-import { JobId } from '../../flows/contracts/common';
 import { LoraSpec } from '../../flows/contracts/generate';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
@@ -21,7 +20,7 @@ import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { jobView } from '../jobView';
-import { findJob, newestFirstPage } from '../tenantResources';
+import { findJob, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
@@ -74,11 +73,7 @@ function parseParameters(raw: unknown) {
 }
 
 
-export const JobListQuery = z.strictObject({
-  status: z.enum(JOB_STATUSES).optional(),
-  cursor: JobId.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-});
+export const JobListQuery = z.strictObject({ status: z.enum(JOB_STATUSES).optional(), ...PAGE_QUERY });
 
 /**
  * A request's identity for Idempotency-Key: its fields and the exact uploaded bytes; of a secret,
