@@ -16,9 +16,8 @@ type GenerationView = {
   created_at: string | null;
 };
 
-// The API lists no generations, so the page remembers the ones made in this tab.
-const MINE = 'apex-studio-generations';
-const remembered = (): string[] => JSON.parse(sessionStorage.getItem(MINE) ?? '[]') as string[];
+/** How many of the caller's latest generations the page lists under the form. */
+const LATEST = 10;
 
 function numberInput(id: string, label: string, attrs: Record<string, string | number | boolean>, hint?: string): HTMLElement {
   return h(
@@ -31,7 +30,7 @@ function numberInput(id: string, label: string, attrs: Record<string, string | n
 }
 
 /** Plain text-to-image: prompt, size, steps, guidance, seed, images and LoRAs, then the results. */
-export function generationsPage(api: Api, navigate: (hash: string) => void): HTMLElement {
+export function generationsPage(api: Api, navigate: (hash: string) => void, signal: AbortSignal): HTMLElement {
   const prompt = h('textarea', { id: 'generation-prompt', name: 'prompt', required: true, rows: 3, maxlength: 4000, 'data-field': 'prompt' });
   const loras = loraFieldset('LoRAs (optional)', 'secrets.hf_token');
   const side = { min: 256, max: 2048, step: 16, required: true };
@@ -70,19 +69,30 @@ export function generationsPage(api: Api, navigate: (hash: string) => void): HTM
       ...(loras.token() ? { secrets: { hf_token: loras.token() } } : {}),
     };
     const created = await api.post<GenerationView>('/generations', { json: body, headers: { 'Idempotency-Key': idempotencyKey } });
-    sessionStorage.setItem(MINE, JSON.stringify([created.generation_id, ...remembered().filter((id) => id !== created.generation_id)].slice(0, 50)));
     navigate(`#/generations/${created.generation_id}`);
   });
   form.append(problem);
-  const mine = remembered();
-  return h(
+  const latest = h('ul', { class: 'generation-list', 'aria-labelledby': 'latest-generations-title' });
+  const section = h(
     'section',
     { 'aria-labelledby': 'generations-title' },
     h('h2', { id: 'generations-title', tabindex: -1 }, 'New generation'),
     form,
-    mine.length ? h('h3', {}, 'Made in this tab') : null,
-    mine.length ? h('ul', { class: 'generation-list' }, ...mine.map((id) => h('li', {}, h('a', { href: `#/generations/${id}` }, id)))) : null,
+    h('h3', { id: 'latest-generations-title' }, 'Your latest generations'),
+    latest,
   );
+  api
+    .get<{ generations: GenerationView[] }>(`/generations?limit=${LATEST}`, { signal })
+    .then(({ generations }) =>
+      fill(
+        latest,
+        ...(generations.length
+          ? generations.map((g) => h('li', {}, h('a', { href: `#/generations/${g.generation_id}` }, g.request.prompt.length > 80 ? `${g.request.prompt.slice(0, 79)}…` : g.request.prompt), ' ', statusBadge(g.status), ` ${formatTime(g.created_at)}`))
+          : [h('li', {}, 'None yet.')]),
+      ),
+    )
+    .catch((err) => !signal.aborted && showProblem(section, problem, err));
+  return section;
 }
 
 /** One generation, followed until it ends; its images straight from their presigned URLs. */

@@ -26,7 +26,7 @@ async function view(path: string, signal: AbortSignal): Promise<HTMLElement> {
   if (section === 'jobs' && id) return jobPage(api, id, signal);
   if (section === 'history') return historyPage(api, signal);
   if (section === 'generations' && id) return generationPage(api, id, signal);
-  if (section === 'generations') return generationsPage(api, navigate);
+  if (section === 'generations') return generationsPage(api, navigate, signal);
   return portraitForm(api, navigate);
 }
 

@@ -297,6 +297,13 @@ describe('the studio page and the client examples, against a live stack', () => 
     await page.getByText(`LoRAs ${TINY_LORA.repo} ×0.8`).waitFor();
     expect((await api().get(`/generations/${id}`)).body.request).toMatchObject({ width: 256, height: 256, steps: 2, guidance: 3.5, seed: 7, loras: [{ ...TINY_LORA, scale: 0.8 }] });
     await screenshot(page, '7-generation');
+    // Back on the form, the caller's latest generations list it (GET /generations), newest first.
+    await page.goto(page.url().replace(/\/[0-9a-f]{24}$/, ''));
+    const latest = page.getByRole('list', { name: 'Your latest generations' }).getByRole('listitem');
+    await latest.first().getByRole('link', { name: 'a lighthouse at dusk' }).waitFor();
+    expect(await latest.first().innerText()).toMatch(/completed/);
+    await latest.first().getByRole('link').press('Enter');
+    await page.waitForURL(new RegExp(`#/generations/${id}$`));
     expect(errors).toEqual([]);
     await page.context().close();
   }, PORTRAIT_DEADLINE_MS + 60_000);
