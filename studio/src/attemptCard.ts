@@ -1,8 +1,6 @@
 import type { AuthedImages } from './authedImages';
 import { h, statusBadge } from './dom';
-import type { Attempt, Check, Verdict } from './jobTypes';
-
-const STEPS = ['prompt', 'generate', 'validate'] as const;
+import { ATTEMPT_STEPS, type Attempt, type Check, type Verdict } from './jobTypes';
 
 function shown(value: Check['value'] | undefined): string {
   if (value === null || value === undefined) return '—';
@@ -35,7 +33,7 @@ function checksTable(caption: string, verdict: Pick<Verdict, 'checks'>): HTMLTab
 }
 
 function stepLine(attempt: Attempt): string {
-  return STEPS.filter((s) => attempt.steps[s])
+  return ATTEMPT_STEPS.filter((s) => attempt.steps[s])
     .map((s) => {
       const step = attempt.steps[s]!;
       const state = step.status === 'queued' ? 'in progress' : step.status;

@@ -1,4 +1,5 @@
 import { TERMINAL_STATUSES } from '../../src/store/statuses';
+import type { LoraSpec } from '../../src/flows/contracts/generate';
 import type { Api } from './api';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents } from './eventStream';
@@ -8,7 +9,7 @@ import { loraFieldset } from './loraFieldset';
 type GenerationView = {
   generation_id: string;
   status: string;
-  request: { prompt: string; width: number; height: number; steps?: number; guidance?: number; num_images: number; loras: { repo: string; scale: number }[] };
+  request: { prompt: string; width: number; height: number; steps?: number; guidance?: number; num_images: number; loras: LoraSpec[] };
   seed: number | null;
   images: { key: string; width: number; height: number; url?: string; bucket?: string }[];
   timings: Record<string, number> | null;

@@ -5,7 +5,7 @@ import { AuthedImages } from './authedImages';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
-import type { Attempt, FailureReport, JobView } from './jobTypes';
+import { ATTEMPT_STEPS, type Attempt, type FailureReport, type JobView } from './jobTypes';
 
 /** Where the job is now, in words: the running attempt and step, or the report being written. */
 function currentStep(job: JobView): string {
@@ -14,7 +14,7 @@ function currentStep(job: JobView): string {
   if (job.report?.step.status === 'queued') return 'Every attempt was rejected: the VLM is writing the failure report.';
   const attempt: Attempt | undefined = job.attempts.at(-1);
   if (!attempt) return 'Waiting for the first step to start.';
-  const open = (['prompt', 'generate', 'validate'] as const).find((s) => attempt.steps[s]?.status === 'queued');
+  const open = ATTEMPT_STEPS.find((s) => attempt.steps[s]?.status === 'queued');
   // A step's start is recorded only when it finishes, so an open step is "in progress": queued or running.
   if (!open) return `Attempt ${attempt.number}: between steps.`;
   return `Attempt ${attempt.number}: ${open} step in progress.`;

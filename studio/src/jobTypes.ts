@@ -1,3 +1,8 @@
+import type { LoraSpec } from '../../src/flows/contracts/generate';
+
+/** An attempt's steps, in the order they run. */
+export const ATTEMPT_STEPS = ['prompt', 'generate', 'validate'] as const;
+
 /** The job as GET /jobs/:id shows it (src/api/jobView.ts), the parts the page reads. */
 export type Check = { name: string; passed: boolean; value: number | string | boolean | null; threshold?: number; detail?: string };
 export type Verdict = { passed: boolean; score: number; checks: Check[]; feedback: string; best?: number; candidates?: (Omit<Verdict, 'candidates' | 'best'> & { imageKey: string })[] };
@@ -10,7 +15,7 @@ export type Attempt = {
   images: { key: string; width: number; height: number; content_type: string }[];
   image_url: string | null;
   verdict: Verdict | null;
-  steps: Partial<Record<'prompt' | 'generate' | 'validate', StepView>>;
+  steps: Partial<Record<(typeof ATTEMPT_STEPS)[number], StepView>>;
 };
 export type JobError = { code: string; message: string; step?: string; attempt?: number };
 export type JobView = {
@@ -18,7 +23,7 @@ export type JobView = {
   status: string;
   parameters: Record<string, string>;
   candidates: number;
-  loras: { repo: string; weight_name?: string; scale: number }[];
+  loras: LoraSpec[];
   attempts: Attempt[];
   result: { attempt: number; image_key: string; score: number; url?: string } | null;
   report: { step: StepView; available: boolean } | null;

@@ -1,6 +1,6 @@
+import type { LoraSpec } from '../../src/flows/contracts/generate';
 import { h } from './dom';
 
-export type LoraSpec = { repo: string; weight_name?: string; scale: number };
 
 const MAX_LORAS = 8;
 let rowIds = 0;
