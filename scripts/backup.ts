@@ -27,7 +27,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { deploymentConfig, readSecrets, runningDeployment, writeSecrets, type DeploymentSecrets } from './deployment';
 import { log as logAs } from './processes';
-import { FERRETDB_DATABASE, POSTGRES_USER, postgresBin, startServices } from './services';
+import { FERRETDB_DATABASE, postgresBin, postgresClientArgs, startServices } from './services';
 
 const log = (message: string) => logAs('backup', message);
 const FORMAT = 1;
@@ -76,7 +76,7 @@ async function backup(file: string | undefined) {
   const work = mkdtempSync(join(tmpdir(), 'apex-backup-'));
   try {
     log('database');
-    execFileSync(postgresBin('pg_dump'), ['-h', '127.0.0.1', '-p', String(running.ports.postgres), '-U', POSTGRES_USER, '-Fc', '-f', join(work, 'database.pgdump'), FERRETDB_DATABASE]);
+    execFileSync(postgresBin('pg_dump'), [...postgresClientArgs(running.ports.postgres), '-Fc', '-f', join(work, 'database.pgdump'), FERRETDB_DATABASE]);
     log('queues');
     const redisUrl = new URL(env.REDIS_URL!);
     execFileSync('redis-cli', ['-h', redisUrl.hostname, '-p', redisUrl.port, '--rdb', join(work, 'redis.rdb')], { stdio: 'ignore' });
@@ -151,7 +151,7 @@ async function restore(file: string | undefined, force: boolean) {
       // Replica mode keeps event triggers quiet: the dump's own indexes are restored as they were,
       // not doubled by postgres/containment-indexes.sql's trigger as each table's index comes in.
       execFileSync(postgresBin('pg_restore'), [
-        '-h', '127.0.0.1', '-p', String(services.ports.postgres), '-U', POSTGRES_USER, '-d', FERRETDB_DATABASE, '--no-owner', '--clean', '--if-exists', join(work, 'database.pgdump'),
+        ...postgresClientArgs(services.ports.postgres), '-d', FERRETDB_DATABASE, '--no-owner', '--clean', '--if-exists', join(work, 'database.pgdump'),
       ], { env: { ...process.env, PGOPTIONS: '-c session_replication_role=replica' } });
       log('objects');
       await uploadObjects(s3Client(services.env), join(work, 'objects'));

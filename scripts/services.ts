@@ -180,6 +180,8 @@ function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
 }
 
 export const POSTGRES_USER = 'apex';
+/** How psql, pg_dump and pg_restore reach the local PostgreSQL on `port`. */
+export const postgresClientArgs = (port: number) => ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER];
 export const FERRETDB_DATABASE = 'ferretdb';
 /**
  * FerretDB's PostgreSQL connections (its default is 50). Its updates take two at once, so clients
@@ -202,7 +204,7 @@ function initPostgres(dir: string, durable: boolean) {
 /** FerretDB's database, and the indexes its lookups can use (postgres/containment-indexes.sql). */
 function prepareFerretDatabase(port: number) {
   const psql = (database: string, ...args: string[]) =>
-    execFileSync(postgresBin('psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER, '-d', database, '-v', 'ON_ERROR_STOP=1', '-q', ...args], { encoding: 'utf8' });
+    execFileSync(postgresBin('psql'), [...postgresClientArgs(port), '-d', database, '-v', 'ON_ERROR_STOP=1', '-q', ...args], { encoding: 'utf8' });
   const exists = psql('postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = '${FERRETDB_DATABASE}'`).trim();
   if (exists !== '1') psql('postgres', '-c', `CREATE DATABASE ${FERRETDB_DATABASE}`);
   psql(FERRETDB_DATABASE, '-f', join(__dirname, 'postgres', 'containment-indexes.sql'));
