@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive } from './processes';
 import { SERVICE_PORT_VARIABLES, type ServicePorts } from './services';
 
 /** Defaults away from each server's usual port, so a system Redis, PostgreSQL or MongoDB does not collide. */
@@ -80,20 +81,11 @@ export type RunningDeployment = { pid: number; apiUrl: string; ports: ServicePor
 
 const runningPath = (home: string) => join(home, 'running.json');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The deployment running from `home`, if any (a stale file from a killed run is ignored). */
 export function runningDeployment(home: string): RunningDeployment | undefined {
   if (!existsSync(runningPath(home))) return undefined;
   const running = JSON.parse(readFileSync(runningPath(home), 'utf8')) as RunningDeployment;
-  return alive(running.pid) ? running : undefined;
+  return isAlive(running.pid) ? running : undefined;
 }
 
 export function publishRunning(home: string, running: RunningDeployment) {

@@ -68,6 +68,16 @@ export function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv = pro
 }
 
 /** Sends `signal` and resolves once the process has exited (SIGKILL after `graceMs`). */
+/** Whether a process with this pid runs (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
