@@ -54,18 +54,23 @@ describe('GET /jobs/:id while the Job document lags', () => {
   });
 
   it('writes the document at the hand-off after a step that took a second or more, not after a quicker one', async () => {
+    /** The document while generate runs, and how long the prompt step took, queued to the hand-off that queued generate. */
     const documentWhileGenerateRuns = async (promptTakes: number) => {
       promptTakesMs = promptTakes;
       const jobId = await jobWhileGenerateRuns();
       const doc = (await JobModel.findById(jobId).lean<JobDocument>())!;
+      const live = (await view(jobId)).attempts[0].steps;
       await finish(jobId);
-      return doc.attempts[0].steps;
+      return { steps: doc.attempts[0].steps, promptMs: Date.parse(live.generate.queued_at) - Date.parse(live.prompt.queued_at) };
     };
-    // A quick prompt step: the document still shows it queued, as written when the job started.
-    const afterQuickPrompt = await documentWhileGenerateRuns(0);
-    expect(afterQuickPrompt).toMatchObject({ prompt: { status: 'queued' } });
-    expect(afterQuickPrompt.generate).toBeUndefined();
+    // A quick prompt step: the document still shows it queued, as written when the job started. (A
+    // machine busy enough to stretch a 0 ms step past the second is another case: tried again.)
+    let quick = await documentWhileGenerateRuns(0);
+    for (let tries = 1; quick.promptMs >= 900 && tries < 5; tries++) quick = await documentWhileGenerateRuns(0);
+    expect(quick.promptMs).toBeLessThan(900);
+    expect(quick.steps).toMatchObject({ prompt: { status: 'queued' } });
+    expect(quick.steps.generate).toBeUndefined();
     // A prompt step of 1.2 s: a reader of the document sees it finished and generate queued.
-    expect(await documentWhileGenerateRuns(1200)).toMatchObject({ prompt: { status: 'completed' }, generate: { status: 'queued' } });
+    expect((await documentWhileGenerateRuns(1200)).steps).toMatchObject({ prompt: { status: 'completed' }, generate: { status: 'queued' } });
   });
 });

@@ -92,7 +92,7 @@ export function generationsPage(api: Api, navigate: (hash: string) => void, sign
           : [h('li', {}, 'None yet.')]),
       ),
     )
-    .catch((err) => !signal.aborted && showProblem(section, problem, err));
+    .catch((err) => !signal.aborted && fill(latest, h('li', { class: 'problem', role: 'alert' }, `Could not load your generations: ${err instanceof Error ? err.message : String(err)}`)));
   return section;
 }
 

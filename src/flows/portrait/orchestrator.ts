@@ -124,7 +124,7 @@ export class PortraitOrchestrator {
 
   /**
    * The final status: the document first (waited for), then the events, metrics and webhook in one
-   * MULTI (its order is delivery order), with the deadline of a step the cancel left unfinished.
+   * MULTI (its order is the events' order), with the deadline of a step the cancel left unfinished.
    */
   private async finish(state: PortraitState, status: string, folded: Folded | undefined, abandoned: (StepRef & { stepJobId: string }) | undefined): Promise<void> {
     await writeJobDocument(state, status);
