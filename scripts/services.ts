@@ -8,7 +8,7 @@
  *   tsx scripts/services.ts install      build/install what is missing
  *   tsx scripts/services.ts start        start all of them in the foreground (throw-away), print their env, Ctrl-C stops
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -201,6 +201,19 @@ function initPostgres(dir: string, durable: boolean) {
   execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/**
+ * PostgreSQL opens its port before it takes connections ("the database system is starting up"
+ * while it replays its log after a restart): waits for pg_isready to say it accepts them.
+ */
+async function waitForPostgres(port: number, child: ChildProcess, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (spawnSync(postgresBin('pg_isready'), [...postgresClientArgs(port), '-d', 'postgres', '-q']).status !== 0) {
+    if (child.exitCode !== null) throw new Error(`postgres exited with code ${child.exitCode} during start`);
+    if (Date.now() > deadline) throw new Error(`postgres did not accept connections on port ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** FerretDB's database, and the indexes its lookups can use (postgres/containment-indexes.sql). */
 function prepareFerretDatabase(port: number) {
   const psql = (database: string, ...args: string[]) =>
@@ -270,6 +283,7 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
   };
   try {
     await startService('postgres');
+    await waitForPostgres(ports.postgres, processes.postgres!);
     prepareFerretDatabase(ports.postgres);
     await Promise.all((['redis', 'mongodb', 's3'] as const).map(startService));
   } catch (err) {
