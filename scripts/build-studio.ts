@@ -6,10 +6,9 @@
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { STUDIO_BUILD_DIR } from '../src/api/routes/studio';
-import { isAlive } from './processes';
 
 const ROOT = join(__dirname, '..');
 const SOURCE = join(ROOT, 'studio');
@@ -31,45 +30,11 @@ async function main() {
     logLevel: 'warning',
   });
   for (const file of ['index.html', 'styles.css']) copyFileSync(join(SOURCE, file), join(building, file));
-  // Builds may run at once (test suites and `npm start`s side by side): one swaps at a time.
-  await holdingLock(`${STUDIO_BUILD_DIR}.lock`, () => {
-    const previous = `${STUDIO_BUILD_DIR}.previous-${process.pid}`;
-    if (existsSync(STUDIO_BUILD_DIR)) renameSync(STUDIO_BUILD_DIR, previous);
-    renameSync(building, STUDIO_BUILD_DIR);
-    rmSync(previous, { recursive: true, force: true });
-  });
+  // Builds may run at once (test suites and `npm start`s side by side): one swaps at a time, under
+  // an flock(1) lock, which the kernel releases when its holder exits, however it exits.
+  const previous = `${STUDIO_BUILD_DIR}.previous-${process.pid}`;
+  execFileSync('flock', [`${STUDIO_BUILD_DIR}.lock`, 'sh', '-c', 'if [ -e "$1" ]; then mv "$1" "$2"; fi && mv "$3" "$1" && rm -rf "$2"', 'swap', STUDIO_BUILD_DIR, previous, building]);
   console.error(`[studio] built into ${STUDIO_BUILD_DIR}`);
-}
-
-/** Runs `swap` holding a lock directory (mkdir is atomic); one left by a process that died is taken over. */
-async function holdingLock(lock: string, swap: () => void): Promise<void> {
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (abandoned(lock)) rmSync(lock, { recursive: true, force: true });
-      else await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  try {
-    writeFileSync(join(lock, 'pid'), String(process.pid));
-    swap();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-/** A swap takes milliseconds: a lock whose holder has exited, or that is a minute old, was left behind. */
-function abandoned(lock: string): boolean {
-  try {
-    const holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
-    if (!Number.isInteger(holder) || holder <= 0) return false; // being written
-    return !isAlive(holder) || Date.now() - statSync(lock).mtimeMs > 60_000;
-  } catch {
-    return false; // just taken (no pid yet) or just released: look again
-  }
 }
 
 main().catch((err) => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { STUDIO_BUILD_DIR } from '../../src/api/routes/studio';
 
@@ -30,36 +30,30 @@ describe('building the studio page while other builds run', () => {
     for (const build of builds) expect(leftoversOf(build.pid)).toEqual([]);
   });
 
-  it('waits for a lock whose holder lives, and takes over one left by a build that died', async () => {
-    // Taken as a build takes it (another suite's build may hold it for a moment).
-    for (;;) {
-      try {
-        mkdirSync(LOCK);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+  it('waits while another build holds the swap lock, and goes on once that holder dies', async () => {
+    // A stand-in for a build at its swap: holds the same flock(1) lock until it is killed.
+    // (-o: the lock stays with flock itself, so killing it releases the lock.)
+    const holder = spawn('flock', ['-o', LOCK, 'sleep', '600'], { stdio: 'ignore', detached: true });
+    for (const until = Date.now() + 10_000; !(await heldByAnother()); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error('the stand-in never took the lock');
     }
-    writeFileSync(join(LOCK, 'pid'), String(process.pid)); // this test: alive
     const waiting = buildStudio();
     let finished = false;
     void waiting.ended.then(() => (finished = true));
     // Once its files are built beside the page (styles.css is copied last), it only waits for the lock.
     const ready = () => existsSync(join(`${STUDIO_BUILD_DIR}.building-${waiting.pid}`, 'styles.css'));
-    for (const until = Date.now() + 120_000; !ready(); await new Promise((r) => setTimeout(r, 100))) {
+    for (const until = Date.now() + 120_000; !ready() && !finished; await new Promise((r) => setTimeout(r, 100))) {
       if (Date.now() > until) throw new Error('the build never got to its swap');
     }
     await new Promise((r) => setTimeout(r, 1000));
     expect(finished).toBe(false);
-    // The holder dies: its pid is one no process has.
-    writeFileSync(join(LOCK, 'pid'), '2147483646');
+    process.kill(-holder.pid!, 'SIGKILL'); // flock and its sleep
     expect(await waiting.ended).toMatchObject({ code: 0 });
     expect(leftoversOf(waiting.pid)).toEqual([]);
   });
-
-  // A failed run must not leave its lock for every later build to wait a minute on.
-  afterAll(() => {
-    const holder = existsSync(join(LOCK, 'pid')) ? readFileSync(join(LOCK, 'pid'), 'utf8') : '';
-    if (holder === String(process.pid) || holder === '2147483646') rmSync(LOCK, { recursive: true });
-  });
 });
+
+/** Whether someone holds the swap lock now (flock -n fails at once when it is taken). */
+function heldByAnother(): Promise<boolean> {
+  return new Promise((resolve) => spawn('flock', ['-n', LOCK, 'true']).once('exit', (code) => resolve(code !== 0)));
+}
