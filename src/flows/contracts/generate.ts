@@ -43,13 +43,13 @@ export const PixelProvenance = z.object({
   seconds: z.number().min(0),
 });
 
+/** The largest side the worker writes. */
+export const MAX_OUTPUT_SIDE = 4096;
+
 /**
  * Queue `generate`: a portrait attempt (with `referenceImageKey`: the image-editing model renders it
  * from the photo) or a plain text-to-image generation.
  */
-/** The largest side the worker writes. */
-export const MAX_OUTPUT_SIDE = 4096;
-
 export const GenerateStepInput = z.strictObject({
   trace: TraceCarrier.optional(),
   jobId: JobId,

@@ -24,8 +24,11 @@ const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`]
 /** A portrait's steps run on their queues, its generate step on the editing-model pool's. */
 const queueOf = (step: StepName) => stepQueue(step, 'portrait');
 
+/** One step job of the workflow. */
+type StepAt = StepRef & { stepJobId: string };
+
 /** A step outcome folded into the state, still to be told (event, metrics, webhook) with the next transition. */
-type Folded = StepRef & { stepJobId: string; outcome: StepOutcome; queuedAt: number };
+type Folded = StepAt & { outcome: StepOutcome; queuedAt: number };
 
 /**
  * The Job document is written at the transitions a reader needs: when the job starts running, at
@@ -59,7 +62,7 @@ export class PortraitOrchestrator {
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
     let state = PortraitState.parse(job.data);
     let folded: Folded | undefined;
-    let abandoned: (StepRef & { stepJobId: string }) | undefined; // the step a cancel left unfinished
+    let abandoned: StepAt | undefined; // the step a cancel left unfinished
     for (;;) {
       const plan = planTransition(state, Date.now());
       if (plan.kind === 'await') {
@@ -126,7 +129,7 @@ export class PortraitOrchestrator {
    * The final status: the document first (waited for), then the events, metrics and webhook in one
    * MULTI (its order is the events' order), with the deadline of a step the cancel left unfinished.
    */
-  private async finish(state: PortraitState, status: string, folded: Folded | undefined, abandoned: (StepRef & { stepJobId: string }) | undefined): Promise<void> {
+  private async finish(state: PortraitState, status: string, folded: Folded | undefined, abandoned: StepAt | undefined): Promise<void> {
     await writeJobDocument(state, status);
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
     const tx = await openHandoff(this.queues.get(QueueName.portrait));
