@@ -2,7 +2,7 @@ import mongoose from 'mongoose';
 import { startServices } from '../scripts/services';
 import { loadConfig, type Config } from '../src/config';
 import { logger } from '../src/logger';
-import { connectMongo } from '../src/store/mongo';
+import { connectMongo, mongoUrlWithDatabase } from '../src/store/mongo';
 
 /**
  * Runs a benchmark on the services named by REDIS_URL, MONGO_URL etc. when they are set, else on
@@ -13,7 +13,7 @@ export async function withBenchServices(name: string, body: (config: Config) => 
   const services = process.env.REDIS_URL ? undefined : await startServices();
   const env = { ...process.env, ...services?.env };
   const run = `${name}${Date.now()}`;
-  const config = loadConfig({ ...env, LOG_LEVEL: 'error', QUEUE_PREFIX: run, MONGO_URL: `${env.MONGO_URL!.replace(/\/[^/]*$/, '')}/apex_${run}` });
+  const config = loadConfig({ ...env, LOG_LEVEL: 'error', QUEUE_PREFIX: run, MONGO_URL: mongoUrlWithDatabase(env.MONGO_URL!, `apex_${run}`) });
   await connectMongo(config.MONGO_URL);
   try {
     await body(config);

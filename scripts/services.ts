@@ -9,10 +9,12 @@
  *   tsx scripts/services.ts start        start all of them in the foreground (throw-away), print their env, Ctrl-C stops
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, launch, log as logAs, portIsFree, stopProcess, waitForHttp, waitForPort } from './processes';
+import { asServiceUser, giveToServiceUser, installServiceUserTools } from './serviceUser';
 
 export { freePort } from './processes';
 
@@ -100,6 +102,7 @@ function installPostgres() {
 }
 
 export function installServices() {
+  installServiceUserTools();
   installRedis();
   installPostgres();
   buildGoServer('ferretdb');
@@ -107,6 +110,20 @@ export function installServices() {
 }
 
 export type ServiceName = 'redis' | 'postgres' | 'mongodb' | 's3';
+
+/**
+ * Every local service authenticates, so another user of the machine reaches none of them through
+ * its loopback port: PostgreSQL's superuser (POSTGRES_ADMIN, for setup, pg_dump and pg_restore)
+ * and FerretDB's own role (MONGO_USER, not a superuser: no COPY ... TO PROGRAM) by scram, the
+ * MongoDB clients through FerretDB as that role, Redis by `requirepass`, MinIO by its root user.
+ */
+export type ServiceCredentials = { postgresAdmin: string; mongodb: string; redis: string; s3: { user: string; password: string } };
+
+const secret = () => randomBytes(24).toString('hex'); // hex: safe inside URLs and config files as it is
+
+export function newServiceCredentials(): ServiceCredentials {
+  return { postgresAdmin: secret(), mongodb: secret(), redis: secret(), s3: { user: 'apex-local', password: secret() } };
+}
 
 /** Loopback ports of one set of services; FerretDB's debug listener and MinIO's console need one each too. */
 export type ServicePorts = { redis: number; postgres: number; mongodb: number; s3: number; s3Console: number; ferretdbDebug: number };
@@ -116,8 +133,8 @@ export type ServicesOptions = {
   dataDir?: string;
   /** Fixed ports (a deployment's configuration); free ones are picked for the rest. */
   ports?: Partial<ServicePorts>;
-  /** MinIO's root credentials: a deployment keeps its own; random ones otherwise. */
-  s3Credentials?: { user: string; password: string };
+  /** Every service's credentials: a deployment keeps its own (secrets.json); random ones otherwise. */
+  credentials?: ServiceCredentials;
   /** Redis persistence: AOF, fsync every second (as in docker-compose), for a deployment and tests that restart it. */
   redisAppendOnly?: boolean;
   /** PostgreSQL flushes every commit to disk. Off for throw-away runs (tests, benchmarks): nothing there must survive a crash. */
@@ -126,6 +143,9 @@ export type ServicesOptions = {
 
 export type RunningServices = {
   env: Record<string, string>;
+  credentials: ServiceCredentials;
+  /** The running service processes (what `ps` shows of them: their user, for the tests). */
+  processes: Partial<Record<ServiceName, ChildProcess>>;
   ports: ServicePorts;
   dataDir: string;
   /** Stops all of them (FerretDB and the others before PostgreSQL); removes a temporary data directory. */
@@ -167,21 +187,14 @@ async function resolvePorts(fixed: Partial<ServicePorts>): Promise<ServicePorts>
   return ports;
 }
 
-/**
- * PostgreSQL refuses to run as root. Run as root (a CI machine, a container), it is started in a
- * user namespace where root appears as the `postgres` user the Debian package creates: its files
- * stay owned by the caller outside, and no directory permissions need changing.
- */
-function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
-  if (process.getuid?.() !== 0) return [cmd, args];
-  const uid = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
-  const gid = execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim();
-  return ['unshare', ['--user', `--map-user=${uid}`, `--map-group=${gid}`, cmd, ...args]];
-}
-
-export const POSTGRES_USER = 'apex';
-/** How psql, pg_dump and pg_restore reach the local PostgreSQL on `port`. */
-export const postgresClientArgs = (port: number) => ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER];
+/** The cluster's superuser: it sets the database up and takes backups; no product process uses it. */
+export const POSTGRES_ADMIN = 'apex';
+/** FerretDB's role: owns FerretDB's database and nothing else. */
+export const MONGO_USER = 'ferretdb';
+/** How psql, pg_dump and pg_restore reach the local PostgreSQL on `port` as its superuser. */
+export const postgresClientArgs = (port: number) => ['-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_ADMIN];
+/** Their environment: the password travels in PGPASSWORD, never on a command line that `ps` shows. */
+export const postgresClientEnv = (adminPassword: string): NodeJS.ProcessEnv => ({ ...process.env, PGPASSWORD: adminPassword });
 export const FERRETDB_DATABASE = 'ferretdb';
 /**
  * FerretDB's PostgreSQL connections (its default is 50). Its updates take two at once, so clients
@@ -191,14 +204,38 @@ export const FERRETDB_DATABASE = 'ferretdb';
 export const FERRETDB_POOL = 180;
 const POSTGRES_CONNECTIONS = 200;
 
-/** A new cluster in `dir` (once; a kept one is reused), owned by POSTGRES_USER, password-less on loopback only. */
-function initPostgres(dir: string, durable: boolean) {
-  if (existsSync(join(dir, 'PG_VERSION'))) return;
-  mkdirSync(dir, { recursive: true });
-  const [cmd, args] = asPostgresUser(postgresBin('initdb'), [
-    '-D', dir, '-U', POSTGRES_USER, '--auth=trust', '-E', 'UTF8', '--locale=C', ...(durable ? [] : ['--no-sync']),
-  ]);
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Only password (scram) connections over loopback: no trust, no Unix socket. */
+const PG_HBA = ['host all all 127.0.0.1/32 scram-sha-256', 'host all all ::1/128 scram-sha-256', ''].join('\n');
+
+/**
+ * A new cluster in `dir` (once; a kept one is reused) whose superuser POSTGRES_ADMIN has
+ * `adminPassword`. A cluster made before services authenticated (trust, no password) gets the
+ * password in single-user mode before it starts; every start writes pg_hba.conf and the password
+ * again, so the cluster always matches the credentials it is started with.
+ */
+function preparePostgresCluster(dir: string, durable: boolean, adminPassword: string) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  giveToServiceUser(dir);
+  const passwordFile = `${dir}.admin-password`; // beside the cluster: initdb wants its directory empty
+  writeFileSync(passwordFile, `${adminPassword}\n`, { mode: 0o600 });
+  giveToServiceUser(passwordFile);
+  try {
+    if (!existsSync(join(dir, 'PG_VERSION'))) {
+      const [cmd, args] = asServiceUser(postgresBin('initdb'), [
+        '-D', dir, '-U', POSTGRES_ADMIN, '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '-E', 'UTF8', '--locale=C', ...(durable ? [] : ['--no-sync']),
+      ]);
+      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } else {
+      // Single-user mode reads the statement on stdin: the password is never on a command line.
+      const [cmd, args] = asServiceUser(postgresBin('postgres'), ['--single', '-D', dir, 'postgres']);
+      const escaped = adminPassword.replace(/'/g, "''");
+      execFileSync(cmd, args, { input: `ALTER ROLE ${POSTGRES_ADMIN} WITH SUPERUSER PASSWORD '${escaped}';\n`, stdio: ['pipe', 'ignore', 'pipe'] });
+    }
+  } finally {
+    rmSync(passwordFile, { force: true });
+  }
+  writeFileSync(join(dir, 'pg_hba.conf'), PG_HBA, { mode: 0o600 });
+  giveToServiceUser(join(dir, 'pg_hba.conf'));
 }
 
 /**
@@ -214,13 +251,39 @@ async function waitForPostgres(port: number, child: ChildProcess, timeoutMs = 60
   }
 }
 
-/** FerretDB's database, and the indexes its lookups can use (postgres/containment-indexes.sql). */
-function prepareFerretDatabase(port: number) {
-  const psql = (database: string, ...args: string[]) =>
-    execFileSync(postgresBin('psql'), [...postgresClientArgs(port), '-d', database, '-v', 'ON_ERROR_STOP=1', '-q', ...args], { encoding: 'utf8' });
-  const exists = psql('postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = '${FERRETDB_DATABASE}'`).trim();
-  if (exists !== '1') psql('postgres', '-c', `CREATE DATABASE ${FERRETDB_DATABASE}`);
-  psql(FERRETDB_DATABASE, '-f', join(__dirname, 'postgres', 'containment-indexes.sql'));
+/**
+ * FerretDB's role and database, and the indexes its lookups can use (postgres/containment-indexes.sql).
+ * postgres/ferretdb-role.sql also hands a database made before the role existed over to it.
+ */
+function prepareFerretDatabase(port: number, credentials: ServiceCredentials) {
+  // On stdin, with the role and its password as psql variables: no password on a command line.
+  const psql = (database: string, sql: string) =>
+    execFileSync(postgresBin('psql'), [...postgresClientArgs(port), '-d', database, '-v', 'ON_ERROR_STOP=1', '-q', '-tA', '-f', '-'], {
+      encoding: 'utf8',
+      input: `\\set role ${MONGO_USER}\n\\set role_password '${credentials.mongodb}'\n${sql}`,
+      env: postgresClientEnv(credentials.postgresAdmin),
+    });
+  const sqlFile = (name: string) => readFileSync(join(__dirname, 'postgres', name), 'utf8');
+  psql('postgres', [
+    `SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \\gexec`,
+    `ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'role_password';`,
+    `SELECT format('CREATE DATABASE %I OWNER %I', '${FERRETDB_DATABASE}', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${FERRETDB_DATABASE}') \\gexec`,
+    '',
+  ].join('\n'));
+  psql(FERRETDB_DATABASE, sqlFile('ferretdb-role.sql'));
+  psql(FERRETDB_DATABASE, sqlFile('containment-indexes.sql'));
+}
+
+/**
+ * Redis reads its password from a config file only it can read (a command line is visible to
+ * every user through `ps`).
+ */
+function writeRedisConfig(dir: string, password: string): string {
+  const file = join(dir, 'redis.conf');
+  writeFileSync(file, `requirepass ${password}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  giveToServiceUser(file);
+  return file;
 }
 
 /** Redis, PostgreSQL + FerretDB and MinIO; see ServicesOptions. */
@@ -229,44 +292,67 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
   const temporary = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'apex-services-'));
   const ports = await resolvePorts(opts.ports ?? {});
-  const s3 = opts.s3Credentials ?? { user: 'apex-local', password: `apex-local-${Math.random().toString(36).slice(2)}` };
+  const credentials = opts.credentials ?? newServiceCredentials();
   const durable = opts.durable ?? false;
 
-  for (const dir of ['redis', 'ferretdb', 'minio']) mkdirSync(join(dataDir, dir), { recursive: true });
-  initPostgres(join(dataDir, 'postgres'), durable);
+  // Private data: each service's directory is its own (mode 700), under a directory only its owner lists.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  for (const dir of ['redis', 'ferretdb', 'minio']) {
+    mkdirSync(join(dataDir, dir), { recursive: true, mode: 0o700 });
+    chmodSync(join(dataDir, dir), 0o700);
+    giveToServiceUser(join(dataDir, dir), { recursive: true });
+  }
+  preparePostgresCluster(join(dataDir, 'postgres'), durable, credentials.postgresAdmin);
+  giveToServiceUser(join(dataDir, 'postgres'), { recursive: true });
+  const redisConfig = writeRedisConfig(join(dataDir, 'redis'), credentials.redis);
   const persistence = opts.redisAppendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
-  const [postgresCmd, postgresArgs] = asPostgresUser(postgresBin('postgres'), [
-    '-D', join(dataDir, 'postgres'), '-p', String(ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
-    '-c', `max_connections=${POSTGRES_CONNECTIONS}`,
-    ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
-  ]);
+  const service = (cmd: string, args: string[], rest: Omit<ServiceSpec, 'cmd' | 'args'>): ServiceSpec => {
+    const [asCmd, asArgs] = asServiceUser(cmd, args);
+    return { cmd: asCmd, args: asArgs, ...rest };
+  };
   const specs: Record<ServiceName, ServiceSpec> = {
-    redis: {
-      cmd: redisServerPath(),
-      args: ['--port', String(ports.redis), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'), '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'],
-      port: ports.redis,
-    },
+    redis: service(
+      redisServerPath(),
+      [redisConfig, '--port', String(ports.redis), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'), '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'],
+      { port: ports.redis },
+    ),
     // SIGINT is PostgreSQL's "fast" shutdown: it ends its clients' sessions instead of waiting for them.
-    postgres: { cmd: postgresCmd, args: postgresArgs, port: ports.postgres, stopSignal: 'SIGINT' },
-    mongodb: {
-      cmd: binPath('ferretdb'),
-      args: [
+    postgres: service(
+      postgresBin('postgres'),
+      [
+        '-D', join(dataDir, 'postgres'), '-p', String(ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+        '-c', `max_connections=${POSTGRES_CONNECTIONS}`, '-c', 'password_encryption=scram-sha-256',
+        ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
+      ],
+      { port: ports.postgres, stopSignal: 'SIGINT' },
+    ),
+    // No user in the PostgreSQL URL: FerretDB connects as whoever its client authenticates as
+    // (PLAIN), so a client without MONGO_USER's password reaches nothing.
+    mongodb: service(
+      binPath('ferretdb'),
+      [
         '--handler=postgresql',
-        `--postgresql-url=postgres://${POSTGRES_USER}@127.0.0.1:${ports.postgres}/${FERRETDB_DATABASE}?pool_max_conns=${FERRETDB_POOL}`,
+        `--postgresql-url=postgres://127.0.0.1:${ports.postgres}/${FERRETDB_DATABASE}?pool_max_conns=${FERRETDB_POOL}`,
         `--listen-addr=127.0.0.1:${ports.mongodb}`, '--telemetry=disable', '--log-level=error',
         // Its debug/metrics HTTP listener defaults to the fixed :8088, which two stacks would fight over.
         `--debug-addr=127.0.0.1:${ports.ferretdbDebug}`,
         `--state-dir=${join(dataDir, 'ferretdb')}`,
       ],
-      port: ports.mongodb,
-    },
-    s3: {
-      cmd: binPath('minio'),
-      args: ['server', join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.s3}`, '--console-address', `127.0.0.1:${ports.s3Console}`, '--quiet'],
-      env: { ...process.env, MINIO_ROOT_USER: s3.user, MINIO_ROOT_PASSWORD: s3.password, MINIO_BROWSER: 'off' },
-      port: ports.s3,
-      healthUrl: `http://127.0.0.1:${ports.s3}/minio/health/live`,
-    },
+      { port: ports.mongodb },
+    ),
+    s3: service(
+      binPath('minio'),
+      [
+        'server', join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.s3}`, '--console-address', `127.0.0.1:${ports.s3Console}`, '--quiet',
+        '--certs-dir', join(dataDir, 'minio', '.minio.sys', 'certs'),
+      ],
+      {
+        env: { ...process.env, MINIO_ROOT_USER: credentials.s3.user, MINIO_ROOT_PASSWORD: credentials.s3.password, MINIO_BROWSER: 'off' },
+        port: ports.s3,
+        healthUrl: `http://127.0.0.1:${ports.s3}/minio/health/live`,
+      },
+    ),
   };
   const processes = {} as Partial<Record<ServiceName, ChildProcess>>;
   const startService = async (name: ServiceName) => {
@@ -284,22 +370,22 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
   try {
     await startService('postgres');
     await waitForPostgres(ports.postgres, processes.postgres!);
-    prepareFerretDatabase(ports.postgres);
+    prepareFerretDatabase(ports.postgres, credentials);
     await Promise.all((['redis', 'mongodb', 's3'] as const).map(startService));
   } catch (err) {
     await stop();
     throw err;
   }
   const env = {
-    REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
-    MONGO_URL: `mongodb://127.0.0.1:${ports.mongodb}/apex`,
+    REDIS_URL: `redis://:${credentials.redis}@127.0.0.1:${ports.redis}`,
+    MONGO_URL: `mongodb://${MONGO_USER}:${credentials.mongodb}@127.0.0.1:${ports.mongodb}/apex?authMechanism=PLAIN`,
     S3_ENDPOINT: `http://127.0.0.1:${ports.s3}`,
-    S3_ACCESS_KEY_ID: s3.user,
-    S3_SECRET_ACCESS_KEY: s3.password,
+    S3_ACCESS_KEY_ID: credentials.s3.user,
+    S3_SECRET_ACCESS_KEY: credentials.s3.password,
     S3_REGION: 'us-east-1',
     S3_FORCE_PATH_STYLE: 'true',
   };
-  return { env, ports, dataDir, stop, stopService, startService };
+  return { env, ports, dataDir, credentials, processes, stop, stopService, startService };
 }
 
 if (require.main === module) {

@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import { FERRETDB_POOL } from '../scripts/services';
-import { MONGO_POOL_PER_PROCESS, mongoConnectOptions } from '../src/store/mongo';
+import { MONGO_POOL_PER_PROCESS, mongoConnectOptions, mongoUrlWithDatabase } from '../src/store/mongo';
 
 /**
  * Many processes writing at once to the local MongoDB stand-in. FerretDB v1 holds one PostgreSQL
@@ -28,7 +28,7 @@ describe('indexed lookups on the MongoDB stand-in', () => {
   let connection: mongoose.Connection;
   let things: mongoose.mongo.Collection;
   beforeAll(async () => {
-    const target = process.env.MONGO_URL!.replace(/\/[^/]*$/, `/apex_indexes_${Date.now()}`);
+    const target = mongoUrlWithDatabase(process.env.MONGO_URL!, `apex_indexes_${Date.now()}`);
     connection = await mongoose.createConnection(target, mongoConnectOptions(target)).asPromise();
     things = connection.collection('things');
     await things.insertMany(Array.from({ length: 2000 }, (_, i) => ({ _id: `job${i}` as never, keyHash: `h${i}`, note: `n${i}`, status: 'running', revision: i })));
@@ -55,7 +55,7 @@ describe('indexed lookups on the MongoDB stand-in', () => {
 describe('concurrent writers on the MongoDB stand-in', () => {
   const PROCESSES = 8;
   const UPDATES_PER_PROCESS = 300;
-  const url = () => process.env.MONGO_URL!.replace(/\/[^/]*$/, `/apex_concurrency_${Date.now()}`);
+  const url = () => mongoUrlWithDatabase(process.env.MONGO_URL!, `apex_concurrency_${Date.now()}`);
 
   it('the processes together stay below the stand-in\'s connections', () => {
     // Eight processes (an API, orchestrators, notifier, admin commands) fit.

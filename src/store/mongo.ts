@@ -16,6 +16,13 @@ export function mongoConnectOptions(url: string): mongoose.ConnectOptions {
   return { serverSelectionTimeoutMS: 5000, autoIndex: true, ...(poolSetInUrl ? {} : { maxPoolSize: MONGO_POOL_PER_PROCESS }) };
 }
 
+/** The same server and credentials (MONGO_URL's options included), another database. */
+export function mongoUrlWithDatabase(url: string, database: string): string {
+  const target = new URL(url);
+  target.pathname = `/${database}`;
+  return target.toString();
+}
+
 /** One connection per process. */
 export async function connectMongo(url: string): Promise<typeof mongoose> {
   mongoose.set('bufferCommands', false);

@@ -7,7 +7,7 @@ import { QueueName, QueueSet } from '../../src/flows/queues';
 import type { StepName } from '../../src/flows/steps/registry';
 import { connectApiRedis, connectRedis } from '../../src/redis';
 import { JobModel, type JobDocument } from '../../src/store/jobModel';
-import { connectMongo } from '../../src/store/mongo';
+import { connectMongo, mongoUrlWithDatabase } from '../../src/store/mongo';
 import { ObjectStore } from '../../src/store/objectStore';
 import { startNotifierRole } from '../../src/workers/notifierRole';
 import { startOrchestratorRole } from '../../src/workers/orchestratorRole';
@@ -21,12 +21,10 @@ export async function testConfig(given: Record<string, string> = {}): Promise<Co
   const id = randomBytes(4).toString('hex');
   // A suite with its own services (the chaos suite) passes their MONGO_URL: its database is still per suite.
   const { MONGO_URL: mongoServer = process.env.MONGO_URL!, ...overrides } = given;
-  const mongoUrl = new URL(mongoServer);
-  mongoUrl.pathname = `/apex_${id}`;
   return loadConfig({
     ...process.env,
     QUEUE_PREFIX: `t${id}`,
-    MONGO_URL: mongoUrl.toString(),
+    MONGO_URL: mongoUrlWithDatabase(mongoServer, `apex_${id}`),
     S3_BUCKET: `apex-test-${id}`,
     STEP_BACKOFF_MS: '20',
     // Long enough that a CPU-starved test process does not lose locks; the crash test sets its own.
