@@ -21,13 +21,13 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fchmodSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { deploymentConfig, readSecrets, runningDeployment, writeSecrets, type DeploymentSecrets } from './deployment';
+import { deploymentConfig, erasureLogPath, loadOrCreateSecrets, readSecrets, runningDeployment, serviceCredentials, writeSecrets, type DeploymentSecrets } from './deployment';
 import { log as logAs } from './processes';
-import { FERRETDB_DATABASE, postgresBin, postgresClientArgs, startServices } from './services';
+import { FERRETDB_DATABASE, postgresBin, postgresClientArgs, postgresClientEnv, startServices } from './services';
 
 const log = (message: string) => logAs('backup', message);
 const FORMAT = 1;
@@ -72,21 +72,34 @@ async function backup(file: string | undefined) {
   if (!running) throw new Error(`no deployment is running from ${home}: a backup reads a running one (npm start)`);
   const env = { ...process.env, ...running.env };
   const secrets = readSecrets(home)!;
+  const credentials = serviceCredentials(secrets);
   const target = resolve(file ?? `apex-backup-${new Date().toISOString().replace(/[:.]/g, '-')}.tar.gz`);
   const work = mkdtempSync(join(tmpdir(), 'apex-backup-'));
   try {
     log('database');
-    execFileSync(postgresBin('pg_dump'), [...postgresClientArgs(running.ports.postgres), '-Fc', '-f', join(work, 'database.pgdump'), FERRETDB_DATABASE]);
+    execFileSync(postgresBin('pg_dump'), [...postgresClientArgs(running.ports.postgres), '-Fc', '-f', join(work, 'database.pgdump'), FERRETDB_DATABASE], {
+      env: postgresClientEnv(credentials.postgresAdmin),
+    });
     log('queues');
     const redisUrl = new URL(env.REDIS_URL!);
-    execFileSync('redis-cli', ['-h', redisUrl.hostname, '-p', redisUrl.port, '--rdb', join(work, 'redis.rdb')], { stdio: 'ignore' });
+    // REDISCLI_AUTH, not -a: a command line is visible to every user of the machine.
+    execFileSync('redis-cli', ['-h', redisUrl.hostname, '-p', redisUrl.port, '--no-auth-warning', '--rdb', join(work, 'redis.rdb')], {
+      stdio: 'ignore',
+      env: { ...process.env, REDISCLI_AUTH: credentials.redis },
+    });
     log('objects');
     const { objects, bytes } = await downloadObjects(s3Client(env), join(work, 'objects'));
     writeFileSync(join(work, 'secrets.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
     const manifest: Manifest = { format: FORMAT, createdAt: new Date().toISOString(), objects, objectBytes: bytes };
     writeFileSync(join(work, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    execFileSync('tar', ['czf', target, '-C', work, '.']);
-    chmodSync(target, 0o600);
+    // The archive is private from its first byte (it holds the secrets): tar writes into a file made 600.
+    const fd = openSync(target, 'w', 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+      execFileSync('tar', ['czf', '-', '-C', work, '.'], { stdio: ['ignore', fd, 'pipe'] });
+    } finally {
+      closeSync(fd);
+    }
     process.stdout.write(`backup written to ${target} (${objects} objects, ${bytes} bytes of images); it holds the deployment's secrets: keep it private\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -125,34 +138,71 @@ async function persistRedisAsAof(redisUrl: string) {
   }
 }
 
+/**
+ * A backup holds regular files and folders, nothing else: a link or device in an archive (made by
+ * hand, or tampered with) could make the restore read or write outside its own tree — upload a
+ * server file as an object, load it into Redis, take it as secrets.json. Checked on the listing
+ * before anything is extracted, and again on the extracted tree without following any link.
+ */
+function assertOnlyFilesAndFolders(file: string) {
+  const listing = execFileSync('tar', ['-tvzf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const names = execFileSync('tar', ['-tzf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  for (const line of listing.split('\n').filter(Boolean)) {
+    if (line[0] !== '-' && line[0] !== 'd') throw new Error(`${file} is not a backup this tool made: it holds a link or special file (${line.trim()}); nothing was restored`);
+  }
+  for (const name of names.split('\n').filter(Boolean)) {
+    if (name.startsWith('/') || name.split('/').includes('..')) throw new Error(`${file} is not a backup this tool made: the entry ${name} points outside the archive; nothing was restored`);
+  }
+}
+
+function assertPlainTree(dir: string) {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    const st = lstatSync(path);
+    if (st.isDirectory()) assertPlainTree(path);
+    else if (!st.isFile()) throw new Error(`the backup holds ${relative(dir, path)}, which is not a regular file; nothing was restored`);
+  }
+}
+
 async function restore(file: string | undefined, force: boolean) {
   if (!file || !existsSync(file)) throw new Error('restore needs the backup file: npm run restore -- FILE [--force]');
   const { home, dataDir, ports } = deploymentConfig();
   if (runningDeployment(home)) throw new Error(`the deployment in ${home} is running: stop it first (Ctrl-C or SIGTERM to npm start)`);
-  if (existsSync(dataDir) || readSecrets(home)) {
-    if (!force) throw new Error(`${home} already holds a deployment: pass --force to move it aside first, or set APEX_HOME to another directory`);
-    const aside = `${home}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    renameSync(home, aside);
-    log(`moved the existing deployment to ${aside}`);
-  }
+  const holdsDeployment = existsSync(dataDir) || readSecrets(home) !== undefined;
+  if (holdsDeployment && !force) throw new Error(`${home} already holds a deployment: pass --force to move it aside first, or set APEX_HOME to another directory`);
   const work = mkdtempSync(join(tmpdir(), 'apex-restore-'));
   try {
-    execFileSync('tar', ['xzf', resolve(file), '-C', work]);
+    // Read and checked before the deployment there is touched: a refused archive changes nothing.
+    assertOnlyFilesAndFolders(resolve(file));
+    execFileSync('tar', ['xzf', resolve(file), '-C', work, '--no-same-owner', '--no-same-permissions']);
+    assertPlainTree(work);
     const manifest = JSON.parse(readFileSync(join(work, 'manifest.json'), 'utf8')) as Manifest;
     if (manifest.format !== FORMAT) throw new Error(`${file} is backup format ${manifest.format}; this version reads format ${FORMAT}`);
-    const secrets = JSON.parse(readFileSync(join(work, 'secrets.json'), 'utf8')) as DeploymentSecrets;
-    writeSecrets(home, secrets);
-    mkdirSync(join(dataDir, 'redis'), { recursive: true });
+    const backedUpSecrets = JSON.parse(readFileSync(join(work, 'secrets.json'), 'utf8')) as DeploymentSecrets;
+    if (holdsDeployment) {
+      const aside = `${home}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(home, aside);
+      log(`moved the existing deployment to ${aside}`);
+      // The erasure log is the present's, not the backup's: what was erased stays erased (replayed at the next start).
+      if (existsSync(erasureLogPath(aside))) {
+        mkdirSync(home, { recursive: true, mode: 0o700 });
+        copyFileSync(erasureLogPath(aside), erasureLogPath(home));
+      }
+    }
+    writeSecrets(home, backedUpSecrets);
+    const secrets = loadOrCreateSecrets(home); // a backup from before the services authenticated gains their credentials
+    mkdirSync(join(dataDir, 'redis'), { recursive: true, mode: 0o700 });
     // Redis loads dump.rdb at start while AOF is off; persistRedisAsAof then moves it into the AOF npm start uses.
     copyFileSync(join(work, 'redis.rdb'), join(dataDir, 'redis', 'dump.rdb'));
-    const services = await startServices({ dataDir, ports, s3Credentials: secrets.s3, redisAppendOnly: false, durable: true });
+    const credentials = serviceCredentials(secrets);
+    const services = await startServices({ dataDir, ports, credentials, redisAppendOnly: false, durable: true });
     try {
       log('database');
       // Replica mode keeps event triggers quiet: the dump's own indexes are restored as they were,
       // not doubled by postgres/containment-indexes.sql's trigger as each table's index comes in.
       execFileSync(postgresBin('pg_restore'), [
         ...postgresClientArgs(services.ports.postgres), '-d', FERRETDB_DATABASE, '--no-owner', '--clean', '--if-exists', join(work, 'database.pgdump'),
-      ], { env: { ...process.env, PGOPTIONS: '-c session_replication_role=replica' } });
+      ], { env: { ...postgresClientEnv(credentials.postgresAdmin), PGOPTIONS: '-c session_replication_role=replica' } });
       log('objects');
       await uploadObjects(s3Client(services.env), join(work, 'objects'));
       log('queues');

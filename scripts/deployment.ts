@@ -4,7 +4,8 @@
  * the admin commands find the running deployment without anyone copying URLs.
  *
  *   APEX_HOME/
- *     secrets.json      SECRETS_KEY, ADMIN_TOKEN, WEBHOOK_SECRET, MinIO's credentials (created once, mode 600)
+ *     secrets.json      SECRETS_KEY, ADMIN_TOKEN, WEBHOOK_SECRET, the services' credentials (created once, mode 600)
+ *     erasures.jsonl    every erasure (ids only), outside data/: replayed after a restore of an older backup
  *     running.json      the running deployment's pid and service URLs (while it runs)
  *     data/{redis,postgres,ferretdb,minio}/
  */
@@ -13,7 +14,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive } from './processes';
-import { SERVICE_PORT_VARIABLES, type ServicePorts } from './services';
+import { newServiceCredentials, SERVICE_PORT_VARIABLES, type ServiceCredentials, type ServicePorts } from './services';
 
 /** Defaults away from each server's usual port, so a system Redis, PostgreSQL or MongoDB does not collide. */
 export const DEFAULT_PORTS: ServicePorts & { api: number } = {
@@ -48,7 +49,12 @@ export type DeploymentSecrets = {
   ADMIN_TOKEN: string;
   WEBHOOK_SECRET: string;
   s3: { user: string; password: string };
+  /** PostgreSQL's superuser, FerretDB's role and Redis (absent in deployments made before they authenticated). */
+  services?: Omit<ServiceCredentials, 's3'>;
 };
+
+/** The credentials `npm start`, backup and restore start the services with. */
+export const serviceCredentials = (secrets: DeploymentSecrets): ServiceCredentials => ({ ...secrets.services!, s3: secrets.s3 });
 
 const secretsPath = (home: string) => join(home, 'secrets.json');
 
@@ -57,21 +63,28 @@ export function readSecrets(home: string): DeploymentSecrets | undefined {
 }
 
 export function writeSecrets(home: string, secrets: DeploymentSecrets) {
-  mkdirSync(home, { recursive: true });
+  mkdirSync(home, { recursive: true, mode: 0o700 });
   writeFileSync(secretsPath(home), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   chmodSync(secretsPath(home), 0o600);
 }
 
-/** Created on the first start and kept: sealed secrets, webhook signatures and stored objects depend on them. */
+/**
+ * Created on the first start and kept: sealed secrets, webhook signatures and stored objects depend
+ * on them. A deployment made before its services authenticated gets their credentials added.
+ */
 export function loadOrCreateSecrets(home: string): DeploymentSecrets {
   const existing = readSecrets(home);
-  if (existing) return existing;
-  const secrets: DeploymentSecrets = {
-    SECRETS_KEY: randomBytes(32).toString('base64'),
-    ADMIN_TOKEN: randomBytes(24).toString('base64url'),
-    WEBHOOK_SECRET: randomBytes(32).toString('base64url'),
-    s3: { user: 'apex-local', password: randomBytes(24).toString('base64url') },
-  };
+  if (existing?.services) return existing;
+  const { s3, ...services } = newServiceCredentials();
+  const secrets: DeploymentSecrets = existing
+    ? { ...existing, services }
+    : {
+        SECRETS_KEY: randomBytes(32).toString('base64'),
+        ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+        WEBHOOK_SECRET: randomBytes(32).toString('base64url'),
+        s3,
+        services,
+      };
   writeSecrets(home, secrets);
   return secrets;
 }
@@ -91,6 +104,9 @@ export function runningDeployment(home: string): RunningDeployment | undefined {
 export function publishRunning(home: string, running: RunningDeployment) {
   writeFileSync(runningPath(home), `${JSON.stringify(running, null, 2)}\n`, { mode: 0o600 });
 }
+
+/** Where `npm start` logs erasures: outside data/, so restoring an older backup does not bring back what was erased since. */
+export const erasureLogPath = (home: string) => join(home, 'erasures.jsonl');
 
 export function clearRunning(home: string) {
   rmSync(runningPath(home), { force: true });

@@ -3,14 +3,20 @@
  * orchestrator and the Python GPU worker), throw-away: its data directory is deleted at Ctrl-C.
  * `npm start` is the kind that keeps its data.
  */
+import { publishRunning } from './deployment';
 import { startLocalStack } from './localStack';
+
+/** A service URL as it may be printed: without its credentials. */
+const shown = (url: string | undefined) => (url ?? '').replace(/\/\/[^@/]*@/, '//');
 
 async function main() {
   const stack = await startLocalStack({ onExit: (name, code) => void shutdown(`${name} exited with ${code}`, 1) });
-  process.stderr.write(`[dev] ready: API on ${stack.apiUrl} (redis ${stack.env.REDIS_URL}, mongodb ${stack.env.MONGO_URL}, s3 ${stack.env.S3_ENDPOINT})\n`);
+  // The admin commands find this stack like a deployment (its credentials stay in that private file).
+  publishRunning(stack.dataDir, { pid: process.pid, apiUrl: stack.apiUrl, ports: stack.ports, env: stack.serviceEnv, startedAt: new Date().toISOString() });
+  process.stderr.write(`[dev] ready: API on ${stack.apiUrl} (redis ${shown(stack.env.REDIS_URL)}, mongodb ${shown(stack.env.MONGO_URL)}, s3 ${stack.env.S3_ENDPOINT})\n`);
   process.stderr.write(
     `[dev] throw-away: everything lives in ${stack.dataDir} and is deleted at Ctrl-C (\`npm start\` keeps its data). ` +
-      `A key for this stack: MONGO_URL=${stack.env.MONGO_URL} npm run keys -- create --tenant NAME\n`,
+      `A key for this stack: APEX_HOME=${stack.dataDir} npm run keys -- create --tenant NAME\n`,
   );
   let stopping = false;
   async function shutdown(reason: string, code: number) {

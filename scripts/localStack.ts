@@ -107,5 +107,5 @@ export async function startLocalStack(opts: { quiet?: boolean; onExit?: (name: s
     await product.stop();
     await services.stop();
   };
-  return { env, apiUrl: product.apiUrl, processes: product.processes, dataDir: services.dataDir, stop };
+  return { env, serviceEnv: services.env, ports: services.ports, apiUrl: product.apiUrl, processes: product.processes, dataDir: services.dataDir, stop };
 }

@@ -4,8 +4,8 @@
  * (scripts/deployment.ts). Ctrl-C or SIGTERM stops it cleanly: the product's processes first (they
  * finish or hand back their work), then the services, PostgreSQL last.
  */
-import { mkdirSync } from 'node:fs';
-import { clearRunning, deploymentConfig, loadOrCreateSecrets, publishRunning, runningDeployment } from './deployment';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { clearRunning, deploymentConfig, erasureLogPath, loadOrCreateSecrets, publishRunning, runningDeployment, serviceCredentials } from './deployment';
 import { startProduct, usesTinyModels, type Product } from './localStack';
 import { log as logAs } from './processes';
 import { assertPortFree, startServices, type RunningServices } from './services';
@@ -18,7 +18,8 @@ async function main() {
   const already = runningDeployment(home);
   if (already) throw new Error(`a deployment is already running from ${home} (pid ${already.pid}, API ${already.apiUrl})`);
   await assertPortFree(ports.api, 'PORT', 'PORT, the API');
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(home, 0o700); // secrets, the erasure log and every service's data: the owner's alone
   const secrets = loadOrCreateSecrets(home);
   log(`data directory: ${home}`);
 
@@ -41,7 +42,7 @@ async function main() {
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
 
   try {
-    services = await startServices({ dataDir, ports, s3Credentials: secrets.s3, redisAppendOnly: true, durable: true });
+    services = await startServices({ dataDir, ports, credentials: serviceCredentials(secrets), redisAppendOnly: true, durable: true });
   } catch (err) {
     log(err instanceof Error ? err.message : String(err));
     return shutdown('a service did not start', 1);
@@ -50,6 +51,7 @@ async function main() {
     ...process.env,
     ...services.env,
     PORT: String(ports.api),
+    ERASURE_LOG: erasureLogPath(home),
     SECRETS_KEY: secrets.SECRETS_KEY,
     ADMIN_TOKEN: secrets.ADMIN_TOKEN,
     WEBHOOK_SECRET: secrets.WEBHOOK_SECRET,
@@ -60,13 +62,16 @@ async function main() {
   if (usesTinyModels(env)) {
     log('no models configured (APEX_GPU_PORTRAIT_MODEL, APEX_GPU_FLUX_MODEL, APEX_GPU_VLM_MODEL): the GPU worker runs tiny random-weight models, so images are noise (README: "Run it on one machine")');
   }
+  // Announced before the product starts: the admin commands need only the services, and none of
+  // them may be told "no deployment is running" while the API already answers.
+  const apiUrl = `http://127.0.0.1:${ports.api}`;
+  publishRunning(home, { pid: process.pid, apiUrl, ports: services.ports, env: services.env, startedAt: new Date().toISOString() });
   try {
     product = await startProduct(env, { onExit: (name, code) => void shutdown(`${name} exited with ${code}`, 1) });
   } catch (err) {
     log(err instanceof Error ? err.message : String(err));
     return shutdown('a process did not start', 1);
   }
-  publishRunning(home, { pid: process.pid, apiUrl: product.apiUrl, ports: services.ports, env: services.env, startedAt: new Date().toISOString() });
   log(`ready: API on ${product.apiUrl}; create a key with \`npm run keys -- create --tenant NAME\`; Bull Board at ${product.apiUrl}/admin/queues (password: ADMIN_TOKEN in ${home}/secrets.json); Ctrl-C stops`);
 }
 
