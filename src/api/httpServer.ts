@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Config } from '../config';
 
@@ -21,4 +22,18 @@ export function createHttpServer(app: Express, config: Config): http.Server {
     app,
   );
   return server;
+}
+
+/**
+ * Starts `server` on HOST:PORT (HOST defaults to loopback: only containers, which are reached
+ * through their own network, set 0.0.0.0) and resolves with the address it really got.
+ */
+export function listenOnConfiguredAddress(server: http.Server, config: Pick<Config, 'HOST' | 'PORT'>): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }

@@ -6,7 +6,7 @@ import { connectMongo } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
 import { startTracing } from '../telemetry';
 import { createApp } from './app';
-import { createHttpServer } from './httpServer';
+import { createHttpServer, listenOnConfiguredAddress } from './httpServer';
 
 async function main() {
   const config = loadConfig();
@@ -16,9 +16,9 @@ async function main() {
   const objects = ObjectStore.fromConfig(config);
   await objects.ensureBucket();
   const queues = new QueueSet(redis, config.QUEUE_PREFIX);
-  const server = createHttpServer(createApp({ config, objects, queues, redis }), config).listen(config.PORT, () =>
-    logger.info('api listening', { port: config.PORT }),
-  );
+  const server = createHttpServer(createApp({ config, objects, queues, redis }), config);
+  const { address, port } = await listenOnConfiguredAddress(server, config);
+  logger.info('api listening', { host: address, port });
   const stop = () => {
     logger.info('api stopping');
     // Event streams never end by themselves: after the grace period the remaining connections are
