@@ -14,11 +14,6 @@ export const EnvSchema = z.object({
    * reachable from other machines; the container image sets 0.0.0.0 (Dockerfile.api, deploy/k8s).
    */
   HOST: z.union([z.ipv4(), z.ipv6(), z.hostname()]).default('127.0.0.1'),
-  /**
-   * The address the API listens on: loopback by default, so `npm start` and `npm run dev` are not
-   * reachable from other machines; containers set 0.0.0.0 (Dockerfile.api, compose, deploy/k8s).
-   */
-  HOST: z.union([z.ipv4(), z.ipv6(), z.hostname()]).default('127.0.0.1'),
 
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
   /** BullMQ key prefix: isolates one deployment (or one test suite) on a shared Redis. */
