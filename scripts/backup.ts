@@ -21,10 +21,11 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, fchmodSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { assertOnlyFilesAndFolders, assertPlainTree, writePrivateArchive } from './backupArchive';
 import { deploymentConfig, erasureLogPath, loadOrCreateSecrets, readSecrets, runningDeployment, serviceCredentials, writeSecrets, type DeploymentSecrets } from './deployment';
 import { log as logAs } from './processes';
 import { FERRETDB_DATABASE, postgresBin, postgresClientArgs, postgresClientEnv, startServices } from './services';
@@ -92,14 +93,7 @@ async function backup(file: string | undefined) {
     writeFileSync(join(work, 'secrets.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
     const manifest: Manifest = { format: FORMAT, createdAt: new Date().toISOString(), objects, objectBytes: bytes };
     writeFileSync(join(work, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    // The archive is private from its first byte (it holds the secrets): tar writes into a file made 600.
-    const fd = openSync(target, 'w', 0o600);
-    try {
-      fchmodSync(fd, 0o600);
-      execFileSync('tar', ['czf', '-', '-C', work, '.'], { stdio: ['ignore', fd, 'pipe'] });
-    } finally {
-      closeSync(fd);
-    }
+    await writePrivateArchive(target, work);
     process.stdout.write(`backup written to ${target} (${objects} objects, ${bytes} bytes of images); it holds the deployment's secrets: keep it private\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -135,32 +129,6 @@ async function persistRedisAsAof(redisUrl: string) {
     }
   } finally {
     redis.disconnect();
-  }
-}
-
-/**
- * A backup holds regular files and folders, nothing else: a link or device in an archive (made by
- * hand, or tampered with) could make the restore read or write outside its own tree — upload a
- * server file as an object, load it into Redis, take it as secrets.json. Checked on the listing
- * before anything is extracted, and again on the extracted tree without following any link.
- */
-function assertOnlyFilesAndFolders(file: string) {
-  const listing = execFileSync('tar', ['-tvzf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  const names = execFileSync('tar', ['-tzf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  for (const line of listing.split('\n').filter(Boolean)) {
-    if (line[0] !== '-' && line[0] !== 'd') throw new Error(`${file} is not a backup this tool made: it holds a link or special file (${line.trim()}); nothing was restored`);
-  }
-  for (const name of names.split('\n').filter(Boolean)) {
-    if (name.startsWith('/') || name.split('/').includes('..')) throw new Error(`${file} is not a backup this tool made: the entry ${name} points outside the archive; nothing was restored`);
-  }
-}
-
-function assertPlainTree(dir: string) {
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    const st = lstatSync(path);
-    if (st.isDirectory()) assertPlainTree(path);
-    else if (!st.isFile()) throw new Error(`the backup holds ${relative(dir, path)}, which is not a regular file; nothing was restored`);
   }
 }
 
