@@ -1,9 +1,15 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Config } from '../config';
 import { ApiError } from './errors';
 
-const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+/**
+ * Compares SHA-256 digests, which are always 32 bytes: comparing the strings' bytes would need equal
+ * byte lengths (timingSafeEqual throws otherwise), and a check of the lengths first tells a caller
+ * how long the token is.
+ */
+const same = (given: string, token: string) => timingSafeEqual(digest(given), digest(token));
 
 /**
  * Operator access (dashboard, metrics), separate from tenant API keys: HTTP Basic with any user name
