@@ -54,6 +54,11 @@ export const EnvSchema = z.object({
   AUTH_MODE: z.enum(['auto', 'required', 'open']).default('auto'),
   /** Requests per minute per API key (per client address when open). */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  /**
+   * Failed authentication attempts (wrong API keys, wrong operator credentials) per client address
+   * per minute, across every API process; beyond, that address gets 429 until the minute ends.
+   */
+  FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(1).default(20),
   /** Open event streams (SSE) per tenant, counted across every API process sharing Redis: one more answers 429. */
   EVENT_STREAMS_PER_TENANT: z.coerce.number().int().min(1).default(20),
   /** Open event streams one API process serves, all tenants together: one more answers 503. */

@@ -9,6 +9,7 @@ import { logger, withLogContext } from '../logger';
 import type { ObjectStore } from '../store/objectStore';
 import { authenticate } from './auth';
 import { errorHandler, notFound } from './errors';
+import { FailedAuthLimit } from './failedAuthLimit';
 import { rateLimit } from './rateLimit';
 import { requestSpans } from './requestSpans';
 import { adminQueuesRouter } from './routes/adminQueues';
@@ -33,7 +34,9 @@ export function createApp(deps: AppDeps): express.Express {
   // helmet's defaults, but images may also come from blob: (the studio page shows a portrait's images
   // fetched with the API key) and from the object store (a generation's presigned URLs).
   app.use(helmet({ contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:', 'blob:', objectStoreOrigin(deps.config)] } } }));
-  const prometheus = metrics(deps);
+  // One count of failed credentials per address, tenant keys and operator credentials together.
+  const failedAuth = new FailedAuthLimit(deps.config, deps.redis);
+  const prometheus = metrics({ ...deps, failedAuth });
   app.use(prometheus.middleware);
   app.use(requestSpans);
   app.use((req, res, next) => {
@@ -51,9 +54,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRouter(deps)); // unauthenticated: load balancers and probes
   app.use(docsRouter(deps.config)); // unauthenticated: the API's documentation
   app.use(studioRouter(deps.config)); // unauthenticated: the studio page; its calls carry the visitor's key
-  app.use(adminQueuesRouter(deps)); // operator auth, not tenant keys
+  app.use(adminQueuesRouter({ ...deps, failedAuth })); // operator auth, not tenant keys
   app.use(prometheus.router); // operator auth
-  app.use(authenticate(deps.config), rateLimit(deps.config, deps.redis));
+  app.use(authenticate(deps.config, failedAuth), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter({ ...deps, portraitQueue: deps.queues.get(QueueName.portrait) }));
   app.use(eventsRouter(deps));
   app.use(deliveriesRouter());

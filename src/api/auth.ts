@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import { logger } from '../logger';
 import { anyApiKeyExists, verifyApiKey } from '../store/apiKeyModel';
 import { ApiError } from './errors';
+import type { FailedAuthLimit } from './failedAuthLimit';
 
 /** The tenant every request acts for; `local` when the API runs open. */
 export type Caller = { tenant: string; keyId?: string };
@@ -14,9 +15,10 @@ export function callerOf(res: Response): Caller {
 
 /**
  * Bearer API keys. In `auto` mode the API is open until the first key exists (checked at most once
- * every few seconds), then closed for good: a revoked-to-zero deployment stays closed.
+ * every few seconds), then closed for good: a revoked-to-zero deployment stays closed. A wrong key
+ * counts against its address in `failedAuth`, which refuses the address once it has too many.
  */
-export function authenticate(config: Config): RequestHandler {
+export function authenticate(config: Config, failedAuth: FailedAuthLimit): RequestHandler {
   let closed = config.AUTH_MODE === 'required';
   let checkedAt = 0;
   let warned = false;
@@ -40,8 +42,10 @@ export function authenticate(config: Config): RequestHandler {
         return next();
       }
       const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+      if (token) await failedAuth.check(req, res);
       const key = token ? await verifyApiKey(token) : null;
       if (!key) {
+        if (token) await failedAuth.recordFailure(req);
         res.setHeader('WWW-Authenticate', 'Bearer');
         throw new ApiError(401, 'unauthorized', token ? 'the API key is invalid or revoked' : 'send Authorization: Bearer <API key>', 'authorization');
       }

@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type'],
   422: ['idempotency_key_reused'],
-  429: ['rate_limited', 'too_many_streams'],
+  429: ['rate_limited', 'too_many_streams', 'too_many_failed_auth'],
   500: ['internal_error'],
   503: ['dependency_unavailable', 'server_busy'],
 } as const;

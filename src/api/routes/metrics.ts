@@ -6,6 +6,7 @@ import { ALL_QUEUES, type QueueSet } from '../../flows/queues';
 import { renderWorkflowMetrics } from '../../flows/workflowMetrics';
 import { JobModel } from '../../store/jobModel';
 import { adminAuth } from '../adminAuth';
+import type { FailedAuthLimit } from '../failedAuthLimit';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'waiting-children', 'prioritized'] as const;
 
@@ -15,7 +16,7 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'wa
  * the workflow metrics the orchestrators aggregate in Redis (step durations, GPU timings, attempts,
  * validation verdicts).
  */
-export function metrics(deps: { config: Config; redis: Redis; queues: QueueSet }): { middleware: RequestHandler; router: Router } {
+export function metrics(deps: { config: Config; redis: Redis; queues: QueueSet; failedAuth: FailedAuthLimit }): { middleware: RequestHandler; router: Router } {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'apex_api_' });
   const http = new client.Histogram({
@@ -60,7 +61,7 @@ export function metrics(deps: { config: Config; redis: Redis; queues: QueueSet }
     next();
   };
   const router = Router();
-  router.get('/metrics', adminAuth(deps.config), async (_req, res) => {
+  router.get('/metrics', adminAuth(deps.config, deps.failedAuth), async (_req, res) => {
     const [own, workflow] = await Promise.all([registry.metrics(), renderWorkflowMetrics(deps.redis, deps.config.QUEUE_PREFIX)]);
     res.type(registry.contentType).send(own + workflow);
   });

@@ -1,0 +1,154 @@
+/**
+ * Failed authentication is limited per client address, in Redis (every API process counts
+ * together): wrong API keys and wrong operator credentials share one count, and past it the address
+ * gets 429 with Retry-After before its credentials are looked at. Right credentials under the limit,
+ * requests without credentials and other addresses are served as before.
+ */
+import request from 'supertest';
+import { createApp } from '../src/api/app';
+import { addressBucket } from '../src/api/failedAuthLimit';
+import { createApiKey } from '../src/store/apiKeyModel';
+import { startStack, type Stack } from './support/stack';
+
+const ADMIN_TOKEN = 'ops-token-0123456789abcdef';
+const LIMIT = 5;
+const WRONG_KEY = 'Bearer apx_0000000000000000_wrongwrongwrongwrongwrongwrongwrongwron';
+
+describe('the failed-authentication limit', () => {
+  let stack: Stack;
+  let key: string;
+  let otherProcess: ReturnType<typeof createApp>;
+  let next = 0;
+  /** A fresh client address per use (the API trusts X-Forwarded-For from loopback, as behind a local proxy). */
+  const address = () => `198.51.100.${++next}`;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      gpu: false,
+      orchestrator: false,
+      config: { AUTH_MODE: 'required', ADMIN_TOKEN, FAILED_AUTH_PER_MINUTE: String(LIMIT), RATE_LIMIT_PER_MINUTE: '100000' },
+    });
+    key = `Bearer ${(await createApiKey('acme')).key}`;
+    // A second API process on the same Redis and MongoDB.
+    otherProcess = createApp({ config: stack.config, objects: stack.objects, queues: stack.queues, redis: stack.redis });
+  });
+  afterAll(() => stack.close());
+
+  const get = (from: string, path: string, authorization?: string, app = stack.app) => {
+    const req = request(app).get(path).set('X-Forwarded-For', from);
+    return authorization === undefined ? req : req.set('Authorization', authorization);
+  };
+  const operator = (password: string) => `Basic ${Buffer.from(`ops:${password}`).toString('base64')}`;
+  const failures: Record<string, (from: string) => Promise<unknown>> = {
+    'wrong API keys': (from) => get(from, '/jobs', WRONG_KEY).expect(401),
+    'malformed API keys': (from) => get(from, '/jobs', 'Bearer not-a-key').expect(401),
+    'wrong operator passwords on /metrics': (from) => get(from, '/metrics', operator('wrong-password-0123456789')).expect(401),
+    'wrong operator tokens on /admin/queues': (from) => get(from, '/admin/queues', 'Bearer wrong-password-0123456789').expect(401),
+  };
+  const failTimes = async (from: string, n: number, kinds = Object.values(failures)) => {
+    for (let i = 0; i < n; i++) await kinds[i % kinds.length](from);
+  };
+  const expect429 = (res: request.Response) => {
+    expect([res.status, res.body.error?.code, res.body.error?.field]).toEqual([429, 'too_many_failed_auth', 'authorization']);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+  };
+
+  describe('refuses, with 429 and Retry-After, once an address has failed FAILED_AUTH_PER_MINUTE times', () => {
+    it.each(Object.keys(failures))('after %s: every further try, the right API key and the right operator token too', async (kind) => {
+      const from = address();
+      await failTimes(from, LIMIT, [failures[kind]]);
+      expect429(await get(from, '/jobs', WRONG_KEY));
+      expect429(await get(from, '/jobs', key)); // else guessing would go on, the answers telling right from wrong
+      expect429(await get(from, '/metrics', operator(ADMIN_TOKEN)));
+      expect429(await get(from, '/admin/queues', `Bearer ${ADMIN_TOKEN}`));
+      expect429(await get(from, '/admin/queues/api/queues', operator(ADMIN_TOKEN)));
+    });
+
+    it('counts tenant keys and operator credentials together', async () => {
+      const from = address();
+      await failTimes(from, LIMIT); // every kind in turn
+      expect429(await get(from, '/metrics', operator('again-wrong-0123456789')));
+    });
+
+    it('counts across API processes', async () => {
+      const from = address();
+      await failTimes(from, LIMIT - 1);
+      await get(from, '/jobs', WRONG_KEY, otherProcess).expect(401);
+      expect429(await get(from, '/jobs', key));
+      expect429(await get(from, '/jobs', key, otherProcess));
+    });
+
+    it('counts an IPv6 /64 as one address', async () => {
+      for (let i = 1; i <= LIMIT; i++) await get(`2001:db8:77:1::${i.toString(16)}`, '/jobs', WRONG_KEY).expect(401);
+      expect429(await get('2001:db8:77:1:ffff:ffff:ffff:fffe', '/jobs', key));
+    });
+
+    it('keeps the count in Redis for the current minute only', async () => {
+      const from = address();
+      await failTimes(from, 1);
+      const keys = await stack.redis.keys(`${stack.config.QUEUE_PREFIX}:authfail:${from}:*`);
+      expect(keys).toHaveLength(1);
+      const ttl = await stack.redis.pttl(keys[0]);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(61_000);
+    });
+  });
+
+  describe('serves', () => {
+    it('the right API key and operator token after fewer failures than the limit', async () => {
+      const from = address();
+      await failTimes(from, LIMIT - 1);
+      await get(from, '/jobs', key).expect(200);
+      await get(from, '/metrics', operator(ADMIN_TOKEN)).expect(200);
+      await get(from, '/admin/queues', `Bearer ${ADMIN_TOKEN}`).expect(200);
+    });
+
+    it('any number of successful requests, which do not count', async () => {
+      const from = address();
+      for (let i = 0; i < 3 * LIMIT; i++) await get(from, i % 2 ? '/jobs' : '/metrics', i % 2 ? key : operator(ADMIN_TOKEN)).expect(200);
+      await failTimes(from, LIMIT - 1);
+      await get(from, '/jobs', key).expect(200);
+    });
+
+    it('requests without credentials, which neither count nor are refused here (a browser asks for the dashboard first without any)', async () => {
+      const from = address();
+      for (let i = 0; i < 3 * LIMIT; i++) {
+        const res = await get(from, i % 2 ? '/jobs' : '/admin/queues');
+        expect(res.status).toBe(401);
+      }
+      await get(from, '/jobs', key).expect(200);
+      await get(from, '/admin/queues', operator(ADMIN_TOKEN)).expect(200);
+    });
+
+    it('other addresses while one is refused: their right credentials, and their wrong ones get 401, not 429', async () => {
+      const blocked = address();
+      await failTimes(blocked, LIMIT);
+      expect429(await get(blocked, '/jobs', key));
+      for (const other of [address(), '198.51.101.1', '2001:db8:77:2::1', '127.0.0.1']) {
+        await get(other, '/jobs', WRONG_KEY).expect(401);
+        await get(other, '/jobs', key).expect(200);
+        await get(other, '/metrics', operator(ADMIN_TOKEN)).expect(200);
+      }
+    });
+
+    it('the unauthenticated routes of a refused address', async () => {
+      const from = address();
+      await failTimes(from, LIMIT);
+      await get(from, '/health').expect(200);
+      await get(from, '/openapi.json').expect(200);
+    });
+  });
+
+  it.each([
+    ['198.51.100.7', '198.51.100.7'],
+    ['::ffff:198.51.100.7', '198.51.100.7'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['2001:0db8:0001:0002::', '2001:db8:1:2::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+  ])('counts %s as %s', (ip, bucket) => {
+    expect(addressBucket(ip)).toBe(bucket);
+  });
+});
