@@ -32,18 +32,38 @@ function unavailableDependency(err: { name?: string; message?: string }): string
   return undefined;
 }
 
+/**
+ * A body the JSON parser (body-parser) refused before reading it, as the 4xx it is, naming the header
+ * at fault; undefined for its other errors (a 400 or 413 handled below, or none of its).
+ */
+function refusedBody(err: { type?: unknown; charset?: unknown; encoding?: unknown }): ApiError | undefined {
+  if (err?.type === 'charset.unsupported') {
+    return new ApiError(415, 'unsupported_charset', `charset "${String(err.charset)}" is not supported: send JSON as UTF-8 (Content-Type: application/json)`, 'content-type');
+  }
+  if (err?.type === 'encoding.unsupported') {
+    return new ApiError(415, 'unsupported_content_encoding', `Content-Encoding "${String(err.encoding)}" is not supported: send the body as it is, or with gzip, deflate or br`, 'content-encoding');
+  }
+  return undefined;
+}
+
 export const notFound: RequestHandler = (req, _res, next) =>
   next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}; the API's routes are listed at /docs`));
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let error: ApiError;
   const dependency = unavailableDependency(err);
+  const bodyRefusal = refusedBody(err);
   if (err instanceof ApiError) {
     error = err;
   } else if (err instanceof InvalidReferenceImage) {
     error = new ApiError(REFERENCE_IMAGE_STATUS[err.code], err.code, err.message, 'image_file');
+  } else if (bodyRefusal) {
+    error = bodyRefusal;
   } else if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large' || err?.status === 400) {
     error = new ApiError(err.status ?? 400, 'malformed_request', err.message);
+  } else if (err?.expose === true && err.status >= 400 && err.status < 500) {
+    // Any other client error Express or a parser raises (http-errors marks those it may show): its own status, not a 500.
+    error = new ApiError(err.status, 'malformed_request', err.message);
   } else if (typeof err?.message === 'string' && /Multipart|Unexpected end of form|Boundary/i.test(err.message)) {
     error = new ApiError(400, 'malformed_multipart', err.message);
   } else if (dependency) {

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
-  415: ['multipart_required', 'unsupported_image_type'],
+  415: ['multipart_required', 'unsupported_image_type', 'unsupported_charset', 'unsupported_content_encoding'],
   422: ['idempotency_key_reused'],
   429: ['rate_limited', 'too_many_streams', 'too_many_failed_auth'],
   500: ['internal_error'],

@@ -7,26 +7,56 @@ export function issueField(issue: z.core.$ZodIssue): string {
 }
 
 /**
- * The path of the first string holding U+0000. No field means one, and PostgreSQL (under FerretDB)
- * refuses to store it: caught here, it is the caller's 400 rather than a failed job later.
+ * How deeply a request's JSON may nest (objects and arrays, the body itself counted): the deepest
+ * valid request nests 6 (a batch's generations' LoRAs). The bound keeps every later walk over the
+ * value (zod, the MongoDB driver, JSON.stringify) far from the stack's limit.
  */
-export function nulCharacterPath(value: unknown, path: (string | number)[] = []): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    if (key.includes('\u0000')) return [...path, key].join('.');
-    const found = nulCharacterPath(item, [...path, Array.isArray(value) ? Number(key) : key]);
-    if (found !== undefined) return found;
+export const MAX_JSON_DEPTH = 32;
+
+type Flaw = { path: (string | number)[]; flaw: 'nul' | 'depth' };
+
+/**
+ * The first place, in document order, that no request may hold: a string or key with U+0000 (no
+ * field means one, and PostgreSQL under FerretDB refuses to store it), or an object or array nested
+ * deeper than MAX_JSON_DEPTH. Iterative, so a body nested thousands deep cannot overflow the stack.
+ */
+function firstFlaw(root: unknown): Flaw | undefined {
+  const pending: { value: unknown; path: (string | number)[] }[] = [{ value: root, path: [] }];
+  while (pending.length > 0) {
+    const { value, path } = pending.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return { path, flaw: 'nul' };
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (path.length >= MAX_JSON_DEPTH) return { path, flaw: 'depth' };
+    const children: typeof pending = [];
+    for (const [key, item] of Object.entries(value)) {
+      if (key.includes('\u0000')) return { path: [...path, key], flaw: 'nul' };
+      children.push({ value: item, path: [...path, Array.isArray(value) ? Number(key) : key] });
+    }
+    pending.push(...children.reverse()); // the first child is taken next: document order
   }
   return undefined;
 }
 
+/** The path of the first string (or key) holding U+0000; '' when it is the value itself. */
+export function nulCharacterPath(value: unknown): string | undefined {
+  const found = firstFlaw(value);
+  return found?.flaw === 'nul' ? found.path.join('.') : undefined;
+}
+
 /** Parses `value`, or answers 400 with `code`, naming the first bad field (`fallback` when the whole value is wrong). */
 export function parseOr400<T extends z.ZodType>(schema: T, value: unknown, code: string, fallback = 'body'): z.infer<T> {
-  const nulAt = nulCharacterPath(value);
-  if (nulAt !== undefined) {
-    const field = nulAt || fallback;
+  const flaw = firstFlaw(value);
+  if (flaw?.flaw === 'nul') {
+    const field = flaw.path.join('.') || fallback;
     throw new ApiError(400, code, `${field}: must not contain the NUL character (U+0000); send the text without it`, field);
+  }
+  if (flaw?.flaw === 'depth') {
+    // The top-level field that holds it (the full path is MAX_JSON_DEPTH names long).
+    const field = typeof flaw.path[0] === 'string' ? flaw.path[0] : fallback;
+    throw new ApiError(400, code, `${field}: nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays; no request needs that`, field);
   }
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
