@@ -99,6 +99,21 @@ export const EnvSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^https?$/ }).optional()),
   OTEL_SERVICE_NAME: z.string().min(1).default('apex-portraits'),
 
+  /**
+   * Retention, in days after a job, generation or batch ended (fractions allowed; 0 keeps forever).
+   * Inputs are the people's photos (a job's reference, the inbox photo it came from); outputs are
+   * everything else, and erasing them erases the resource (erasure/retention.ts).
+   */
+  RETENTION_INPUTS_DAYS: z.coerce.number().min(0).default(1),
+  RETENTION_OUTPUTS_DAYS: z.coerce.number().min(0).default(30),
+  /** How often the orchestrators look for data past its retention, and how many resources of a kind one look erases at most. */
+  RETENTION_SWEEP_S: z.coerce.number().int().min(1).default(900),
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  /** How long a DELETE waits for a cancelled job's running step to stop before the rest of its erasure is left to the orchestrators. */
+  ERASURE_SETTLE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** An append-only file of every erasure (ids only), kept outside the backed-up data: replayed at start so a restore cannot bring erased data back. */
+  ERASURE_LOG: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   /**
    * Uploads (POST /jobs) received and decoded at once per API process; UPLOAD_QUEUE more wait (a

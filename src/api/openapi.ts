@@ -152,6 +152,12 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         parameters: [generationId, { name: 'include', in: 'query', required: false, schema: { type: 'string', enum: ['base64'] } }],
         responses: { 200: { description: 'the generation', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
       },
+      delete: {
+        operationId: 'deleteGeneration',
+        summary: "Erase the generation (cancelled first if it runs): its images, records, webhook deliveries and queue data. Images in the caller's own bucket stay",
+        parameters: [generationId],
+        responses: { 204: { description: 'erased: afterwards it answers 404 and its Idempotency-Key can be used again' }, ...errors(400, 404, ...authErrors) },
+      },
     },
     '/generations/{id}/deliveries': {
       get: { operationId: 'generationWebhookDeliveries', summary: 'Every webhook delivery attempt of the generation', parameters: [{ ...idParam, description: 'a generation id' }], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
@@ -188,6 +194,12 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         parameters: [{ ...idParam, description: 'a batch id' }],
         responses: { 200: { description: 'the batch', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
       },
+      delete: {
+        operationId: 'deleteBatch',
+        summary: 'Erase the batch with every child it made (cancelled first if they run), and the inbox photos they were made from',
+        parameters: [{ ...idParam, description: 'a batch id' }],
+        responses: { 204: { description: 'erased: afterwards it answers 404 and its Idempotency-Key can be used again' }, ...errors(400, 404, ...authErrors) },
+      },
     },
     '/batches/{id}/events': {
       get: {
@@ -216,7 +228,15 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       get: { operationId: 'getSchedule', summary: 'A schedule with its next and last run', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 200: { description: 'the schedule', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
       delete: { operationId: 'deleteSchedule', summary: 'Stop the schedule (batches it started run on)', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 204: { description: 'deleted' }, ...errors(400, 404, ...authErrors) } },
     },
-    '/jobs/{id}': { get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } } },
+    '/jobs/{id}': {
+      get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } },
+      delete: {
+        operationId: 'deleteJob',
+        summary: 'Erase the job (cancelled first if it runs): its reference photo and the inbox photo it came from, every image, report, event, webhook delivery and queue record',
+        parameters: [idParam],
+        responses: { 204: { description: 'erased: afterwards it answers 404 and its Idempotency-Key can be used again' }, ...errors(400, 404, ...authErrors) },
+      },
+    },
     '/jobs/{id}/cancel': {
       post: { operationId: 'cancelJob', summary: 'Cancel a pending or running job', parameters: [idParam], responses: { 202: json(JobAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
     },

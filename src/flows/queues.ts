@@ -19,6 +19,8 @@ export const QueueName = {
   batch: 'batch',
   /** One job per firing of a schedule (BullMQ job schedulers); each starts a batch. */
   schedule: 'schedule',
+  /** The retention sweep, fired by a job scheduler in the orchestrator role. */
+  retention: 'retention',
   prompt: 'prompt',
   /** Text-to-image generations; portraits render on their own queue, so each pool scales on its own backlog. */
   generate: 'generate',
@@ -36,6 +38,7 @@ export type QueuePayloads = {
   generation: GenerationJobData;
   batch: BatchJobData;
   schedule: ScheduleFireData;
+  retention: Record<string, never>;
   notify: NotifyJobData;
   'portrait-generate': StepInput<'generate'>;
 } & { [S in StepName]: StepInput<S> };
