@@ -4,20 +4,54 @@
  *   npm run keys -- create --tenant acme [--name ci]   prints the key once
  *   npm run keys -- list [--tenant acme]
  *   npm run keys -- revoke <key id>
+ *   npm run keys -- erase-tenant --tenant acme         erases the tenant's keys and all its data
  */
 import mongoose from 'mongoose';
-import { ApiKeyModel, createApiKey, revokeApiKey } from '../src/store/apiKeyModel';
+import { loadConfig } from '../src/config';
+import { eraseTenant } from '../src/flows/erasure/tenantErasure';
+import { QueueSet } from '../src/flows/queues';
+import { connectRedis } from '../src/redis';
+import { ApiKeyModel, createApiKey, revokeApiKey, TENANT_PATTERN } from '../src/store/apiKeyModel';
 import { connectMongo } from '../src/store/mongo';
-import { adminEnv } from './deployment';
+import { ObjectStore } from '../src/store/objectStore';
+import { adminEnv, deploymentConfig, erasureLogPath } from './deployment';
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 }
 
+/**
+ * Erases a tenant on the deployment: its keys (deleted, so nothing new arrives), schedules,
+ * batches, jobs, generations and inbox photos, through the same path as DELETE and retention;
+ * logged in the deployment's erasure log, so a restore of an older backup does not bring it back.
+ */
+async function eraseTenantData(env: NodeJS.ProcessEnv, tenant: string) {
+  if (!TENANT_PATTERN.test(tenant)) throw new Error('--tenant must be a tenant name (lowercase letters, digits, - or _)');
+  // The local deployment's log, as npm start sets it for its own processes.
+  const config = loadConfig({ ...env, ERASURE_LOG: env.ERASURE_LOG ?? (process.env.MONGO_URL ? undefined : erasureLogPath(deploymentConfig(env).home)) });
+  const redis = connectRedis(config.REDIS_URL);
+  const queues = new QueueSet(redis, config.QUEUE_PREFIX);
+  const objects = ObjectStore.fromConfig(config);
+  try {
+    const done = await eraseTenant({ config, redis, queues, objects }, tenant, 'tenant');
+    const { batch, job, generation } = done.erased;
+    process.stdout.write(
+      `erased tenant ${tenant}: ${done.keys} keys, ${done.schedules} schedules, ${batch} batches, ${job} jobs, ${generation} generations, ${done.inboxPhotos} inbox photos` +
+        (done.pending ? `; ${done.pending} were still running and are erased by the orchestrator once they stop\n` : '\n'),
+    );
+    if (!config.ERASURE_LOG) process.stdout.write('no ERASURE_LOG is set: a restore of an older backup would bring this tenant back\n');
+  } finally {
+    await queues.close();
+    redis.disconnect();
+    objects.client.destroy();
+  }
+}
+
 async function main(args: string[]) {
   const [command, ...rest] = args;
-  await connectMongo(adminEnv().MONGO_URL!);
+  const env = adminEnv();
+  await connectMongo(env.MONGO_URL!);
   try {
     if (command === 'create') {
       const tenant = option(rest, 'tenant');
@@ -34,8 +68,12 @@ async function main(args: string[]) {
       if (!rest[0]) throw new Error('revoke needs a key id');
       if (!(await revokeApiKey(rest[0]))) throw new Error(`no key ${rest[0]}`);
       process.stdout.write(`revoked ${rest[0]}\n`);
+    } else if (command === 'erase-tenant') {
+      const tenant = option(rest, 'tenant');
+      if (!tenant) throw new Error('erase-tenant needs --tenant NAME');
+      await eraseTenantData(env, tenant);
     } else {
-      throw new Error('usage: keys create --tenant NAME [--name LABEL] | list [--tenant NAME] | revoke KEY_ID');
+      throw new Error('usage: keys create --tenant NAME [--name LABEL] | list [--tenant NAME] | revoke KEY_ID | erase-tenant --tenant NAME');
     }
   } finally {
     await mongoose.disconnect();

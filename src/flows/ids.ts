@@ -25,3 +25,13 @@ export function stepJobId(jobId: string, step: StepName, attempt?: number, cycle
 
 /** A webhook's id (its `webhook-id` header and notify job id): one per transition of a resource. */
 export const webhookId = (resourceId: string, ...transition: (string | number)[]) => `whk-${[resourceId, ...transition].join('-')}`;
+
+/**
+ * Where a resource's objects live in S3_BUCKET: everything of a portrait job (its reference photo,
+ * every attempt's images) under one prefix, a generation's images under another, so erasing one
+ * deletes one prefix. Images sent to a caller's own `destination` bucket are the caller's.
+ */
+export const jobObjectsPrefix = (jobId: string) => `jobs/${jobId}/`;
+export const generationObjectsPrefix = (generationId: string) => `generations/${generationId}/`;
+/** A job's reference photo, `<prefix>reference.<ext>`: the input that retention erases first. */
+export const referenceImageKey = (jobId: string, extension: string) => `${jobObjectsPrefix(jobId)}reference.${extension}`;

@@ -31,3 +31,5 @@ export const metricsKey = (prefix: string, name: string) => `${prefix}:metrics:$
 export const eventStreamLeasesKey = (prefix: string, tenant: string) => `${prefix}:eventstreams:${tenant}`;
 /** Held while a tenant's schedules are counted and one is created. */
 export const scheduleLockKey = (prefix: string, tenant: string) => `${prefix}:schedules-lock:${tenant}`;
+/** Erasures still to finish (a step was running): JSON {kind, id, tenant, since} -> when to try next (a sorted set the orchestrators sweep). */
+export const pendingErasuresKey = (prefix: string) => `${prefix}:erasures-pending`;

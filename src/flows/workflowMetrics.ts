@@ -27,6 +27,10 @@ const METRICS = {
   apex_step_tries: { help: 'Tries a GPU step needed (BullMQ attempts), by step', type: 'histogram', buckets: [1, 2, 3, 5, 10, 20] },
   apex_portrait_attempts: { help: 'Attempts a finished portrait job used, by final status', type: 'histogram', buckets: [1, 2, 3, 4, 5, 6, 8, 10] },
   apex_validations_total: { help: 'Validation verdicts by result (passed or rejected)', type: 'counter' },
+  apex_erasures_total: {
+    help: 'Resources erased, by kind (job, generation, batch, job_inputs: a job whose photos were erased) and trigger (request, retention, tenant, replay)',
+    type: 'counter',
+  },
 } satisfies Record<string, MetricSpec>;
 
 type MetricName = keyof typeof METRICS;
@@ -66,6 +70,11 @@ export class WorkflowMetrics {
     this.observe(tx, 'apex_portrait_attempts', { status }, attempts);
   }
 
+  /** Erasures, counted on their own (an erasure is no workflow transition); every process adds to the same series. */
+  async erased(redis: Redis, kind: string, trigger: string, count = 1): Promise<void> {
+    if (count > 0) await redis.hincrby(hashKey(this.prefix, 'apex_erasures_total'), `${labelText({ kind, trigger })}|count`, count);
+  }
+
   private observe(tx: ChainableCommander, name: MetricName, labels: Labels, value: number): void {
     const key = hashKey(this.prefix, name);
     const series = labelText(labels);
@@ -92,6 +101,7 @@ export async function renderWorkflowMetrics(redis: Redis, prefix: string): Promi
       const count = Number(parts.count ?? 0);
       if (spec.type === 'counter') {
         lines.push(`${name}{${series}} ${count}`);
+        if (name !== 'apex_validations_total') continue;
         judged += count;
         if (series.includes('result="passed"')) passed += count;
         continue;

@@ -43,3 +43,8 @@ export async function claimIdempotencyKey(tenant: string, route: string, key: st
 export async function releaseIdempotencyKey(tenant: string, route: string, key: string): Promise<void> {
   await IdempotencyModel.deleteOne({ _id: recordId(tenant, route, key) });
 }
+
+/** Forgets every Idempotency-Key that created this resource (erasure), so the key can create a new one. */
+export async function forgetIdempotencyKeysOf(resourceId: string): Promise<number> {
+  return (await IdempotencyModel.deleteMany({ resourceId })).deletedCount;
+}

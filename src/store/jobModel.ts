@@ -34,6 +34,8 @@ const jobSchema = new Schema(
     cycle: { type: Number, default: 1 },
     history: { type: [Schema.Types.Mixed], default: [] },
     finishedAt: { type: Date },
+    /** When retention erased the job's photos (its reference and the inbox photo it came from): no retry after that. */
+    inputsErasedAt: { type: Date },
     /** The orchestrator's revision of the state written here (stateMachine.ts revisionOf): a late write with a lower one is ignored. */
     revision: { type: Number, default: 0 },
   },

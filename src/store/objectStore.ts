@@ -1,6 +1,8 @@
 import {
   CreateBucketCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -89,5 +91,37 @@ export class ObjectStore {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token && found.length < limit);
     return found;
+  }
+
+  /** The object's ETag, or undefined when it does not exist. */
+  async etag(key: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return (out.ETag ?? '').replaceAll('"', '');
+    } catch (err) {
+      if (err instanceof S3ServiceException && (err.name === 'NotFound' || err.$metadata.httpStatusCode === 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes these objects (missing ones are no error), up to 1000 per request. */
+  async deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const out = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }),
+      );
+      if (out.Errors?.length) throw new Error(`could not delete ${out.Errors.length} objects: ${out.Errors[0].Code} ${out.Errors[0].Message}`);
+    }
+  }
+
+  /** Deletes every object under a prefix; returns how many there were. */
+  async deletePrefix(prefix: string): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const page = await this.list(prefix, 1000);
+      if (page.length === 0) return deleted;
+      await this.deleteKeys(page.map((o) => o.key));
+      deleted += page.length;
+    }
   }
 }

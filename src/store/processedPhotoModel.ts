@@ -41,3 +41,23 @@ export async function claimPhoto(scope: string, key: string, etag: string, jobId
 export async function forgetPhotos(scope: string): Promise<number> {
   return (await ProcessedPhotoModel.deleteMany({ scope })).deletedCount;
 }
+
+export type TakenPhoto = { scope: string; key: string; etag: string; jobId: string };
+
+/** The inbox photos these portrait jobs were made from (or turned down as), with the ETag each had when taken. */
+export async function photosTakenFor(jobIds: string[]): Promise<TakenPhoto[]> {
+  if (jobIds.length === 0) return [];
+  return ProcessedPhotoModel.find({ jobId: { $in: jobIds } }, { _id: 0, scope: 1, key: 1, etag: 1, jobId: 1 }).lean<TakenPhoto[]>();
+}
+
+/** Claims on these keys (a batch's turned-down photos carry no job of their own). */
+export async function photosTakenAt(keys: string[]): Promise<TakenPhoto[]> {
+  if (keys.length === 0) return [];
+  return ProcessedPhotoModel.find({ key: { $in: keys } }, { _id: 0, scope: 1, key: 1, etag: 1, jobId: 1 }).lean<TakenPhoto[]>();
+}
+
+/** Forgets the claims held for these job ids (erasure: the claim names the photo and the job). */
+export async function forgetPhotosFor(jobIds: string[]): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  return (await ProcessedPhotoModel.deleteMany({ jobId: { $in: jobIds } })).deletedCount;
+}

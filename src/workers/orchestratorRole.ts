@@ -5,6 +5,11 @@ import type { Config } from '../config';
 import { BatchOrchestrator } from '../flows/batches/orchestrator';
 import { scheduleFireProcessor } from '../flows/batches/schedules';
 import { listenForCancels } from '../flows/cancellation';
+import { replayErasureLog } from '../flows/erasure/erasureReplay';
+import { startPendingErasureSweeper } from '../flows/erasure/pendingErasures';
+import { retentionProcessor, scheduleRetention } from '../flows/erasure/retention';
+import type { ErasureDeps } from '../flows/erasure/targets';
+import { logger } from '../logger';
 import type { BatchJobData } from '../flows/contracts/batch';
 import type { GenerationJobData } from '../flows/contracts/generation';
 import type { PortraitState } from '../flows/contracts/portraitState';
@@ -29,10 +34,15 @@ import { startQueueWorkers } from './queueWorkers';
  */
 async function markOrchestrationFailed(connection: Redis, prefix: string, model: Model<any>, id: string, kind: string): Promise<void> {
   await markUnfinishedFailed(model, id, `the ${kind} could not be orchestrated after several retries; see the server logs`);
-  await appendJobEvent(connection, prefix, id, 'status', { status: 'failed' });
+  // An erased resource stays erased: no event stream is started again for it.
+  if (await model.exists({ _id: id })) await appendJobEvent(connection, prefix, id, 'status', { status: 'failed' });
 }
 
-/** The orchestrator role: portrait state machines, generations, batches, schedule firings and the step watchdog. */
+/**
+ * The orchestrator role: portrait state machines, generations, batches, schedule firings, the step
+ * watchdog, and people's data: the retention sweep, erasures still to finish, and at start the
+ * erasure log's replay (`erasureReplay`: done once it resolves).
+ */
 export function startOrchestratorRole(config: Config, concurrency = config.ORCHESTRATOR_CONCURRENCY) {
   // Connections passed to BullMQ as instances stay ours to close.
   const connection = connectRedis(config.REDIS_URL);
@@ -43,6 +53,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics);
   const generations = new GenerationOrchestrator(config, connection, queues, metrics);
   const batches = new BatchOrchestrator(config, connection, objects, queues);
+  const erasure: ErasureDeps = { config, redis: connection, objects, queues };
   const workers = startQueueWorkers(
     [
       {
@@ -62,6 +73,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, BatchModel, job.data.batchId, 'batch'),
       },
       { queue: QueueName.schedule, processor: scheduleFireProcessor({ config, batchQueue: queues.get(QueueName.batch) }), options: { concurrency: 5 } },
+      { queue: QueueName.retention, processor: retentionProcessor(erasure), options: { concurrency: 1 } },
     ],
     {
       connection: workerConnection,
@@ -76,12 +88,25 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const watchdog = startStepDeadlineSweeper(connection, config.QUEUE_PREFIX, config.STEP_TIMEOUT_MS, (queue, stepJobId) =>
     releaseStep(queues.get(queue), stepJobId, 'detach'),
   );
+  const retentionScheduled = scheduleRetention(queues.get(QueueName.retention), config).catch((err) =>
+    logger.error('could not schedule the retention sweep', { error: String(err) }),
+  );
+  // A failed replay is loud but not fatal: the next orchestrator start replays the whole log again.
+  const erasureReplay = replayErasureLog(erasure).catch((err) => {
+    logger.error('could not replay the erasure log', { error: String(err) });
+    return undefined;
+  });
+  const pendingErasures = startPendingErasureSweeper(erasure);
   return {
     workers,
+    erasureReplay,
     /** Stops taking jobs, lets in-flight ones finish their current transition, closes connections. */
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       await watchdog.close();
+      await pendingErasures.close();
+      await retentionScheduled;
+      await erasureReplay;
       cancels.close();
       await queues.close();
       objects.client.destroy();

@@ -34,10 +34,14 @@ def ask_json(backend: VlmBackend, images: list[Image.Image], instruction: str, s
             error = next(iter(validator.iter_errors(answer)), None)
             if error is None:
                 return answer
-            problem = f"{'.'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+            # Where and which rule, not the message: jsonschema's message quotes the answer, which describes the person.
+            rule = (f"misses {', '.join(k for k in error.validator_value if k not in error.instance)}"
+                    if error.validator == "required" and isinstance(error.instance, dict) else f"fails '{error.validator}'")
+            problem = f"{'.'.join(map(str, error.absolute_path)) or '(root)'}: {rule}"
         except json.JSONDecodeError as err:
             problem = f"not JSON ({err.msg} at {err.pos})"
-        log.warning("unusable VLM answer", extra={"fields": {"raw": raw[:4000], "problem": problem, "temperature": temperature}})
+        # The answer's size only: its words describe the person (logs keep ids, never personal data).
+        log.warning("unusable VLM answer", extra={"fields": {"rawChars": len(raw), "problem": problem, "temperature": temperature}})
     raise UnparseableAnswer(f"the vision-language model did not return the expected JSON twice: {problem}")
 
 

@@ -9,7 +9,9 @@ import { submitBatch } from '../../flows/batches/submission';
 import { requestCancel } from '../../flows/cancellation';
 import { BatchRequest } from '../../flows/contracts/batch';
 import { JobId } from '../../flows/contracts/common';
+import { eraseResources } from '../../flows/erasure/resourceErasure';
 import { QueueName, type QueueSet } from '../../flows/queues';
+import type { ObjectStore } from '../../store/objectStore';
 import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { BatchModel, type BatchDocument } from '../../store/batchModel';
 import { TERMINAL_STATUSES } from '../../store/statuses';
@@ -53,7 +55,7 @@ export async function batchView(doc: BatchDocument, withItems: boolean) {
 }
 
 /** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary; cancel. */
-export function batchesRouter(deps: { config: Config; redis: Redis; queues: QueueSet }): Router {
+export function batchesRouter(deps: { config: Config; redis: Redis; queues: QueueSet; objects: ObjectStore }): Router {
   const router = Router();
   const batchQueue = deps.queues.get(QueueName.batch);
 
@@ -99,6 +101,13 @@ export function batchesRouter(deps: { config: Config; redis: Redis; queues: Queu
     const open = (await childStatuses(batch.items)).filter((c) => !TERMINAL_STATUSES.has(c.status));
     for (const child of open) await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, child.id);
     res.status(202).json({ batch_id: id, status: 'cancelling', children_cancelled: open.length });
+  });
+
+  /** Erases the batch with every child it made (and the inbox photos they came from), cancelling what runs; then 404 (see DELETE /jobs/:id). */
+  router.delete('/batches/:id', async (req, res) => {
+    const batch = await findBatch(req, res);
+    await eraseResources(deps, [{ kind: 'batch', id: batch._id.toHexString(), tenant: batch.tenant }], 'request');
+    res.status(204).end();
   });
 
   return router;

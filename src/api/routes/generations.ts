@@ -7,6 +7,7 @@ import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
 import { GenerationRequest, upscaledSizeFits } from '../../flows/contracts/generation';
 import { submitGeneration } from '../../flows/generation/submission';
+import { eraseResources } from '../../flows/erasure/resourceErasure';
 import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_GENERATION_EVENTS } from '../../flows/webhooks/events';
 import { resolveOutboundTarget } from '../../flows/webhooks/outboundTarget';
@@ -94,6 +95,13 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     }
     await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, doc._id.toHexString());
     res.status(202).json({ generation_id: doc._id.toHexString(), status: 'cancelling' });
+  });
+
+  /** Erases the generation and everything it left, cancelling it first; then 404 (see DELETE /jobs/:id). Images sent to the caller's own bucket are the caller's. */
+  router.delete('/generations/:id', async (req, res) => {
+    const doc = await findGeneration(req, res);
+    await eraseResources(deps, [{ kind: 'generation', id: doc._id.toHexString(), tenant: doc.tenant }], 'request');
+    res.status(204).end();
   });
 
   return router;

@@ -13,6 +13,8 @@ import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
 import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
 import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portrait/submission';
+import { eraseResources } from '../../flows/erasure/resourceErasure';
+import type { QueueSet } from '../../flows/queues';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { JobModel, type JobDocument } from '../../store/jobModel';
 import { JOB_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
@@ -111,7 +113,7 @@ function notReady(job: JobDocument, what: string): ApiError {
   return new ApiError(409, 'not_ready', `job is ${job.status}; ${what}`, undefined, { status: job.status });
 }
 
-export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
+export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueSet }): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
@@ -186,6 +188,9 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
   /** A failed job gets a new cycle of attempts; the old attempts and how the cycle ended are kept. */
   router.post('/jobs/:id/retry', async (req, res) => {
     const job = await findJob(req, res);
+    if (job.inputsErasedAt) {
+      throw new ApiError(409, 'not_retryable', 'the reference photo was erased when its retention period ended; submit the photo again as a new job', undefined, { status: job.status });
+    }
     if (!RETRYABLE_STATUSES.includes(job.status) || !(await retryPortraitJob(deps, job))) {
       throw new ApiError(409, 'not_retryable', `only failed jobs can be retried; this one is ${job.status}`, undefined, { status: job.status });
     }
@@ -200,6 +205,17 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis }): Router {
     }
     await requestCancel(deps.redis, deps.config.QUEUE_PREFIX, job._id.toHexString());
     res.status(202).json({ job_id: job._id.toHexString(), status: 'cancelling', message: 'the job ends cancelled once its current step has stopped' });
+  });
+
+  /**
+   * Erases the job and everything it left (erasure/resourceErasure.ts), cancelling it first when it
+   * runs. Afterwards it answers 404, not 410: nothing of it is kept, not even a record that it
+   * existed, so it cannot be told from an id that never was (nor from another tenant's).
+   */
+  router.delete('/jobs/:id', async (req, res) => {
+    const job = await findJob(req, res);
+    await eraseResources(deps, [{ kind: 'job', id: job._id.toHexString(), tenant: job.tenant }], 'request');
+    res.status(204).end();
   });
 
   async function streamImage(res: Response, key: string) {

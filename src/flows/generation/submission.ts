@@ -5,7 +5,7 @@ import { GenerationModel } from '../../store/generationModel';
 import { isDuplicateKey } from '../../store/mongo';
 import { currentTraceCarrier } from '../../telemetry';
 import { outputSize, type GenerationRequest, type GenerationJobData } from '../contracts/generation';
-import { generationJobId } from '../ids';
+import { generationJobId, generationObjectsPrefix } from '../ids';
 import { orchestratorJobOptions, type ParentJob } from '../queues';
 import { sealSecrets, secretsBinding } from '../secrets';
 import type { WebhookSpec } from '../webhooks/events';
@@ -42,7 +42,7 @@ export async function submitGeneration(
     ...(request.guidance !== undefined ? { guidance: request.guidance } : {}),
     outputFormat: request.output_format,
     loras: request.loras,
-    outputPrefix: `generations/${id}`,
+    outputPrefix: generationObjectsPrefix(id).slice(0, -1),
     ...(request.destination ? { destination: request.destination } : {}),
     ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(id, request.destination), secrets) } : {}),
   };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { JobStatus } from '../../store/statuses';
 import { RESOLUTIONS } from '../contracts/portraitParameters';
 import type { AttemptRecord, JobError, PortraitState, StepRecord } from '../contracts/portraitState';
-import { stepJobId } from '../ids';
+import { jobObjectsPrefix, stepJobId } from '../ids';
 import { checkOutcome, type StepOutcome } from '../steps/outcomes';
 import { STEPS, type StepInput, type StepName, type StepResult } from '../steps/registry';
 
@@ -132,7 +132,7 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         referenceImageKey,
         loras: state.loras,
         ...(state.secrets ? { secrets: state.secrets } : {}),
-        outputPrefix: `jobs/${jobId}/attempts/${attempt.number}`,
+        outputPrefix: `${jobObjectsPrefix(jobId)}attempts/${attempt.number}`,
       };
     case 'validate': {
       const size = RESOLUTIONS[parameters.resolution];

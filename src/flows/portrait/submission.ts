@@ -10,7 +10,7 @@ import { currentTraceCarrier } from '../../telemetry';
 import type { LoraSpec } from '../contracts/generate';
 import type { PortraitParameters } from '../contracts/portraitParameters';
 import { PortraitState } from '../contracts/portraitState';
-import { portraitJobId } from '../ids';
+import { portraitJobId, referenceImageKey as referenceKeyOf } from '../ids';
 import { orchestratorJobOptions, type ParentJob, type QueuePayloads } from '../queues';
 import { sealSecrets, secretsBinding } from '../secrets';
 import type { WebhookSpec } from '../webhooks/events';
@@ -49,7 +49,7 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
   const { tenant, parameters, reference, webhook, loras = [], candidates = 1 } = request;
   const jobId = request.jobId ?? new Types.ObjectId().toHexString();
   const secrets = request.secrets ? sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(jobId), request.secrets) : undefined;
-  const referenceImageKey = `jobs/${jobId}/reference.${EXTENSIONS[reference.contentType] ?? 'bin'}`;
+  const referenceImageKey = referenceKeyOf(jobId, EXTENSIONS[reference.contentType] ?? 'bin');
   await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
   await JobModel.create({
     _id: jobId,

@@ -1,0 +1,19 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import type { ObjectStore } from '../../store/objectStore';
+import type { QueueSet } from '../queues';
+
+/** What can be erased: a resource by its id, or a tenant's whole data (id = the tenant). */
+export type ErasureKind = 'job' | 'generation' | 'batch' | 'tenant';
+export type ResourceKind = Exclude<ErasureKind, 'tenant'>;
+
+/** One erasure: ids only, never what the resource held (it is written to the erasure log). */
+export type ErasureTarget<K extends ErasureKind = ResourceKind> = { kind: K; id: string; tenant: string };
+
+/** Why data was erased: the metric's label, and whether it is logged for a restore. */
+export type ErasureTrigger = 'request' | 'retention' | 'tenant' | 'replay';
+
+/** What every erasure touches; `now` is injectable so retention runs on a test's clock. */
+export type ErasureDeps = { config: Config; redis: Redis; objects: ObjectStore; queues: QueueSet; now?: () => Date };
+
+export const nowOf = (deps: ErasureDeps) => (deps.now ?? (() => new Date()))();

@@ -1,0 +1,48 @@
+import { deleteSchedule } from '../batches/schedules';
+import { inboxRoot } from '../batches/inboxPhotos';
+import { ApiKeyModel } from '../../store/apiKeyModel';
+import { ScheduleModel } from '../../store/scheduleModel';
+import { QueueName } from '../queues';
+import { eventStreamLeasesKey, scheduleLockKey } from '../redisKeys';
+import { appendErasures } from './erasureLog';
+import { eraseRedisTraces } from './redisTraces';
+import { eraseResources, MODELS } from './resourceErasure';
+import { nowOf, type ErasureDeps, type ErasureTrigger, type ResourceKind } from './targets';
+
+/** Resources erased per round: bounded, so a large tenant never holds all its ids in memory at once. */
+const ROUND = 100;
+
+export type TenantErasure = { keys: number; schedules: number; erased: Record<ResourceKind, number>; inboxPhotos: number; pending: number };
+
+/**
+ * A tenant's whole data: its API keys first (deleted, not revoked: a revoked key still names the
+ * tenant and its label, and no request can add data once they are gone), its schedules, every
+ * batch (with its children), job and generation through the one erasure path, and its inbox
+ * folder. `createdUpTo`: only what existed by then (a replay must not erase a tenant of the same
+ * name created after the erasure).
+ */
+export async function eraseTenant(deps: ErasureDeps, tenant: string, trigger: ErasureTrigger, createdUpTo?: Date): Promise<TenantErasure> {
+  const mine = { tenant, ...(createdUpTo ? { createdAt: { $lte: createdUpTo } } : {}) };
+  if (trigger !== 'replay') await appendErasures(deps.config.ERASURE_LOG, [{ kind: 'tenant', id: tenant, tenant }], nowOf(deps));
+  const keys = (await ApiKeyModel.deleteMany(mine)).deletedCount;
+  const schedules = await ScheduleModel.find(mine, { _id: 1, createdAt: 1 }).lean<{ _id: unknown; createdAt?: Date }[]>();
+  const scheduleDeps = { config: deps.config, redis: deps.redis, scheduleQueue: deps.queues.get(QueueName.schedule) };
+  for (const s of schedules) {
+    await deleteSchedule(scheduleDeps, String(s._id));
+    // Its firings' traces in the schedule queue (the scheduler's delayed job and its events).
+    await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, String(s._id), (s.createdAt?.getTime() ?? 0) - 60_000);
+  }
+  const result: TenantErasure = { keys, schedules: schedules.length, erased: { batch: 0, job: 0, generation: 0 }, inboxPhotos: 0, pending: 0 };
+  for (const kind of ['batch', 'job', 'generation'] as const) {
+    for (;;) {
+      const page = await MODELS[kind].find(mine, { _id: 1 }).limit(ROUND).lean<{ _id: unknown }[]>();
+      if (page.length === 0) break;
+      const done = await eraseResources(deps, page.map((d) => ({ kind, id: String(d._id), tenant })), trigger === 'replay' ? 'replay' : 'tenant');
+      for (const k of Object.keys(done.erased) as ResourceKind[]) result.erased[k] += done.erased[k];
+      result.pending += done.pending;
+    }
+  }
+  if (!createdUpTo) result.inboxPhotos = await deps.objects.deletePrefix(inboxRoot(deps.config, tenant, ''));
+  await deps.redis.del(eventStreamLeasesKey(deps.config.QUEUE_PREFIX, tenant), scheduleLockKey(deps.config.QUEUE_PREFIX, tenant));
+  return result;
+}
