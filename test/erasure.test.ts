@@ -17,7 +17,7 @@ import { ApiKeyModel, createApiKey } from '../src/store/apiKeyModel';
 import { JobModel } from '../src/store/jobModel';
 import { startOrchestratorRole } from '../src/workers/orchestratorRole';
 import { referencePhoto, SEED_PARAMETERS } from './support/fixtures';
-import { dumpMongo, dumpRedis } from './support/secretScan';
+import { captureLogs, dumpMongo, dumpRedis } from './support/secretScan';
 import { configEnv, startStack, type Stack } from './support/stack';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
@@ -135,6 +135,25 @@ describe('erasure: DELETE, the erasure log and its replay, tenant erasure', () =
     expect(stack.gpu!.callsFor(id, 'validate')).toEqual([]); // cancelled: nothing ran after the step in hand
     await new Promise((r) => setTimeout(r, 1500));
     expect(await traces(id)).toEqual([]);
+  });
+
+  it('logs keep ids, never what a person wrote or a model said about them', async () => {
+    const logs = captureLogs();
+    try {
+      const prompt = `a portrait of ${randomBytes(6).toString('hex')} by the sea`;
+      const res = await api().post('/generations?wait=20').set('Authorization', acme).send({ prompt });
+      expect(res.body.status).toBe('completed');
+      const job = await submitJob(acme);
+      await stack.waitForJob(job);
+      const written = (await JobModel.findById(job).lean<{ attempts: { prompt: string }[] }>())!.attempts[0].prompt;
+      expect((await api().delete(`/generations/${res.body.generation_id}`).set('Authorization', acme)).status).toBe(204);
+      const text = logs.lines.join('');
+      expect(text).toContain(res.body.generation_id);
+      expect(text).not.toContain(prompt);
+      expect(text).not.toContain(written);
+    } finally {
+      logs.stop();
+    }
   });
 
   it('DELETE /generations/:id erases the generation and its images, only the caller\'s own', async () => {
