@@ -193,7 +193,13 @@ describe('erasure: DELETE, the erasure log and its replay, tenant erasure', () =
     for (const id of [erased, ...children]) expect(await traces(id)).toEqual([]);
     expect((await stack.objects.list('inbox/acme/team/', 10)).map((o) => o.key)).toEqual([]);
     expect((await stack.objects.list('inbox/globex/team/', 10)).map((o) => o.key)).toEqual(['inbox/globex/team/bob.jpg']);
-    expect((await api().get(`/batches/${kept}`).set('Authorization', globex)).body.counts).toEqual({ completed: 1 });
+    const keptBatch = (await api().get(`/batches/${kept}`).set('Authorization', globex)).body;
+    expect(keptBatch.counts).toEqual({ completed: 1 });
+
+    // A child erased on its own leaves its batch, which goes on without it.
+    expect((await api().delete(`/jobs/${keptBatch.items[0].id}`).set('Authorization', globex)).status).toBe(204);
+    expect(await traces(keptBatch.items[0].id)).toEqual([]);
+    expect((await api().get(`/batches/${kept}`).set('Authorization', globex)).body).toMatchObject({ status: 'completed', total: 0, counts: {} });
   });
 
   it('the replay erases again what a restore brought back, and changes nothing when nothing came back', async () => {
