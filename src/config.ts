@@ -1,4 +1,17 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+
+/** A TRUST_PROXY value Express understands, and nothing wider than it says (no `true`: every sender believed). */
+function trustedProxies(value: string): boolean {
+  if (/^\d+$/.test(value.trim())) return true;
+  return value.split(',').every((part) => {
+    const [address, bits, ...rest] = part.trim().split('/');
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(address) && bits === undefined) return true;
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    return family !== 0 && rest.length === 0 && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max));
+  });
+}
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -59,6 +72,16 @@ export const EnvSchema = z.object({
    * per minute, across every API process; beyond, that address gets 429 until the minute ends.
    */
   FAILED_AUTH_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  /**
+   * Whose X-Forwarded-For tells a client's address (per-address limits): Express's `trust proxy` as
+   * a comma-separated list of loopback, linklocal, uniquelocal, addresses and CIDRs, or a number of
+   * hops. Behind a load balancer that is not on loopback, name it, or every client shares its address.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .refine(trustedProxies, 'must be a number of hops, or loopback, linklocal, uniquelocal, addresses and CIDRs separated by commas')
+    .transform((v) => (/^\d+$/.test(v.trim()) ? Number(v) : v.split(',').map((p) => p.trim()))),
   /** Open event streams (SSE) per tenant, counted across every API process sharing Redis: one more answers 429. */
   EVENT_STREAMS_PER_TENANT: z.coerce.number().int().min(1).default(20),
   /** Open event streams one API process serves, all tenants together: one more answers 503. */

@@ -7,8 +7,9 @@
 import request from 'supertest';
 import { createApp } from '../src/api/app';
 import { addressBucket } from '../src/api/failedAuthLimit';
+import { loadConfig } from '../src/config';
 import { createApiKey } from '../src/store/apiKeyModel';
-import { startStack, type Stack } from './support/stack';
+import { configEnv, startStack, type Stack } from './support/stack';
 
 const ADMIN_TOKEN = 'ops-token-0123456789abcdef';
 const LIMIT = 5;
@@ -137,6 +138,50 @@ describe('the failed-authentication limit', () => {
       await failTimes(from, LIMIT);
       await get(from, '/health').expect(200);
       await get(from, '/openapi.json').expect(200);
+    });
+  });
+
+  describe('takes the client address from X-Forwarded-For only when the proxy sending it is trusted (TRUST_PROXY)', () => {
+    /** An API process with this TRUST_PROXY; requests reach it from 127.0.0.1. */
+    const behind = (trustProxy: string) =>
+      createApp({ config: loadConfig({ ...configEnv(stack.config), TRUST_PROXY: trustProxy }), objects: stack.objects, queues: stack.queues, redis: stack.redis });
+
+    it.each([['loopback'], ['127.0.0.1'], ['127.0.0.0/8, ::1'], ['loopback, uniquelocal'], ['1']])(
+      'with TRUST_PROXY=%s, believes the loopback proxy: one forwarded address refused leaves the next served',
+      async (trustProxy) => {
+        const app = behind(trustProxy);
+        const [refused, served] = [address(), address()];
+        for (let i = 0; i < LIMIT; i++) await get(refused, '/jobs', WRONG_KEY, app).expect(401);
+        expect429(await get(refused, '/jobs', key, app));
+        await get(served, '/jobs', key, app).expect(200);
+      },
+    );
+
+    it.each([['uniquelocal'], ['10.0.0.0/8'], ['0']])('with TRUST_PROXY=%s, ignores what a loopback sender forwards: its forwarded addresses share one count', async (trustProxy) => {
+      const app = behind(trustProxy);
+      const loopbackCount = `${stack.config.QUEUE_PREFIX}:authfail:127.0.0.1:*`;
+      await Promise.all((await stack.redis.keys(loopbackCount)).map((k) => stack.redis.del(k)));
+      for (let i = 0; i < LIMIT; i++) await get(address(), '/jobs', WRONG_KEY, app).expect(401);
+      expect429(await get(address(), '/jobs', key, app));
+      await Promise.all((await stack.redis.keys(loopbackCount)).map((k) => stack.redis.del(k)));
+    });
+
+    it.each([['true'], ['everyone'], ['10.0.0.0/33'], ['::/129'], ['10.0.0.1/8/8'], ['loopback/8'], ['-1'], ['']])('refuses TRUST_PROXY=%j at start, naming it', (trustProxy) => {
+      expect(() => loadConfig({ TRUST_PROXY: trustProxy })).toThrow(/TRUST_PROXY/);
+    });
+
+    it.each([
+      ['loopback', ['loopback']],
+      ['loopback, linklocal, uniquelocal', ['loopback', 'linklocal', 'uniquelocal']],
+      ['10.0.0.0/8,fd00::/8', ['10.0.0.0/8', 'fd00::/8']],
+      ['203.0.113.9', ['203.0.113.9']],
+      ['2', 2],
+    ])('takes TRUST_PROXY=%j', (trustProxy, parsed) => {
+      expect(loadConfig({ TRUST_PROXY: trustProxy }).TRUST_PROXY).toEqual(parsed);
+    });
+
+    it('is loopback unless set', () => {
+      expect(loadConfig({}).TRUST_PROXY).toEqual(['loopback']);
     });
   });
 

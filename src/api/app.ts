@@ -30,7 +30,7 @@ export type AppDeps = { config: Config; objects: ObjectStore; queues: QueueSet; 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback'); // req.ip behind a local reverse proxy, for per-address limits
+  app.set('trust proxy', deps.config.TRUST_PROXY); // req.ip behind a reverse proxy, for per-address limits
   // helmet's defaults, but images may also come from blob: (the studio page shows a portrait's images
   // fetched with the API key) and from the object store (a generation's presigned URLs).
   app.use(helmet({ contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:', 'blob:', objectStoreOrigin(deps.config)] } } }));
