@@ -3,24 +3,15 @@
 import base64
 import json
 import os
-import subprocess
 
 import pytest
 from bullmq import UnrecoverableError
 
 from apex_gpu_worker.secrets import open_secrets, secrets_binding
-from conftest import REPO_ROOT
+from support.sealing import run_typescript, seal as seal_in_typescript
 
 KEY = base64.b64encode(os.urandom(32)).decode()
 JOB = "65a1b2c3d4e5f60718293a4b"
-
-
-def seal_in_typescript(key: str, job_id: str, secrets: dict) -> str:
-    script = (
-        "const { sealSecrets } = require('./src/flows/secrets');"
-        f"process.stdout.write(sealSecrets({json.dumps(key)}, {json.dumps(job_id)}, {json.dumps(secrets)}));"
-    )
-    return subprocess.run(["node", "--import", "tsx", "-e", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
 
 
 def test_an_envelope_sealed_by_the_api_opens_in_the_worker():
@@ -60,17 +51,13 @@ def test_the_binding_is_the_same_bytes_in_typescript():
         f"const cases = {json.dumps(destinations)};"
         f"process.stdout.write(JSON.stringify(cases.map((d) => secretsBinding({json.dumps(JOB)}, d ?? undefined))));"
     )
-    typescript = json.loads(subprocess.run(["node", "--import", "tsx", "-e", script], cwd=REPO_ROOT, capture_output=True, check=True).stdout)
+    typescript = json.loads(run_typescript(script))
     assert typescript == [secrets_binding(JOB, d) for d in destinations]
 
 
 def test_secrets_sealed_by_the_api_for_a_destination_open_only_for_that_destination():
     destination = {"bucket": "bucket-a", "endpoint": "https://s3.example.com", "prefix": "renders/"}
-    script = (
-        "const { sealSecrets, secretsBinding } = require('./src/flows/secrets');"
-        f"process.stdout.write(sealSecrets({json.dumps(KEY)}, secretsBinding({json.dumps(JOB)}, {json.dumps(destination)}), {{ s3: {{ access_key_id: 'AKIA' }} }}));"
-    )
-    envelope = subprocess.run(["node", "--import", "tsx", "-e", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    envelope = seal_in_typescript(KEY, JOB, {"s3": {"access_key_id": "AKIA"}}, destination)
     assert open_secrets(KEY, secrets_binding(JOB, destination), envelope) == {"s3": {"access_key_id": "AKIA"}}
     for edited in ({**destination, "endpoint": "https://s3.attacker.example"}, {**destination, "region": "us-east-1"}, None):
         with pytest.raises(UnrecoverableError, match="the job's sealed secrets cannot be opened"):
