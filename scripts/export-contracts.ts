@@ -1,4 +1,4 @@
-/** Writes contracts/*.schema.json from the zod contracts (npm run contracts). */
+/** Writes contracts/ from the TypeScript definitions (npm run contracts); see contractSchemas.ts. */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { contractSchemas } from './contractSchemas';

@@ -5,26 +5,28 @@ import asyncio
 import logging
 import signal
 
+from .contracts.steps import ALL_POOLS, step_catalogue
 from .logs import configure_logging
-from .runtime import ROLES, WorkerRuntime, build_processors
+from .runtime import WorkerRuntime, build_processors
 from .settings import WorkerSettings
 from .telemetry import start_tracing
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(roles: dict[str, tuple[str, ...]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="apex_gpu_worker", description="APEX Portraits GPU step worker")
-    parser.add_argument("--role", choices=sorted(ROLES), default="all")
+    parser.add_argument("--role", choices=sorted(roles), default=ALL_POOLS)
     parser.add_argument("--queues", help="comma-separated subset of the role's queues")
     parser.add_argument("--concurrency", type=int, help="jobs in flight per queue (default APEX_GPU_CONCURRENCY)")
     return parser.parse_args()
 
 
 async def main() -> None:
-    args = parse_args()
     settings = WorkerSettings()
+    roles = step_catalogue(settings.contracts_dir).roles  # one per pool of contracts/steps.json, and all
+    args = parse_args(roles)
     if args.concurrency:
         settings.concurrency = args.concurrency
-    queues = ROLES[args.role]
+    queues = roles[args.role]
     if args.queues:
         wanted = tuple(q.strip() for q in args.queues.split(",") if q.strip())
         unknown = set(wanted) - set(queues)

@@ -1,6 +1,6 @@
 """Cross-process cancellation. BullMQ cancels only jobs running in the same process, so a cancel
 request is broadcast: the API publishes the job id on the cancel channel and sets the job's
-cancelled flag (for steps that start later; both keys from redis_keys.py). Every worker process,
+cancelled flag (for steps that start later; both keys from contracts/redis_keys.py). Every worker process,
 TypeScript or Python, aborts the step jobs it holds for that job id."""
 
 import asyncio
@@ -11,7 +11,7 @@ from bullmq import Worker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .redis_keys import RedisKeys
+from .contracts.redis_keys import RedisKeys
 
 log = logging.getLogger("apex_gpu_worker.cancel")
 

@@ -1,14 +1,12 @@
-"""Appends to a job's event log, the Redis stream (its key from redis_keys.py) that the API serves as
-Server-Sent Events (src/flows/jobEvents.ts is the TypeScript side and the format's definition)."""
+"""Appends to a job's event log, the Redis stream (its key and its limits from
+contracts/redis_keys.py) that the API serves as Server-Sent Events (src/flows/jobEvents.ts is the
+TypeScript side and the format's definition)."""
 
 import json
 
 from redis.asyncio import Redis
 
-from .redis_keys import RedisKeys
-
-MAX_EVENTS = 2000
-TTL_S = 7 * 24 * 3600
+from .contracts.redis_keys import RedisKeys
 
 
 class JobEvents:
@@ -17,10 +15,10 @@ class JobEvents:
         self._keys = keys
 
     async def append(self, job_id: str, event_type: str, data: dict) -> None:
-        key = self._keys.job_events_key(job_id)
+        key, limits = self._keys.job_events_key(job_id), self._keys.job_event_log
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"type": event_type, "data": json.dumps(data)}, maxlen=MAX_EVENTS, approximate=True)
-            pipe.expire(key, TTL_S)
+            pipe.xadd(key, {"type": event_type, "data": json.dumps(data)}, maxlen=limits.max_events, approximate=True)
+            pipe.expire(key, limits.ttl_s)
             await pipe.execute()
 
     async def close(self) -> None:

@@ -11,8 +11,8 @@ from botocore.httpsession import URLLib3Session
 from bullmq import UnrecoverableError
 from urllib3 import PoolManager
 
+from .contracts.payloads import Destination
 from .outbound_target import OutboundTarget, Resolver, UnsafeTarget, resolve_outbound_target
-from .payloads import Destination
 from .settings import WorkerSettings
 
 TIMEOUTS = (5, 60)  # connect, read (seconds)

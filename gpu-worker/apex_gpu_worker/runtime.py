@@ -1,39 +1,123 @@
-"""What a worker process runs: the models for its role, loaded once, and one BullMQ worker per
-queue it serves."""
+"""What a worker process runs: the models its queues need, loaded once, one processor per queue
+made by its step's maker (STEP_PROCESSORS), and one BullMQ worker per queue."""
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from bullmq import Worker
 
 from .cancellation import CancellationListener
+from .contracts.payloads import StepName
+from .contracts.redis_keys import RedisKeys
+from .contracts.steps import step_catalogue
 from .job_events import JobEvents
 from .object_store import ObjectStore
-from .payloads import StepName
-from .queues import PORTRAIT_GENERATE, QUEUE_STEPS
-from .redis_keys import RedisKeys
 from .settings import TINY_MODELS, WorkerSettings
 from .step_worker import StepProcessor, start_step_worker
 
 log = logging.getLogger("apex_gpu_worker")
 
-# The diffusion models serve these steps; the VLM (with the face models) every other one. A role's
-# queues are those carrying its steps (generate has two: generations and portraits).
-DIFFUSION_STEPS: tuple[StepName, ...] = ("generate",)
-ROLES: dict[str, tuple[str, ...]] = {
-    "diffusion": tuple(queue for queue, step in QUEUE_STEPS.items() if step in DIFFUSION_STEPS),
-    "vlm": tuple(queue for queue, step in QUEUE_STEPS.items() if step not in DIFFUSION_STEPS),
-    "all": tuple(QUEUE_STEPS),
-}
-
 
 def diffusion_models(settings: WorkerSettings, queues: tuple[str, ...]) -> tuple[bool, bool]:
     """Which diffusion models these queues need: the text-to-image one for generations (and for
     portraits when no editing model is configured), the editing one for portraits."""
-    portraits = PORTRAIT_GENERATE in queues
-    return "generate" in queues or (portraits and not settings.portrait_model), portraits and bool(settings.portrait_model)
+    catalogue = step_catalogue(settings.contracts_dir)
+    generations = catalogue.queue_for("generate", "generation") in queues
+    portraits = catalogue.queue_for("generate", "portrait") in queues
+    return generations or (portraits and not settings.portrait_model), portraits and bool(settings.portrait_model)
+
+
+class StepModels:
+    """What the processors of one process share, each loaded once, when the first processor that
+    needs it is made."""
+
+    def __init__(self, settings: WorkerSettings, queues: tuple[str, ...]):
+        self.settings = settings
+        self.portrait_queue = step_catalogue(settings.contracts_dir).queue_for("generate", "portrait")
+        self._needs_text, self._needs_portraits = diffusion_models(settings, queues)
+        if self._needs_text or self._needs_portraits:
+            # The upscalers before any model: a bad APEX_GPU_UPSCALER_MODELS stops the worker in
+            # seconds, not after minutes of loading the diffusion models or the VLM.
+            self.upscaler
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.settings)
+
+    @cached_property
+    def events(self) -> JobEvents:
+        return JobEvents(self.settings.redis_url, RedisKeys(self.settings.contracts_dir, self.settings.queue_prefix))
+
+    @cached_property
+    def upscaler(self):
+        from .diffusion.upscaler import Upscaler
+
+        return Upscaler.from_settings(self.settings)
+
+    @cached_property
+    def text_engine(self):
+        """The text-to-image model, where these queues need it."""
+        from .diffusion.engine import DiffusionEngine
+
+        return DiffusionEngine(self.settings, self.settings.flux_model) if self._needs_text else None
+
+    @cached_property
+    def portrait_engine(self):
+        """The image-editing model, where these queues need it; it shares what it can with the text-to-image one."""
+        from .diffusion.engine import DiffusionEngine
+
+        if not self._needs_portraits:
+            return None
+        return DiffusionEngine(self.settings, self.settings.portrait_model, editing=True, share_with=self.text_engine)
+
+    @cached_property
+    def vlm(self):
+        return build_vlm(self.settings)
+
+    @cached_property
+    def faces(self):
+        from .checks.faces import FaceAnalyzer
+
+        return FaceAnalyzer(self.settings.face_min_score)
+
+
+def _generate(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.generate import generate_step
+
+    portraits = models.portrait_engine if queue == models.portrait_queue else None
+    return generate_step(models.settings, models.store, models.text_engine, portraits, models.events, models.upscaler)
+
+
+def _prompt(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.prompt import prompt_step
+
+    return prompt_step(models.settings, models.store, models.vlm)
+
+
+def _validate(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.validate import validate_step
+
+    return validate_step(models.settings, models.store, models.vlm, models.faces)
+
+
+def _report(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.report import report_step
+
+    return report_step(models.store, models.vlm)
+
+
+# Makes a step's processor for one of its queues. A new GPU step (its queue and pool come from
+# contracts/steps.json) needs its entry here and its module in steps/.
+STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
+    "prompt": _prompt,
+    "generate": _generate,
+    "validate": _validate,
+    "report": _report,
+}
 
 
 def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> None:
@@ -48,7 +132,8 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
         loaded["APEX_GPU_PORTRAIT_MODEL"] = Path(settings.portrait_model)
     if text or portraits:
         loaded.update({"APEX_GPU_UPSCALER_MODELS": Path(entry) for entry in settings.upscaler_models if Path(entry).parent == TINY_MODELS})
-    if set(queues) & set(ROLES["vlm"]) and settings.vlm_backend == "transformers":
+    catalogue = step_catalogue(settings.contracts_dir)
+    if any(catalogue.queues[q].pool == "vlm" for q in queues) and settings.vlm_backend == "transformers":
         loaded["APEX_GPU_VLM_MODEL"] = Path(settings.vlm_model)
     tiny = {name: path for name, path in loaded.items() if path.parent == TINY_MODELS}
     if missing := " and ".join(name for name, path in tiny.items() if not path.is_dir()):
@@ -61,40 +146,11 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
 
 def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[str, StepProcessor]:
     """Loads only what the queues need: the text-to-image model for generations, the editing model
-    for portraits, the VLM and face models for the rest. One processor per queue."""
+    for portraits, the VLM and face models for the rest. One processor per queue, by its step."""
     _check_tiny_models(settings, queues)
-    store = ObjectStore(settings)
-    processors: dict[str, StepProcessor] = {}
-    needs_text, needs_portraits = diffusion_models(settings, queues)
-    if needs_text or needs_portraits:
-        from .diffusion.engine import DiffusionEngine
-        from .diffusion.upscaler import Upscaler
-        from .steps.generate import generate_step
-
-        events = JobEvents(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))
-        # The upscalers first: a bad APEX_GPU_UPSCALER_MODELS stops the worker in seconds, not after
-        # minutes of loading the diffusion models.
-        upscaler = Upscaler.from_settings(settings)
-        engine = DiffusionEngine(settings, settings.flux_model) if needs_text else None
-        portraits = DiffusionEngine(settings, settings.portrait_model, editing=True, share_with=engine) if needs_portraits else None
-        for queue in (q for q in queues if q in ROLES["diffusion"]):
-            processors[queue] = generate_step(settings, store, engine, portraits if queue == PORTRAIT_GENERATE else None, events, upscaler)
-    vlm_queues = [queue for queue in queues if queue in ROLES["vlm"]]
-    if vlm_queues:
-        from .checks.faces import FaceAnalyzer
-        from .steps.prompt import prompt_step
-        from .steps.report import report_step
-        from .steps.validate import validate_step
-
-        vlm = build_vlm(settings)
-        faces = FaceAnalyzer(settings.face_min_score)
-        makers = {
-            "prompt": lambda: prompt_step(settings, store, vlm),
-            "validate": lambda: validate_step(settings, store, vlm, faces),
-            "report": lambda: report_step(store, vlm),
-        }
-        processors.update({queue: makers[queue]() for queue in vlm_queues})
-    return processors
+    catalogue = step_catalogue(settings.contracts_dir)
+    models = StepModels(settings, queues)
+    return {queue: STEP_PROCESSORS[catalogue.step_of(queue)](models, queue) for queue in queues}
 
 
 def build_vlm(settings: WorkerSettings):

@@ -8,7 +8,7 @@ import json
 from bullmq import UnrecoverableError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .payloads import Destination
+from .contracts.payloads import Destination
 
 
 def _b64url(part: str) -> bytes:

@@ -11,17 +11,17 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from .cancellation import CancellationListener
-from .contracts import check_input, check_result
+from .contracts.payloads import StepName
+from .contracts.steps import step_catalogue
+from .contracts.validation import check_input, check_result
 from .logs import current_job
-from .payloads import StepName
-from .queues import QUEUE_STEPS
 from .settings import WorkerSettings
 from .telemetry import default_tracer, parent_context
 
 Payload = TypeVar("Payload")
 Result = TypeVar("Result")
 # A step's work: (its payload, checked against the contract, the BullMQ job, the cancel signal) -> its
-# result; each step declares its types from payloads.py, e.g. StepProcessor[PromptInput, PromptResult].
+# result; each step declares its types from contracts/payloads.py, e.g. StepProcessor[PromptInput, PromptResult].
 StepProcessor = Callable[[Payload, Job, AbortSignal], Awaitable[Result]]
 
 log = logging.getLogger("apex_gpu_worker")
@@ -36,7 +36,7 @@ def start_step_worker(
 ) -> Worker:
     worker: Worker
     tracer = tracer or default_tracer()
-    step: StepName = QUEUE_STEPS[queue]  # whose contract the queue's payloads follow
+    step: StepName = step_catalogue(settings.contracts_dir).step_of(queue)  # whose contract the queue's payloads follow
 
     async def process(job: Job, token: str, signal: AbortSignal) -> dict:
         data = job.data or {}

@@ -24,6 +24,7 @@ import torch
 
 from apex_gpu_worker.checks.faces import FaceAnalyzer, identity_distance, largest_face_box
 from apex_gpu_worker.checks.image_quality import grey_stddev, high_frequency_ratio
+from apex_gpu_worker.contracts.vocabulary import phrases
 from apex_gpu_worker.devices import resolve_device, resolve_dtype
 from apex_gpu_worker.diffusion.engine import GenerationRequest
 from apex_gpu_worker.diffusion.reference import prepare_reference
@@ -31,7 +32,6 @@ from apex_gpu_worker.images import decode_rgb, encode
 from apex_gpu_worker.settings import WorkerSettings
 from apex_gpu_worker.vlm.answers import JUDGE_ANSWER, PROMPT_ANSWER
 from apex_gpu_worker.vlm.templates import render
-from apex_gpu_worker.vocabulary import phrases
 
 from . import architectures, harness
 

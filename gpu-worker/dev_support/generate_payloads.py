@@ -1,12 +1,13 @@
-"""Writes apex_gpu_worker/payloads.py, the typed view of every step payload, from the JSON Schemas in
-contracts/ (themselves generated from the zod contracts by `npm run contracts`):
+"""Writes apex_gpu_worker/contracts/payloads.py, the typed view of every step payload, from the JSON
+Schemas in contracts/ (themselves generated from the zod contracts by `npm run contracts`):
 
     python -m dev_support.generate_payloads        # in gpu-worker/, after `npm run contracts`
 
 One TypedDict per `<step>.input` / `<step>.result` schema, one per nested object (named after its
-property, shared where two are the same) and a Literal alias per enum. Only what a type can say is
-carried over; ranges, patterns and closed objects stay the schemas' business (contracts.py checks
-them at run time). A schema construct it does not know is an error, never a silent `Any`.
+`title` where the schema gives one, else after its property; shared where two are the same) and a
+Literal alias per enum. Only what a type can say is
+carried over; ranges, patterns and closed objects stay the schemas' business (contracts/validation.py
+checks them at run time). A schema construct it does not know is an error, never a silent `Any`.
 """
 
 import json
@@ -16,7 +17,7 @@ from pathlib import Path
 
 GPU_WORKER = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = GPU_WORKER.parent / "contracts"
-TARGET = GPU_WORKER / "apex_gpu_worker" / "payloads.py"
+TARGET = GPU_WORKER / "apex_gpu_worker" / "contracts" / "payloads.py"
 PAYLOAD_SCHEMA = re.compile(r"^(?P<step>[a-z]+)\.(?P<kind>input|result)\.schema\.json$")
 SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 MAX_LINE = 110
@@ -26,7 +27,7 @@ do not edit. Run `python -m dev_support.generate_payloads` in gpu-worker/ after 
 (tests/test_payloads.py fails while this file is stale).
 
 The types name the fields; the constraints (ranges, patterns, no unknown fields) are the schemas',
-checked at run time by contracts.py before a step sees its payload.
+checked at run time by contracts/validation.py before a step sees its payload.
 """
 
 from typing import Literal, NotRequired, TypedDict'''
@@ -84,7 +85,8 @@ def _type(module: _Module, schema: dict, name: str, parent: str) -> str:
     if kind == "array":
         return f"list[{_type(module, schema['items'], _singular(name), parent)}]"
     if kind == "object" and "properties" in schema:
-        return module.define(_pascal(name), parent, _fields(module, schema, _pascal(name)))
+        type_name = schema.get("title") or _pascal(name)
+        return module.define(type_name, parent, _fields(module, schema, type_name))
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         return f"dict[str, {_type(module, schema['additionalProperties'], name, parent)}]"
     raise ValueError(f"{parent}.{name}: no Python type for schema {json.dumps(schema)[:200]}")
@@ -103,7 +105,7 @@ def _fields(module: _Module, schema: dict, owner: str) -> str:
 
 
 def render(contracts_dir: Path = CONTRACTS_DIR) -> str:
-    """The text of payloads.py for the schemas in contracts_dir."""
+    """The text of contracts/payloads.py for the schemas in contracts_dir."""
     module = _Module()
     steps: list[str] = []
     for path in sorted(contracts_dir.glob("*.schema.json")):
@@ -122,7 +124,7 @@ def render(contracts_dir: Path = CONTRACTS_DIR) -> str:
         raise ValueError(f"step contracts without their counterpart: {', '.join(missing)}")
     names = ", ".join(json.dumps(s) for s in steps)
     steps_block = (
-        "# The GPU steps, one queue each: the step list is the set of <step>.input/result contracts.\n"
+        "# The GPU steps with contracts (<step>.input/result); which queues carry them: contracts/steps.json.\n"
         f"StepName = {_literal(steps)}\n"
         f"STEP_NAMES: tuple[StepName, ...] = ({names}{',' if len(steps) == 1 else ''})"
     )

@@ -9,11 +9,11 @@ The worker's model settings default to them; it does not build them itself:
                                               # defaults to where the settings look
 """
 
-import json
 import sys
 from pathlib import Path
 
-from apex_gpu_worker.settings import TINY_MODELS
+from apex_gpu_worker.contracts.vocabulary import vocabulary_fields
+from apex_gpu_worker.settings import TINY_MODELS, WorkerSettings
 
 VLM_SPECIAL_TOKENS = [
     "<|im_start|>",
@@ -40,8 +40,7 @@ QWEN3_CHAT_TEMPLATE = (
 
 def _corpus() -> list[str]:
     """Text the tokenizers learn their merges from: English-ish portrait prompts and JSON."""
-    vocabulary = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "portrait-vocabulary.json").read_text())
-    lines = [phrase for field in vocabulary["fields"].values() for phrase in field.values()]
+    lines = [phrase for field in vocabulary_fields(WorkerSettings().contracts_dir).values() for phrase in field.values()]
     lines += [
         '{"prompt": "a professional portrait photo of a person", "negative_prompt": "blurry, distorted"}',
         '{"passed": true, "ok": false, "note": "the background matches", "feedback": "make the lighting softer"}',

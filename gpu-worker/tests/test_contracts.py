@@ -1,6 +1,6 @@
 import pytest
 
-from apex_gpu_worker.contracts import ContractViolation, check_input, check_result
+from apex_gpu_worker.contracts.validation import ContractViolation, check_input, check_result
 from apex_gpu_worker.settings import WorkerSettings
 
 CONTRACTS = WorkerSettings().contracts_dir

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from apex_gpu_worker.diffusion.engine import DiffusionEngine, GenerationRequest
 from apex_gpu_worker.diffusion.loras import LoraRequest, LoraUnusable
-from apex_gpu_worker.redis_keys import RedisKeys
+from apex_gpu_worker.contracts.redis_keys import RedisKeys
 from apex_gpu_worker.settings import model_name
 from apex_gpu_worker.step_worker import start_step_worker
 from apex_gpu_worker.cancellation import CancellationListener

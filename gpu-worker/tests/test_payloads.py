@@ -1,5 +1,5 @@
-"""The typed payloads (apex_gpu_worker/payloads.py) are generated from contracts/, the same JSON
-Schemas contracts.py validates with, so the types cannot drift from what is checked."""
+"""The typed payloads (apex_gpu_worker/contracts/payloads.py) are generated from contracts/, the same
+JSON Schemas contracts/validation.py validates with, so the types cannot drift from what is checked."""
 
 import json
 

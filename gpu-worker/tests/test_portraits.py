@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw
 from pydantic import SecretStr
 
 from apex_gpu_worker.cancellation import CancellationListener
+from apex_gpu_worker.contracts.redis_keys import RedisKeys
 from apex_gpu_worker.diffusion.engine import DiffusionEngine, parameter_bytes
 from apex_gpu_worker.diffusion.reference import prepare_reference, reference_crop
-from apex_gpu_worker.redis_keys import RedisKeys
 from apex_gpu_worker.step_worker import start_step_worker
 from apex_gpu_worker.steps.generate import generate_step
 from apex_gpu_worker.steps.prompt import prompt_step
@@ -190,7 +190,10 @@ async def test_the_prompt_step_writes_for_the_model_that_renders_the_portrait(se
 
 
 def test_each_gpu_pool_loads_only_the_model_its_queues_need(settings):
-    from apex_gpu_worker.runtime import ROLES, diffusion_models
+    from apex_gpu_worker.contracts.steps import step_catalogue
+    from apex_gpu_worker.runtime import diffusion_models
+
+    ROLES = step_catalogue(settings.contracts_dir).roles
 
     assert set(ROLES["diffusion"]) == {"generate", "portrait-generate"}
     assert diffusion_models(settings, ("portrait-generate",)) == (False, True)  # (text-to-image, editing)

@@ -92,7 +92,7 @@ async def test_cancellations_still_arrive_after_a_redis_restart(settings, own_re
     from redis.asyncio import Redis
 
     from apex_gpu_worker.cancellation import CancellationListener
-    from apex_gpu_worker.redis_keys import RedisKeys
+    from apex_gpu_worker.contracts.redis_keys import RedisKeys
 
     keys = RedisKeys(settings.contracts_dir, settings.queue_prefix)
     listener = CancellationListener(own_redis.url, keys)

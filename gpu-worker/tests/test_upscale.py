@@ -241,7 +241,7 @@ def test_the_worker_refuses_to_start_with_a_corrupt_upscaler_and_says_which_sett
 @pytest.fixture
 async def upscaling_worker(settings, store, models):
     from apex_gpu_worker.cancellation import CancellationListener
-    from apex_gpu_worker.redis_keys import RedisKeys
+    from apex_gpu_worker.contracts.redis_keys import RedisKeys
     from apex_gpu_worker.step_worker import start_step_worker
 
     cancellations = CancellationListener(settings.redis_url, RedisKeys(settings.contracts_dir, settings.queue_prefix))

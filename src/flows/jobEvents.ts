@@ -11,8 +11,11 @@ import { jobEventsKey } from './redisKeys';
 export type JobEventType = 'status' | 'step' | 'progress';
 export type JobEvent = { id: string; type: JobEventType; data: Record<string, unknown> };
 
-const MAX_EVENTS = 2000;
-const TTL_S = 7 * 24 * 3600;
+/**
+ * How long a log is kept and how many events it holds: the GPU worker's appends keep the same
+ * bounds (`npm run contracts` exports them with the Redis key layout, contracts/redis-keys.json).
+ */
+export const JOB_EVENT_LOG_LIMITS = { maxEvents: 2000, ttlSeconds: 7 * 24 * 3600 } as const;
 
 export async function appendJobEvent(redis: Redis, prefix: string, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<void> {
   await addJobEvent(redis.multi(), prefix, jobId, type, data).exec();
@@ -21,7 +24,8 @@ export async function appendJobEvent(redis: Redis, prefix: string, jobId: string
 /** Queues the append on `tx` (a workflow's hand-off), so the event is written with the transition it tells of. */
 export function addJobEvent(tx: ChainableCommander, prefix: string, jobId: string, type: JobEventType, data: Record<string, unknown>): ChainableCommander {
   const key = jobEventsKey(prefix, jobId);
-  return tx.xadd(key, 'MAXLEN', '~', String(MAX_EVENTS), '*', 'type', type, 'data', JSON.stringify(data)).expire(key, TTL_S);
+  const { maxEvents, ttlSeconds } = JOB_EVENT_LOG_LIMITS;
+  return tx.xadd(key, 'MAXLEN', '~', String(maxEvents), '*', 'type', type, 'data', JSON.stringify(data)).expire(key, ttlSeconds);
 }
 
 const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;

@@ -4,7 +4,7 @@ import type { BatchJobData } from './contracts/batch';
 import type { GenerationJobData } from './contracts/generation';
 import type { PortraitState } from './contracts/portraitState';
 import type { ScheduleFireData } from './contracts/schedule';
-import type { StepInput, StepName } from './steps/registry';
+import { GPU_QUEUES, stepQueue, type GpuQueue, type StepInput, type StepName, type StepOfQueue } from './steps/registry';
 import type { NotifyJobData } from './webhooks/events';
 
 /**
@@ -25,13 +25,14 @@ export const QueueName = {
   /** Text-to-image generations; portraits render on their own queue, so each pool scales on its own backlog. */
   generate: 'generate',
   /** The generate step of portrait attempts: the pool with the image-editing model. */
-  portraitGenerate: 'portrait-generate',
+  portraitGenerate: stepQueue('generate', 'portrait'),
   validate: 'validate',
   report: 'report',
   /** The notifier: one webhook delivery per job. */
   notify: 'notify',
-} as const satisfies Record<string, string> & Record<StepName, StepName>;
-export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+} as const satisfies Record<string, string> & Partial<Record<StepName, StepName>>;
+/** The queues named above and every GPU queue of the step registry (steps/registry.ts). */
+export type QueueName = (typeof QueueName)[keyof typeof QueueName] | GpuQueue;
 
 export type QueuePayloads = {
   portrait: PortraitState;
@@ -40,25 +41,13 @@ export type QueuePayloads = {
   schedule: ScheduleFireData;
   retention: Record<string, never>;
   notify: NotifyJobData;
-  'portrait-generate': StepInput<'generate'>;
-} & { [S in StepName]: StepInput<S> };
+} & { [Q in GpuQueue]: StepInput<StepOfQueue<Q>> };
 
-/** The queues the Python GPU worker consumes, with the step (and contract) each one carries. */
-export const GPU_QUEUES = {
-  [QueueName.prompt]: 'prompt',
-  [QueueName.generate]: 'generate',
-  [QueueName.portraitGenerate]: 'generate',
-  [QueueName.validate]: 'validate',
-  [QueueName.report]: 'report',
-} as const satisfies Record<string, StepName>;
-export type GpuQueue = keyof typeof GPU_QUEUES;
-
-/** Where a workflow queues a step: a portrait's generate goes to the editing-model pool. */
-export const stepQueue = (step: StepName, workflow: 'portrait' | 'generation'): GpuQueue =>
-  workflow === 'portrait' && step === 'generate' ? QueueName.portraitGenerate : step;
+// Which step runs on which GPU queue is the step registry's; re-exported for the queues' users.
+export { GPU_QUEUES, stepQueue, type GpuQueue };
 
 /** Every queue, for the dashboard and the metrics. */
-export const ALL_QUEUES: QueueName[] = Object.values(QueueName);
+export const ALL_QUEUES: QueueName[] = [...new Set<QueueName>([...Object.values(QueueName), ...(Object.keys(GPU_QUEUES) as GpuQueue[])])];
 
 /** A batch's orchestrator job, when the workflow job is one of its children. */
 export type ParentJob = { id: string; queue: string };

@@ -3,13 +3,13 @@ do not edit. Run `python -m dev_support.generate_payloads` in gpu-worker/ after 
 (tests/test_payloads.py fails while this file is stale).
 
 The types name the fields; the constraints (ranges, patterns, no unknown fields) are the schemas',
-checked at run time by contracts.py before a step sees its payload.
+checked at run time by contracts/validation.py before a step sees its payload.
 """
 
 from typing import Literal, NotRequired, TypedDict
 
 
-# The GPU steps, one queue each: the step list is the set of <step>.input/result contracts.
+# The GPU steps with contracts (<step>.input/result); which queues carry them: contracts/steps.json.
 StepName = Literal["generate", "prompt", "report", "validate"]
 STEP_NAMES: tuple[StepName, ...] = ("generate", "prompt", "report", "validate")
 
@@ -59,7 +59,7 @@ class GenerateInput(TypedDict):
     outputPrefix: str
 
 
-class Image(TypedDict):
+class GeneratedImage(TypedDict):
     key: str
     bucket: NotRequired[str]
     width: int
@@ -70,7 +70,7 @@ class Image(TypedDict):
 Method = Literal["native", "super_resolution", "resize"]
 
 
-class Upscaler(TypedDict):
+class SuperResolutionPass(TypedDict):
     model: str
     scale: int
 
@@ -80,12 +80,12 @@ class Pixels(TypedDict):
     nativeHeight: int
     method: Method
     factor: float
-    upscalers: NotRequired[list[Upscaler]]
+    upscalers: NotRequired[list[SuperResolutionPass]]
     seconds: float
 
 
 class GenerateResult(TypedDict):
-    images: list[Image]
+    images: list[GeneratedImage]
     seed: int
     timings: NotRequired[dict[str, float]]
     pixels: NotRequired[Pixels]

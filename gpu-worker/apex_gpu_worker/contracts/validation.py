@@ -1,14 +1,14 @@
-"""The queue payload contracts, read from the JSON Schemas that the TypeScript side generates
-(contracts/*.schema.json), so both languages check the same definition."""
+"""Checks queue payloads against their contracts, the JSON Schemas the TypeScript side generates
+(contracts/*.schema.json, named by the step catalogue), so both languages check the same definition."""
 
-import json
 from functools import cache
 from pathlib import Path
 
 from bullmq import UnrecoverableError
 from jsonschema import Draft202012Validator
 
-from .payloads import STEP_NAMES
+from .loader import read_contract
+from .steps import ContractKind, step_catalogue
 
 
 class ContractViolation(UnrecoverableError):
@@ -16,15 +16,15 @@ class ContractViolation(UnrecoverableError):
 
 
 @cache
-def _validator(contracts_dir: Path, name: str) -> Draft202012Validator:
-    schema = json.loads((contracts_dir / f"{name}.schema.json").read_text())
-    return Draft202012Validator(schema)
+def _validator(contracts_dir: Path, schema_file: str) -> Draft202012Validator:
+    return Draft202012Validator(read_contract(contracts_dir, schema_file))
 
 
-def _check(contracts_dir: Path, step: str, kind: str, value: object) -> None:
-    if step not in STEP_NAMES:
+def _check(contracts_dir: Path, step: str, kind: ContractKind, value: object) -> None:
+    schema_file = step_catalogue(contracts_dir).contract_file(step, kind)
+    if schema_file is None:
         raise ContractViolation(f"unknown step {step!r}")
-    errors = sorted(_validator(contracts_dir, f"{step}.{kind}").iter_errors(value), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator(contracts_dir, schema_file).iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         field = ".".join(str(p) for p in first.absolute_path) or "(root)"

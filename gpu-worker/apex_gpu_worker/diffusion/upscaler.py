@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from ..payloads import Pixels
+from ..contracts.payloads import Pixels
 from ..settings import WorkerSettings
 from .engine import GenerationCancelled
 from .upscale_model import SETTING, SuperResolutionModel, weight_files

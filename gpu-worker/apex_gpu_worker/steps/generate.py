@@ -11,6 +11,7 @@ from bullmq import AbortSignal, Job, UnrecoverableError
 from PIL import Image
 
 from ..checks.faces import largest_face_box
+from ..contracts.payloads import Destination, GenerateInput, GenerateResult
 from ..diffusion.engine import DiffusionEngine, GenerationRequest
 from ..diffusion.reference import prepare_reference
 from ..diffusion.loras import LoraRequest
@@ -19,7 +20,6 @@ from ..diffusion.upscaler import Upscaler
 from ..images import CONTENT_TYPES, decode_rgb, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
-from ..payloads import Destination, GenerateInput, GenerateResult
 from ..secrets import open_secrets, secrets_binding
 from ..settings import WorkerSettings, model_name
 from ..step_worker import StepProcessor

@@ -7,15 +7,15 @@ import asyncio
 
 from bullmq import AbortSignal, Job
 
+from ..contracts.payloads import PromptInput, PromptResult
+from ..contracts.vocabulary import phrases
 from ..images import decode_rgb
 from ..object_store import ObjectStore
-from ..payloads import PromptInput, PromptResult
 from ..settings import WorkerSettings
 from ..step_worker import StepProcessor
 from ..vlm.answers import PROMPT_ANSWER
 from ..vlm.backend import VlmBackend, ask_json
 from ..vlm.templates import render
-from ..vocabulary import phrases
 
 
 def prompt_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend) -> StepProcessor[PromptInput, PromptResult]:

@@ -7,9 +7,9 @@ from collections import Counter
 
 from bullmq import AbortSignal, Job
 
+from ..contracts.payloads import Attempt, FailedCheck, ReportInput, ReportResult
 from ..images import decode_rgb
 from ..object_store import ObjectStore
-from ..payloads import Attempt, FailedCheck, ReportInput, ReportResult
 from ..step_worker import StepProcessor
 from ..vlm.answers import REPORT_ANSWER
 from ..vlm.backend import VlmBackend, ask_json

@@ -11,15 +11,15 @@ from bullmq import AbortSignal, Job
 
 from ..checks.faces import Face, FaceAnalyzer, identity_distance
 from ..checks.image_quality import grey_stddev, high_frequency_ratio
+from ..contracts.payloads import Check, ValidateInput, ValidateResult
+from ..contracts.vocabulary import phrases
 from ..images import decode_rgb
 from ..object_store import ObjectStore
-from ..payloads import Check, ValidateInput, ValidateResult
 from ..settings import WorkerSettings
 from ..step_worker import StepProcessor
 from ..vlm.answers import JUDGE_ANSWER, JUDGED_ASPECTS
 from ..vlm.backend import VlmBackend, ask_json
 from ..vlm.templates import render
-from ..vocabulary import phrases
 
 
 def _check(name: str, passed: bool, value, threshold: float | None = None, detail: str | None = None) -> Check:

@@ -5,17 +5,62 @@ import { ReportStepInput, ReportStepResult } from '../contracts/report';
 import { ValidateStepInput, ValidateStepResult } from '../contracts/validate';
 
 /**
- * The GPU steps: one queue each, named after the step, with the contract both sides validate.
- * The Python worker reads the same contracts from the JSON Schemas exported into contracts/.
+ * The GPU steps and where they run, in one place for TypeScript. `npm run contracts` exports it as
+ * contracts/steps.json (and each contract as JSON Schema), from which the Python worker learns its
+ * queues, roles and contracts, so a new step is added here and in the worker's processor table.
  */
+
+/** The Python worker's pools (`--role`): which models a process loads. */
+export type GpuPool = 'diffusion' | 'vlm';
+/** The workflows that queue GPU steps. */
+export type Workflow = 'portrait' | 'generation';
+
+export type StepDefinition = {
+  /** The contract both languages validate: the payload queued and the result returned. */
+  input: z.ZodType;
+  result: z.ZodType;
+  pool: GpuPool;
+  /**
+   * Every step has a queue named after it; a workflow whose use of the step needs a pool of its own
+   * (other models, its own backlog to scale on) names another one here.
+   */
+  workflowQueues?: Partial<Record<Workflow, string>>;
+};
+
 export const STEPS = {
-  prompt: { input: PromptStepInput, result: PromptStepResult },
-  generate: { input: GenerateStepInput, result: GenerateStepResult },
-  validate: { input: ValidateStepInput, result: ValidateStepResult },
-  report: { input: ReportStepInput, result: ReportStepResult },
-} as const;
+  prompt: { input: PromptStepInput, result: PromptStepResult, pool: 'vlm' },
+  // A portrait's generate renders with the image-editing model, apart from text-to-image generations.
+  generate: { input: GenerateStepInput, result: GenerateStepResult, pool: 'diffusion', workflowQueues: { portrait: 'portrait-generate' } },
+  validate: { input: ValidateStepInput, result: ValidateStepResult, pool: 'vlm' },
+  report: { input: ReportStepInput, result: ReportStepResult, pool: 'vlm' },
+} as const satisfies Record<string, StepDefinition>;
 
 export type StepName = keyof typeof STEPS;
 export const STEP_NAMES = Object.keys(STEPS) as StepName[];
 export type StepInput<S extends StepName> = z.infer<(typeof STEPS)[S]['input']>;
 export type StepResult<S extends StepName> = z.infer<(typeof STEPS)[S]['result']>;
+
+type WorkflowQueue<S extends StepName, W extends Workflow = Workflow> = S extends StepName
+  ? (typeof STEPS)[S] extends { workflowQueues: infer Q }
+    ? Q[W & keyof Q]
+    : never
+  : never;
+/** Where workflow W queues step S: the workflow's own queue for it, else the step's. */
+export type StepQueue<S extends StepName, W extends Workflow> = S extends StepName ? ([WorkflowQueue<S, W>] extends [never] ? S : WorkflowQueue<S, W>) : never;
+/** Every queue the Python GPU worker consumes. */
+export type GpuQueue = { [S in StepName]: S | WorkflowQueue<S> }[StepName];
+/** The step (and so the contract) a GPU queue's jobs carry. */
+export type StepOfQueue<Q extends GpuQueue> = { [S in StepName]: Q extends S | WorkflowQueue<S> ? S : never }[StepName];
+
+/** A step's definition, read without the literal types of one entry. */
+export const stepDefinition = (step: StepName): StepDefinition => STEPS[step];
+
+/** Where a workflow queues a step: a portrait's generate goes to the editing-model pool. */
+export const stepQueue = <S extends StepName, W extends Workflow>(step: S, workflow: W): StepQueue<S, W> =>
+  (stepDefinition(step).workflowQueues?.[workflow] ?? step) as StepQueue<S, W>;
+
+/** Every GPU queue with the step it carries: each step's own queue, then the workflows' queues. */
+export const GPU_QUEUES = Object.fromEntries(
+  STEP_NAMES.flatMap((step) => [step, ...Object.values(stepDefinition(step).workflowQueues ?? {})].map((queue) => [queue, step])),
+) as { readonly [Q in GpuQueue]: StepOfQueue<Q> };
+
