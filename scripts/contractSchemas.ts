@@ -4,6 +4,7 @@ import { PORTRAIT_VOCABULARY, PortraitParameters, RESOLUTIONS } from '../src/flo
 import { JOB_EVENT_LOG_LIMITS } from '../src/flows/jobEvents';
 import { REDIS_KEY_LAYOUT } from '../src/flows/redisKeys';
 import { GPU_QUEUES, STEPS, stepDefinition, type GpuQueue, type StepName, type Workflow } from '../src/flows/steps/registry';
+import { PUBLIC_ADDRESS_EXAMPLES, SPECIAL_ADDRESS_BLOCKS } from '../src/flows/webhooks/publicAddresses';
 
 const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
 const contractFile = (step: StepName, kind: 'input' | 'result') => `${step}.${kind}.schema.json`;
@@ -30,8 +31,8 @@ const toJSONSchema = (schema: z.ZodType, io: 'input' | 'output') =>
  * Everything both languages must agree on, generated from its TypeScript home (`npm run contracts`
  * writes it to contracts/, and a test fails while that is stale): the JSON Schema of every queue
  * payload, the step catalogue (which GPU queue carries which step, in which pool, under which
- * contract), the Redis layout with the event-log limits, and the portrait vocabulary the Python
- * prompt step words its prompts from.
+ * contract), the Redis layout with the event-log limits, the portrait vocabulary the Python prompt
+ * step words its prompts from, and the public-address blocks with the examples both test suites check.
  * Step inputs are described as the orchestrator sends them (defaults filled in); step results as the
  * worker may write them (defaults optional).
  */
@@ -49,6 +50,7 @@ export function contractSchemas(): Record<string, string> {
   out['steps.json'] = json(stepCatalogue());
   out['redis-keys.json'] = json({ keys: REDIS_KEY_LAYOUT, jobEventLog: JOB_EVENT_LOG_LIMITS });
   out['portrait-vocabulary.json'] = json({ fields: PORTRAIT_VOCABULARY, resolutions: RESOLUTIONS });
+  out['outbound-addresses.json'] = json({ blocks: SPECIAL_ADDRESS_BLOCKS, examples: PUBLIC_ADDRESS_EXAMPLES });
   return out;
 }
 

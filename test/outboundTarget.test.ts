@@ -1,23 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { isPublicAddress, resolveOutboundTarget, UnsafeTarget, type Resolver } from '../src/flows/webhooks/outboundTarget';
+import { PUBLIC_ADDRESS_EXAMPLES } from '../src/flows/webhooks/publicAddresses';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 
 // Public addresses, literal and behind names; an injected resolver answers, so no test leaves the machine.
-const MUST_ACCEPT = [
-  '8.8.8.8', '1.1.1.1', '93.184.215.14', '9.9.9.9', '100.63.255.255', '100.128.0.0', '172.32.0.1', '192.169.0.1',
-  '2606:4700:4700::1111', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8', '::ffff:808:808',
-  '2002:808:808::1',
-];
-const MUST_REFUSE = [
-  '127.0.0.1', '127.255.255.254', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254',
-  '100.64.0.1', '0.0.0.0', '192.0.0.1', '192.0.2.1', '198.18.0.1', '198.51.100.7', '203.0.113.9', '224.0.0.1',
-  '240.0.0.1', '255.255.255.255',
-  '::', '::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'fe80::1%eth0', 'ff02::1', 'fec0::1', '100::1', '64:ff9b::8.8.8.8',
-  '::127.0.0.1', '::8.8.8.8', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:0:127.0.0.1',
-  '2002:7f00:1::', '2002:c0a8:101::1', '2001:db8::1', '2001::1', '3fff::1',
-];
+// The examples are shared with the GPU worker's tests (contracts/outbound-addresses.json).
+const MUST_ACCEPT = PUBLIC_ADDRESS_EXAMPLES.public;
+const MUST_REFUSE = PUBLIC_ADDRESS_EXAMPLES.notPublic;
 
 const names: Record<string, string> = { 'hooks.example.com': '93.184.215.14', 'v6.example.com': '2606:4700:4700::1111', 'rebind.example.com': '127.0.0.1', 'metadata.example.com': '169.254.169.254' };
 const resolver: Resolver = async (host) => {

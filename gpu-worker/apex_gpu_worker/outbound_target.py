@@ -1,23 +1,18 @@
 """SSRF protection for the URLs the worker connects to on a caller's behalf (a generation's
-destination endpoint): the same rules as src/flows/webhooks/outboundTarget.ts. The host is resolved once
-here, and the caller connects to that address (object_store.py pins it), so a DNS answer that
-changes between check and use cannot slip through."""
+destination endpoint): the same rules as src/flows/webhooks/outboundTarget.ts, on the same address
+blocks (contracts/outbound-addresses.json). The host is resolved once here, and the caller connects
+to that address (object_store.py pins it), so a DNS answer that changes between check and use
+cannot slip through."""
 
 import socket
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from functools import cache
+from ipaddress import ip_address
 from typing import Callable
 from urllib.parse import urlsplit
 
-# IANA special-purpose IPv4 blocks: nothing in them is a public host.
-_IPV4_SPECIAL = [ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
-    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-    "224.0.0.0/4", "240.0.0.0/4",
-)]
-# IPv6 global unicast is 2000::/3; inside it, protocol assignments (Teredo, ORCHID…) and documentation.
-_IPV6_GLOBAL = ip_network("2000::/3")
-_IPV6_SPECIAL = [ip_network(n) for n in ("2001::/23", "2001:db8::/32", "3fff::/20")]
+from .contracts.addresses import AddressBlocks, address_blocks
+from .settings import WorkerSettings
 
 Resolver = Callable[..., list]  # socket.getaddrinfo's shape
 
@@ -43,12 +38,19 @@ def is_public_address(address: str) -> bool:
         ip = ip_address(address)
     except ValueError:
         return False
+    blocks = _blocks()
     if ip.version == 4:
-        return not any(ip in net for net in _IPV4_SPECIAL)
-    embedded = ip.ipv4_mapped or ip.sixtofour
-    if embedded:
-        return is_public_address(str(embedded))
-    return ip in _IPV6_GLOBAL and not any(ip in net for net in _IPV6_SPECIAL)
+        return not any(ip in net for net in blocks.ipv4_special)
+    if ip in blocks.ipv4_mapped or ip in blocks.six_to_four:
+        return is_public_address(str(ip.ipv4_mapped or ip.sixtofour))
+    return ip in blocks.ipv6_global and not any(ip in net for net in blocks.ipv6_special)
+
+
+@cache
+def _blocks() -> AddressBlocks:
+    # The guard is called without the worker's settings (object_store.py, the tests): the blocks
+    # come from the contracts directory that the settings name.
+    return address_blocks(WorkerSettings().contracts_dir)
 
 
 def resolve_outbound_target(url: str, allow_private: bool, resolve: Resolver = socket.getaddrinfo) -> OutboundTarget:

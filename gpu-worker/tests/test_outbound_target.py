@@ -12,20 +12,17 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, SSLError
 from bullmq import UnrecoverableError
 
+from apex_gpu_worker.contracts.addresses import address_examples
 from apex_gpu_worker.object_store import ObjectStore
 from apex_gpu_worker.outbound_target import is_public_address, resolve_outbound_target
 from apex_gpu_worker.settings import WorkerSettings
 from support.tcp_listener import Listener
 
 KEYS = {"access_key_id": "AKIATENANTKEY", "secret_access_key": "tenant-secret", "session_token": "tenant-session-token"}
-REFUSED = [
-    "127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "0.0.0.0",
-    "169.254.169.254", "192.0.0.8", "198.18.0.1", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255",
-    "192.0.2.1", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%1", "fec0::1", "ff02::1", "100::1",
-    "64:ff9b::7f00:1", "64:ff9b::808:808", "2002:7f00:1::", "2002:a00:1::", "::127.0.0.1", "::8.8.8.8", "::ffff:127.0.0.1",
-    "::ffff:10.0.0.1", "::ffff:0:127.0.0.1", "2001::1", "2001:db8::1", "not an address",
-]
-ACCEPTED = ["8.8.8.8", "1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "2001:4860:4860::8888", "::ffff:8.8.8.8", "2002:808:808::"]
+# The examples both languages' tests check (contracts/outbound-addresses.json).
+EXAMPLES = address_examples(WorkerSettings().contracts_dir)
+REFUSED = [*EXAMPLES["notPublic"], *EXAMPLES["notAddresses"]]
+ACCEPTED = EXAMPLES["public"]
 
 
 def answering(*addresses):

@@ -6,5 +6,6 @@
 - validation.py  checks a payload or a result against its JSON Schema;
 - steps.py       the step catalogue: which queue carries which step, in which pool, under which contract;
 - redis_keys.py  the Redis keys both languages use, and the event-log limits;
-- vocabulary.py  the words of each portrait parameter.
+- vocabulary.py  the words of each portrait parameter;
+- addresses.py   the address blocks the SSRF guard is made of.
 """

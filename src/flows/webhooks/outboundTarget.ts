@@ -1,27 +1,23 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { SPECIAL_ADDRESS_BLOCKS } from './publicAddresses';
 
 /**
  * SSRF protection for every URL the deployment connects to on a caller's behalf (webhook targets,
  * S3 destination endpoints): only a global unicast address is accepted, unless the deployment
  * allows private targets. The address checked is the one connected to (see delivery.ts), so a DNS
  * answer that changes between check and use cannot slip through. The GPU worker applies the same
- * rules to destination uploads (gpu-worker/apex_gpu_worker/outbound_target.py).
+ * rules, from the same blocks (publicAddresses.ts), to destination uploads
+ * (gpu-worker/apex_gpu_worker/outbound_target.py).
  */
 
 type Cidr = { bytes: number[]; bits: number };
 
-// IANA special-purpose IPv4 blocks: nothing in them is a public host.
-const IPV4_SPECIAL = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-  '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24',
-  '224.0.0.0/4', '240.0.0.0/4',
-].map(cidr);
-// IPv6 global unicast is 2000::/3; inside it, protocol assignments (Teredo, ORCHID…) and documentation.
-const IPV6_GLOBAL = cidr('2000::/3');
-const IPV6_SPECIAL = ['2001::/23', '2001:db8::/32', '3fff::/20'].map(cidr);
-const IPV4_MAPPED = cidr('::ffff:0:0/96');
-const SIX_TO_FOUR = cidr('2002::/16');
+const IPV4_SPECIAL = SPECIAL_ADDRESS_BLOCKS.ipv4Special.map(cidr);
+const IPV6_GLOBAL = cidr(SPECIAL_ADDRESS_BLOCKS.ipv6Global);
+const IPV6_SPECIAL = SPECIAL_ADDRESS_BLOCKS.ipv6Special.map(cidr);
+const IPV4_MAPPED = cidr(SPECIAL_ADDRESS_BLOCKS.ipv4Mapped);
+const SIX_TO_FOUR = cidr(SPECIAL_ADDRESS_BLOCKS.sixToFour);
 
 export class UnsafeTarget extends Error {
   name = 'UnsafeTarget';
