@@ -4,10 +4,11 @@
  * models). A key made with `npm run keys`, a finished job and its image survive a stop and a start;
  * a job queued just before the stop finishes after the start; a second deployment runs beside the
  * first; `npm run backup` / `npm run restore` carry all of it, the queues' Redis data included, into
- * another data directory (and, with --force, over one, moving it aside).
+ * another data directory (and, with --force, over one, moving it aside), and a job erased after
+ * the backup stays erased after the restore.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -42,17 +43,32 @@ async function deploymentAt(home: string): Promise<Deployment> {
 }
 
 const running = new Set<ChildProcess>();
+/** Starts during which the API answered /health before running.json announced the deployment. */
+const answeredUnannounced: string[] = [];
 
 /** `npm start`, resolved once it prints ready. */
 function start(d: Deployment): Promise<ChildProcess> {
   const child = spawn('npm', ['start'], { cwd: ROOT, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
+  // While it starts, the admin commands must find it whenever the API already answers.
+  let ready = false;
+  const watch = async () => {
+    while (!ready && child.exitCode === null) {
+      const answers = await fetch(`${d.api}/health`).then((r) => r.ok, () => false);
+      if (answers && !existsSync(join(d.home, 'running.json'))) answeredUnannounced.push(d.home);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  void watch();
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
-      if (output.includes('[start] ready:')) resolve(child);
+      if (output.includes('[start] ready:')) {
+        ready = true;
+        resolve(child);
+      }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -170,15 +186,23 @@ describe('npm start: a local deployment that keeps its data', () => {
     // Backup while it runs, restore into another directory, start that one: the same job, image and key.
     const eventsBefore = await eventIds(a, key, firstJobId);
     expect(eventsBefore.length).toBeGreaterThan(3);
+    const erasedId = await submit(a, key);
+    await waitForTerminal(a, key, erasedId);
     const archive = join(newHome(), 'backup.tar.gz');
     npmRun(a, ['backup', '--', archive]);
+    expect(statSync(archive).mode & 0o777).toBe(0o600);
+    // Erased after the backup was taken: no restore of that backup may bring it back.
+    const erased = await fetch(`${a.api}/jobs/${erasedId}`, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } });
+    expect(erased.status).toBe(204);
     expect(await stop(deploymentA)).toBe(0);
     const c = await deploymentAt(newHome());
     npmRun(c, ['restore', '--', archive]);
     const refused = spawnSync('npm', ['run', '--silent', 'restore', '--', archive], { cwd: ROOT, env: c.env, encoding: 'utf8' });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('already holds a deployment');
-    // --force moves what is there aside first, then restores.
+    // --force moves what is there aside first, then restores; it keeps the present erasure log,
+    // here A's, carried over as the README says for a restore onto another machine.
+    copyFileSync(join(a.home, 'erasures.jsonl'), join(c.home, 'erasures.jsonl'));
     const forced = spawnSync('npm', ['run', '--silent', 'restore', '--', archive, '--force'], { cwd: ROOT, env: c.env, encoding: 'utf8' });
     expect(forced.status).toBe(0);
     const aside = /moved the existing deployment to (\S+)/.exec(forced.stderr)![1];
@@ -190,6 +214,8 @@ describe('npm start: a local deployment that keeps its data', () => {
     expect(await imageSize(c, key, imagePath)).toEqual(imageBefore);
     expect(await eventIds(c, key, firstJobId)).toEqual(eventsBefore); // the Redis part came back too
     expect((await getJob(c, key, queuedId)).status).toMatch(new RegExp(TERMINAL.join('|')));
+    expect((await fetch(`${c.api}/jobs/${erasedId}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
     expect(await stop(deploymentC)).toBe(0);
+    expect(answeredUnannounced).toEqual([]);
   });
 });

@@ -23,6 +23,8 @@ async function main() {
   const tracing = startTracing(config, role);
   const mongoose = await connectMongo(config.MONGO_URL);
   const running = ROLES[role](config, values.concurrency ? Number(values.concurrency) : undefined);
+  // Ready once what was erased is erased again (a restored backup): starters wait for this line.
+  if ('erasureReplay' in running) await running.erasureReplay;
   logger.info('worker started', { role, pid: process.pid });
 
   let stopping = false;
