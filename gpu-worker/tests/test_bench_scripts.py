@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from bench import attempt_bench, flux_bench, portrait_bench, quantization_bench
+from bench import attempt_bench, flux_bench, portrait_bench, quantization_bench, train_bench
 
 
 @pytest.fixture
@@ -63,3 +63,14 @@ def test_the_flux_bench_times_eager_and_compiled_with_a_hotswapped_lora(tiny):
     data = flux_bench.main(tiny("--size", "128", "--steps", "2", "--runs", "2", "--modes", "eager,compiled+lora-hotswap"))
     assert [row["mode"] for row in data["rows"]] == ["eager", "compiled+lora-hotswap"]
     assert all(len(row["runs"]) == 2 and row["seconds_per_image"] > 0 for row in data["rows"])
+
+
+def test_the_training_bench_times_the_workers_own_loop_with_and_without_gradient_checkpointing(tiny):
+    data = train_bench.main(tiny("--models", "klein", "--sizes", "64", "--steps", "2", "--photos", "2"))
+    rows = rows_by(data, "model", "gradient_checkpointing")
+    assert set(rows) == {("klein", True), ("klein", False)}
+    for row in rows.values():
+        assert row["class"] == "Flux2KleinPipeline" and row["loss_finite"]
+        assert row["seconds_per_step"] > 0 and row["checkpoint_mib"] > 0
+        assert row["default_recipe_seconds"] > 1000 * row["seconds_per_step"]
+    assert json.loads(tiny.out.read_text()) == data
