@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GeneratedImage, PixelProvenance } from '../src/flows/contracts/generate';
+import { STEP_ERRORS } from '../src/flows/contracts/stepErrors';
 import { PORTRAIT_VOCABULARY, PortraitParameters, RESOLUTIONS } from '../src/flows/contracts/portraitParameters';
 import { JOB_EVENT_LOG_LIMITS } from '../src/flows/jobEvents';
 import { REDIS_KEY_LAYOUT } from '../src/flows/redisKeys';
@@ -31,8 +32,9 @@ const toJSONSchema = (schema: z.ZodType, io: 'input' | 'output') =>
  * Everything both languages must agree on, generated from its TypeScript home (`npm run contracts`
  * writes it to contracts/, and a test fails while that is stale): the JSON Schema of every queue
  * payload, the step catalogue (which GPU queue carries which step, in which pool, under which
- * contract), the Redis layout with the event-log limits, the portrait vocabulary the Python prompt
- * step words its prompts from, and the public-address blocks with the examples both test suites check.
+ * contract), the codes a failed step reports (src/flows/contracts/stepErrors.ts), the Redis layout
+ * with the event-log limits, the portrait vocabulary the Python prompt step words its prompts from,
+ * and the public-address blocks with the examples both test suites check.
  * Step inputs are described as the orchestrator sends them (defaults filled in); step results as the
  * worker may write them (defaults optional).
  */
@@ -48,6 +50,7 @@ export function contractSchemas(): Record<string, string> {
     Object.entries(schemas).map(([name, schema]) => [name, json({ $id: `https://apex-portraits.local/contracts/${name}`, ...(schema as object) })]),
   );
   out['steps.json'] = json(stepCatalogue());
+  out['step-errors.json'] = json({ codes: STEP_ERRORS });
   out['redis-keys.json'] = json({ keys: REDIS_KEY_LAYOUT, jobEventLog: JOB_EVENT_LOG_LIMITS });
   out['portrait-vocabulary.json'] = json({ fields: PORTRAIT_VOCABULARY, resolutions: RESOLUTIONS });
   out['outbound-addresses.json'] = json({ blocks: SPECIAL_ADDRESS_BLOCKS, examples: PUBLIC_ADDRESS_EXAMPLES });

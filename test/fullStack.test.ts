@@ -207,7 +207,7 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
     expect(res.status).toBe(202);
     const job = await stack.waitForJob(res.body.job_id, undefined, 240_000);
     expect(job.status).toBe('failed');
-    expect(job.error).toMatchObject({ code: 'step_failed', step: 'generate', message: expect.stringContaining('nobody/no-such-face') });
+    expect(job.error).toMatchObject({ code: 'lora_unusable', step: 'generate', message: expect.stringContaining('nobody/no-such-face') });
     await stopProcess(gpu);
     gpu = undefined;
   }, 300_000);

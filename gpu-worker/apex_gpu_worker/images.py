@@ -3,8 +3,9 @@
 import io
 import json
 
-from bullmq import UnrecoverableError
 from PIL import Image, PngImagePlugin
+
+from .contracts.step_errors import UnreadableImage
 
 MAX_DECODE_PIXELS = 64_000_000
 
@@ -16,13 +17,13 @@ def decode_rgb(data: bytes, what: str) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_DECODE_PIXELS:
-                raise UnrecoverableError(f"{what} is too large to decode ({image.width}x{image.height})")
+                raise UnreadableImage(f"{what} is too large to decode ({image.width}x{image.height})")
             image.load()
             return image.convert("RGB")
-    except UnrecoverableError:
+    except UnreadableImage:
         raise
     except Exception as err:
-        raise UnrecoverableError(f"{what} is not a readable image: {err}") from err
+        raise UnreadableImage(f"{what} is not a readable image: {err}") from err
 
 
 def encode(image: Image.Image, fmt: str, metadata: dict) -> bytes:

@@ -8,10 +8,10 @@ import boto3
 from botocore.awsrequest import AWSHTTPConnectionPool, AWSHTTPSConnectionPool
 from botocore.config import Config
 from botocore.httpsession import URLLib3Session
-from bullmq import UnrecoverableError
 from urllib3 import PoolManager
 
 from .contracts.payloads import Destination
+from .contracts.step_errors import DestinationRefused
 from .outbound_target import OutboundTarget, Resolver, UnsafeTarget, resolve_outbound_target
 from .settings import WorkerSettings
 
@@ -51,7 +51,7 @@ class ObjectStore:
         try:
             target = resolve_outbound_target(endpoint, allow_private, resolve) if endpoint else None
         except UnsafeTarget as err:
-            raise UnrecoverableError(f"destination.endpoint is refused: {err}") from None
+            raise DestinationRefused(f"destination.endpoint is refused: {err}") from None
         store = cls.__new__(cls)
         store.bucket = destination["bucket"]
         store._client = _client(endpoint, destination.get("region", "us-east-1"), keys["access_key_id"],

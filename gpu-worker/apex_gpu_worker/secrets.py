@@ -5,10 +5,10 @@ that uses a secret opens it; the values are never logged or returned."""
 import base64
 import json
 
-from bullmq import UnrecoverableError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .contracts.payloads import Destination
+from .contracts.step_errors import SecretsUnavailable
 
 
 def _b64url(part: str) -> bytes:
@@ -28,7 +28,7 @@ def secrets_binding(job_id: str, destination: Destination | None = None) -> str:
 
 def open_secrets(key_base64: str | None, binding: str, envelope: str) -> dict[str, str]:
     if not key_base64:
-        raise UnrecoverableError("the job carries sealed secrets but this worker has no SECRETS_KEY")
+        raise SecretsUnavailable("the job carries sealed secrets but this worker has no SECRETS_KEY")
     try:
         version, iv, tag, ciphertext = envelope.split(".")
         if version != "v1":
@@ -36,4 +36,4 @@ def open_secrets(key_base64: str | None, binding: str, envelope: str) -> dict[st
         plain = AESGCM(base64.b64decode(key_base64)).decrypt(_b64url(iv), _b64url(ciphertext) + _b64url(tag), binding.encode())
         return json.loads(plain)
     except Exception as err:  # a wrong key, a tampered envelope, one bound to another job or destination
-        raise UnrecoverableError(f"the job's sealed secrets cannot be opened: {type(err).__name__}") from None
+        raise SecretsUnavailable(f"the job's sealed secrets cannot be opened: {type(err).__name__}") from None

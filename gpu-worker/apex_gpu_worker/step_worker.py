@@ -1,6 +1,7 @@
 """One BullMQ worker per GPU step queue, wrapped once with what every step needs: the contract
-check of its payload and of its result, cancellation, the job id on every log line, and a span
-continuing the job's trace."""
+check of its payload and of its result, cancellation, the job id on every log line, a span
+continuing the job's trace, and a coded failure's code in the failed job's reason
+(contracts/step_errors.py)."""
 
 import logging
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from .cancellation import CancellationListener
 from .contracts.payloads import StepName
+from .contracts.step_errors import StepCancelled, StepError, check_step_error_codes, failure_reason
 from .contracts.steps import step_catalogue
 from .contracts.validation import check_input, check_result
 from .logs import current_job
@@ -37,13 +39,19 @@ def start_step_worker(
     worker: Worker
     tracer = tracer or default_tracer()
     step: StepName = step_catalogue(settings.contracts_dir).step_of(queue)  # whose contract the queue's payloads follow
+    check_step_error_codes(settings.contracts_dir)
 
     async def process(job: Job, token: str, signal: AbortSignal) -> dict:
         data = job.data or {}
         attributes = {"bullmq.queue": queue, "bullmq.job_id": str(job.id), "apex.job_id": str(data.get("jobId")), "apex.attempt": str(data.get("attempt"))}
         # Failures are recorded on the span (exception event, error status) by the context manager.
         with tracer.start_as_current_span(f"step {step}", context=parent_context(data.get("trace")), kind=SpanKind.CONSUMER, attributes=attributes) as span:
-            result = await run(job, signal)
+            try:
+                result = await run(job, signal)
+            except StepError as err:
+                # BullMQ stores str(error) as the failed reason: the code goes first, for the orchestrator.
+                log.warning("step failed", extra={"fields": {"code": err.code, "detail": str(err)}})
+                raise UnrecoverableError(failure_reason(err)) from err
             for name, value in (result.get("timings") or {}).items():
                 span.set_attribute(f"apex.timings.{name}", value)
             return result
@@ -53,7 +61,7 @@ def start_step_worker(
         current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": queue})
         payload = check_input(settings.contracts_dir, step, job.data)
         if cancellations and await cancellations.is_cancelled(job_id):
-            raise UnrecoverableError("cancelled by request")
+            raise StepCancelled("cancelled by request")
         if cancellations:
             cancellations.track(job_id, worker, job.id)
         try:
@@ -63,7 +71,7 @@ def start_step_worker(
             if cancellations:
                 cancellations.untrack(job_id, worker, job.id)
         if signal.aborted:
-            raise UnrecoverableError("cancelled by request")
+            raise StepCancelled("cancelled by request")
         log.info("step finished")
         return result
 

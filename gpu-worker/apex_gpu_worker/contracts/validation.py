@@ -4,15 +4,11 @@
 from functools import cache
 from pathlib import Path
 
-from bullmq import UnrecoverableError
 from jsonschema import Draft202012Validator
 
 from .loader import read_contract
+from .step_errors import ContractViolation
 from .steps import ContractKind, step_catalogue
-
-
-class ContractViolation(UnrecoverableError):
-    """A payload or result that breaks its contract: retrying cannot fix it."""
 
 
 @cache

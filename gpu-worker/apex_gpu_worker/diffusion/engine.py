@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from bullmq import UnrecoverableError
 from diffusers import DiffusionPipeline
 from PIL import Image
 
+from ..contracts.step_errors import ContractViolation, StepCancelled
 from ..devices import resolve_device, resolve_dtype
 from ..settings import WorkerSettings, model_name
 from .loras import LoraRegistry, LoraRequest
@@ -39,7 +39,7 @@ SHAREABLE_COMPONENTS = ("text_encoder", "text_encoder_2", "vae")
 TOKENIZERS = {"tokenizer": "text_encoder", "tokenizer_2": "text_encoder_2"}
 
 
-class GenerationCancelled(UnrecoverableError):
+class GenerationCancelled(StepCancelled):
     """The job was cancelled between two denoising steps."""
 
 
@@ -158,7 +158,7 @@ class DiffusionEngine:
         """Renders at the native size for the request; blocking, one generation at a time."""
         width, height = native_size(request.width, request.height, self.settings.native_max_megapixels)
         if self.editing_options and request.reference is None:
-            raise UnrecoverableError("the portrait model renders from the reference photo, and the step has none")
+            raise ContractViolation("the portrait model renders from the reference photo, and the step has none")
 
         def after_step(pipe, step: int, _timestep, tensors: dict) -> dict:
             if on_step(step + 1, request.steps):

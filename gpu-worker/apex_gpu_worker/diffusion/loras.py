@@ -8,7 +8,6 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from bullmq import UnrecoverableError
 from huggingface_hub import hf_hub_download, list_repo_files
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -17,6 +16,8 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+
+from ..contracts.step_errors import LoraUnusable
 
 log = logging.getLogger("apex_gpu_worker.loras")
 
@@ -39,10 +40,6 @@ class LoraRequest:
         # handed to a request that did not present the same token.
         digest = hashlib.sha256(f"{self.repo}|{self.weight_name or ''}|{self.token or ''}".encode()).hexdigest()[:12]
         return f"lora_{digest}"
-
-
-class LoraUnusable(UnrecoverableError):
-    """A LoRA that is missing, private without access, unreadable or made for another model."""
 
 
 class LoraRegistry:
@@ -119,10 +116,10 @@ class LoraRegistry:
         except Exception as err:
             self._free_slots.append(slot)  # with hotswap it still holds earlier weights, never activated
             reason = str(err).replace(path, os.path.basename(path))  # the caller sees it: no server path
-            raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {reason}") from err
+            raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {reason}", repo=lora.repo) from err
         if slot not in self._transformer_adapters():
             self._free_slots.append(slot)
-            raise LoraUnusable(f"LoRA {lora.repo} has no weights for this model's transformer")
+            raise LoraUnusable(f"LoRA {lora.repo} has no weights for this model's transformer", repo=lora.repo)
         self._loaded[name] = slot
         return slot
 
@@ -135,11 +132,11 @@ class LoraRegistry:
             weight_name = lora.weight_name or self._single_safetensors(lora.repo, token)
             return hf_hub_download(lora.repo, weight_name, token=token, cache_dir=self._cache_dir)
         except LocalEntryNotFoundError as err:  # first: it is a subclass of EntryNotFoundError
-            raise LoraUnusable(f"LoRA {lora.repo} is not in the local cache and the Hub is offline") from err
+            raise LoraUnusable(f"LoRA {lora.repo} is not in the local cache and the Hub is offline", repo=lora.repo) from err
         except (RepositoryNotFoundError, GatedRepoError) as err:
-            raise LoraUnusable(f"LoRA repo {lora.repo} does not exist or this deployment has no access to it") from err
+            raise LoraUnusable(f"LoRA repo {lora.repo} does not exist or this deployment has no access to it", repo=lora.repo) from err
         except (EntryNotFoundError, RevisionNotFoundError) as err:
-            raise LoraUnusable(f"LoRA repo {lora.repo} has no file {lora.weight_name!r}") from err
+            raise LoraUnusable(f"LoRA repo {lora.repo} has no file {lora.weight_name!r}", repo=lora.repo) from err
 
     def _single_safetensors(self, repo: str, token: str | None) -> str:
         try:
@@ -147,5 +144,5 @@ class LoraRegistry:
         except LocalEntryNotFoundError:
             files = []  # offline: only an explicit weight_name can be served from the cache
         if len(files) != 1:
-            raise LoraUnusable(f"LoRA repo {repo} needs weight_name: it has {len(files)} .safetensors files")
+            raise LoraUnusable(f"LoRA repo {repo} needs weight_name: it has {len(files)} .safetensors files", repo=repo)
         return files[0]

@@ -7,11 +7,12 @@ the result says how their pixels were made."""
 import asyncio
 import time
 
-from bullmq import AbortSignal, Job, UnrecoverableError
+from bullmq import AbortSignal, Job
 from PIL import Image
 
 from ..checks.faces import largest_face_box
 from ..contracts.payloads import Destination, GenerateInput, GenerateResult
+from ..contracts.step_errors import ContractViolation, DestinationRefused, OutputTooLarge
 from ..diffusion.engine import DiffusionEngine, GenerationRequest
 from ..diffusion.reference import prepare_reference
 from ..diffusion.loras import LoraRequest
@@ -46,7 +47,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         secrets = open_secrets(key, binding, payload["secrets"]) if "secrets" in payload else {}
         hf_token = secrets.get("hf_token")
         if destination and "s3" not in secrets:
-            raise UnrecoverableError("destination needs the bucket's keys in secrets.s3")
+            raise DestinationRefused("destination needs the bucket's keys in secrets.s3")
         # A caller's bucket: its endpoint is checked and pinned before any GPU work, closed after.
         target = ObjectStore.for_destination(destination, secrets["s3"], settings.destination_allow_private) if destination else store
         try:
@@ -60,10 +61,10 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         width, height = payload["width"], payload["height"]
         key_prefix = f"{destination['prefix'].rstrip('/')}/" if destination and destination.get("prefix") else ""
         if width * height > settings.max_megapixels * 1_000_000:
-            raise UnrecoverableError(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
+            raise OutputTooLarge(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
         renderer = portrait_engine if portrait_engine and "referenceImageKey" in payload else engine
         if renderer is None:
-            raise UnrecoverableError("this worker's queue serves portraits with the editing model, and this payload has no reference photo")
+            raise ContractViolation("this worker's queue serves portraits with the editing model, and this payload has no reference photo")
         plan = upscaler.plan(width, height, settings.native_max_megapixels, payload.get("upscale", 1))
         request = GenerationRequest(
             prompt=payload["prompt"],

@@ -5,9 +5,10 @@ import json
 import logging
 from typing import Protocol
 
-from bullmq import UnrecoverableError
 from jsonschema import Draft202012Validator
 from PIL import Image
+
+from ..contracts.step_errors import UnparseableAnswer
 
 log = logging.getLogger("apex_gpu_worker.vlm")
 
@@ -16,10 +17,6 @@ class VlmBackend(Protocol):
     def complete(self, images: list[Image.Image], instruction: str, schema: dict, temperature: float) -> str:
         """The model's raw answer, decoded under the JSON schema where the backend can enforce it.
         Blocking: the steps call it from a worker thread."""
-
-
-class UnparseableAnswer(UnrecoverableError):
-    """The model answered twice with text that is not the JSON the step asked for."""
 
 
 def ask_json(backend: VlmBackend, images: list[Image.Image], instruction: str, schema: dict) -> dict:

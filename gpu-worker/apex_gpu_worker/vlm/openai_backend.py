@@ -5,8 +5,9 @@ import base64
 import io
 
 import httpx
-from bullmq import UnrecoverableError
 from PIL import Image
+
+from ..contracts.step_errors import ModelServerRefused
 
 
 def _data_url(image: Image.Image) -> str:
@@ -37,7 +38,7 @@ class OpenAIBackend:
         )
         # 5xx, 408 and 429 raise plain errors that BullMQ retries; other 4xx are configuration errors.
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            raise UnrecoverableError(f"VLM server refused the request: HTTP {response.status_code} {response.text[:300]}")
+            raise ModelServerRefused(f"VLM server refused the request: HTTP {response.status_code} {response.text[:300]}")
         if response.is_error:  # not raise_for_status(): its message names the server's URL, and callers read it
             raise RuntimeError(f"VLM server error: HTTP {response.status_code}")
         return response.json()["choices"][0]["message"]["content"] or ""

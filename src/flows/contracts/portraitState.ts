@@ -4,6 +4,7 @@ import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { GeneratedImage, LoraSpec, PixelProvenance } from './generate';
 import { PortraitParameters } from './portraitParameters';
 import { ReportStepResult } from './report';
+import { JobErrorCode } from './stepErrors';
 import { ValidateStepResult } from './validate';
 
 export const StepRecord = z.object({
@@ -34,8 +35,11 @@ export const AttemptRecord = z.object({
 });
 
 export const JobError = z.object({
-  code: z.enum(['step_failed', 'step_timed_out', 'invalid_step_result', 'internal']),
+  code: JobErrorCode,
+  /** Written for the caller; a coded step failure's own wording stays in the logs. */
   message: z.string(),
+  /** Whether retrying the job as it is may end differently (coded step failures say). */
+  retryable: z.boolean().optional(),
   step: z.string().optional(),
   attempt: z.number().int().optional(),
 });
