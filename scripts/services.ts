@@ -215,7 +215,8 @@ const PG_HBA = ['host all all 127.0.0.1/32 scram-sha-256', 'host all all ::1/128
  */
 function preparePostgresCluster(dir: string, durable: boolean, adminPassword: string) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  giveToServiceUser(dir);
+  // Recursively: a cluster from before the services ran as their own user belongs to root.
+  giveToServiceUser(dir, { recursive: true });
   const passwordFile = `${dir}.admin-password`; // beside the cluster: initdb wants its directory empty
   writeFileSync(passwordFile, `${adminPassword}\n`, { mode: 0o600 });
   giveToServiceUser(passwordFile);
@@ -304,7 +305,6 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
     giveToServiceUser(join(dataDir, dir), { recursive: true });
   }
   preparePostgresCluster(join(dataDir, 'postgres'), durable, credentials.postgresAdmin);
-  giveToServiceUser(join(dataDir, 'postgres'), { recursive: true });
   const redisConfig = writeRedisConfig(join(dataDir, 'redis'), credentials.redis);
   const persistence = opts.redisAppendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
   const service = (cmd: string, args: string[], rest: Omit<ServiceSpec, 'cmd' | 'args'>): ServiceSpec => {
@@ -345,6 +345,7 @@ export async function startServices(opts: ServicesOptions = {}): Promise<Running
       binPath('minio'),
       [
         'server', join(dataDir, 'minio'), '--address', `127.0.0.1:${ports.s3}`, '--console-address', `127.0.0.1:${ports.s3Console}`, '--quiet',
+        // Its default, ~/.minio/certs, is not the services' user's to write (started by root, it has no home).
         '--certs-dir', join(dataDir, 'minio', '.minio.sys', 'certs'),
       ],
       {
