@@ -48,6 +48,23 @@ describe('OpenAPI document', () => {
     expect(limit.schema).toMatchObject({ minimum: 1, maximum: 100, default: 20 });
   });
 
+  it('types every JSON answer from the public views, the verdict of a job included', async () => {
+    const doc = (await request(stack.app).get('/openapi.json')).body;
+    const untyped = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops as Record<string, any>).flatMap(([method, op]) =>
+        Object.entries(op.responses as Record<string, any>)
+          .filter(([, r]) => r.content?.['application/json'] && !r.content['application/json'].schema)
+          .map(([status]) => `${method.toUpperCase()} ${path} ${status}`),
+      ),
+    );
+    // GET /parameters is the portrait vocabulary itself, documented by its own values.
+    expect(untyped).toEqual(['GET /parameters 200']);
+    const job = doc.paths['/jobs/{id}'].get.responses['200'].content['application/json'].schema;
+    const verdict = job.properties.attempts.items.properties.verdict.anyOf.find((s: any) => s.type === 'object');
+    expect(Object.keys(verdict.properties)).toEqual(expect.arrayContaining(['passed', 'score', 'checks', 'feedback', 'best', 'candidates']));
+    expect(job.properties.error.anyOf.find((s: any) => s.type === 'object').properties.code.enum).toContain('step_failed');
+  });
+
   it('lists every error code the API code can send', () => {
     const documented = new Set(Object.values(ERROR_CODES).flat());
     const source = readdirSync(join(__dirname, '..', 'src', 'api'), { recursive: true })

@@ -7,15 +7,19 @@ import { LoraSpec } from '../flows/contracts/generate';
 import { PortraitParameters } from '../flows/contracts/portraitParameters';
 import { ScheduleRequest } from '../flows/contracts/schedule';
 import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
-import { JOB_STATUSES } from '../store/statuses';
-import { PixelsView } from './pixelsView';
 import { BatchListQuery } from './routes/batches';
 import { GenerationListQuery } from './routes/generations';
 import { JobListQuery } from './routes/jobs';
+import { BatchAccepted, BatchCancelling, BatchList, BatchView } from './views/batch';
+import { deliveryList } from './views/delivery';
+import { GenerationCancelling, GenerationList, GenerationView } from './views/generation';
+import { HealthView } from './views/health';
+import { JobAccepted, JobList, JobReportView, JobView } from './views/job';
+import { ScheduleList, ScheduleView } from './views/schedule';
 
 /**
  * The OpenAPI 3.1 document, built from the zod schemas the routes validate with (query, form
- * fields) and the response shapes below. A test fails when a route of the app is missing here.
+ * fields) and the public views the routes answer with (views/). A test fails when a route of the app is missing here.
  */
 
 export const ERROR_CODES = {
@@ -34,35 +38,6 @@ export const ERROR_CODES = {
 const ErrorBody = z
   .object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }) })
   .describe('Every error: a stable code, a message for people, and the request field at fault when there is one.');
-
-const Attempt = z.object({
-  number: z.number().int(),
-  status: z.enum(['running', 'passed', 'rejected', 'errored']),
-  seed: z.number().int(),
-  prompt: z.string().nullable(),
-  image_url: z.string().nullable(),
-  pixels: PixelsView.nullable(),
-  verdict: z.unknown().nullable(),
-  steps: z.record(z.string(), z.unknown()),
-});
-
-const JobView = z.object({
-  job_id: JobId,
-  status: z.enum(JOB_STATUSES),
-  parameters: PortraitParameters,
-  candidates: z.number().int(),
-  loras: z.array(LoraSpec),
-  attempts: z.array(Attempt),
-  result: z.object({ attempt: z.number(), image_key: z.string(), score: z.number(), url: z.string().optional() }).nullable(),
-  report: z.unknown().nullable(),
-  error: z.unknown().nullable(),
-  created_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
-});
-
-const JobAccepted = z.object({ job_id: JobId, status: z.string(), message: z.string() });
-const JobList = z.object({ jobs: z.array(JobView), next_cursor: JobId.nullable() });
-const Health = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.unknown()) });
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'output' }) } } });
 const image = (description: string) => ({ description, content: { 'image/png': {}, 'image/webp': {}, 'image/jpeg': {} } });
@@ -85,7 +60,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
   const generationId = { ...idParam, description: 'a generation id' };
   const paths = {
     '/health': {
-      get: { operationId: 'health', summary: 'Real pings of Redis, MongoDB and S3', security: [], responses: { 200: json(Health, 'all dependencies answer'), ...errors(503) } },
+      get: { operationId: 'health', summary: 'Real pings of Redis, MongoDB and S3', security: [], responses: { 200: json(HealthView, 'all dependencies answer'), ...errors(503) } },
     },
     '/metrics': {
       get: { operationId: 'metrics', summary: 'Prometheus metrics (operator credentials: ADMIN_TOKEN)', security: [{ admin: [] }], responses: { 200: { description: 'text exposition format', content: { 'text/plain': {} } }, ...errors(401) } },
@@ -133,8 +108,8 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         ],
         requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(GenerationRequest, { io: 'input' }) } } },
         responses: {
-          200: { description: 'finished within the wait', content: { 'application/json': {} } },
-          202: { description: 'still running: poll GET /generations/{id}', content: { 'application/json': {} } },
+          200: json(GenerationView, 'finished within the wait (or replayed: this Idempotency-Key already created it)'),
+          202: json(GenerationView, 'still running: poll GET /generations/{id}'),
           ...errors(400, 413, 422, ...authErrors),
         },
       },
@@ -142,7 +117,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         operationId: 'listGenerations',
         summary: "The caller's generations, newest first, with cursor pagination (filter by status)",
         parameters: queryParameters(GenerationListQuery),
-        responses: { 200: { description: 'one page: generations (as GET /generations/{id}, without base64) and next_cursor', content: { 'application/json': {} } }, ...errors(400, ...authErrors) },
+        responses: { 200: json(GenerationList, 'one page: generations (as GET /generations/{id}, without base64) and next_cursor'), ...errors(400, ...authErrors) },
       },
     },
     '/generations/{id}': {
@@ -150,7 +125,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         operationId: 'getGeneration',
         summary: 'Status and images (S3 keys, presigned URLs; base64 with ?include=base64)',
         parameters: [generationId, { name: 'include', in: 'query', required: false, schema: { type: 'string', enum: ['base64'] } }],
-        responses: { 200: { description: 'the generation', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
+        responses: { 200: json(GenerationView, 'the generation'), ...errors(400, 404, ...authErrors) },
       },
       delete: {
         operationId: 'deleteGeneration',
@@ -160,7 +135,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       },
     },
     '/generations/{id}/deliveries': {
-      get: { operationId: 'generationWebhookDeliveries', summary: 'Every webhook delivery attempt of the generation', parameters: [{ ...idParam, description: 'a generation id' }], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
+      get: { operationId: 'generationWebhookDeliveries', summary: 'Every webhook delivery attempt of the generation', parameters: [{ ...idParam, description: 'a generation id' }], responses: { 200: json(deliveryList('generation'), 'attempts, oldest first'), ...errors(400, 404, ...authErrors) } },
     },
     '/generations/{id}/events': {
       get: {
@@ -171,7 +146,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       },
     },
     '/generations/{id}/cancel': {
-      post: { operationId: 'cancelGeneration', summary: 'Cancel a pending or running generation', parameters: [generationId], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
+      post: { operationId: 'cancelGeneration', summary: 'Cancel a pending or running generation', parameters: [generationId], responses: { 202: json(GenerationCancelling, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
     },
     '/batches': {
       post: {
@@ -180,19 +155,19 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
         requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(BatchRequest, { io: 'input' }) } } },
         responses: {
-          202: { description: 'accepted: follow GET /batches/{id}', content: { 'application/json': {} } },
-          200: { description: 'replayed: this Idempotency-Key already created the batch', content: { 'application/json': {} } },
+          202: json(BatchAccepted, 'accepted: follow GET /batches/{id}'),
+          200: json(BatchAccepted, 'replayed: this Idempotency-Key already created the batch'),
           ...errors(400, 413, 422, ...authErrors),
         },
       },
-      get: { operationId: 'listBatches', summary: "The caller's batches, newest first (filter by schedule_id)", parameters: queryParameters(BatchListQuery), responses: { 200: { description: 'one page', content: { 'application/json': {} } }, ...errors(400, ...authErrors) } },
+      get: { operationId: 'listBatches', summary: "The caller's batches, newest first (filter by schedule_id)", parameters: queryParameters(BatchListQuery), responses: { 200: json(BatchList, 'one page'), ...errors(400, ...authErrors) } },
     },
     '/batches/{id}': {
       get: {
         operationId: 'getBatch',
         summary: 'A batch: counts per state, every child with its status, photos turned down, and the summary once done',
         parameters: [{ ...idParam, description: 'a batch id' }],
-        responses: { 200: { description: 'the batch', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) },
+        responses: { 200: json(BatchView, 'the batch'), ...errors(400, 404, ...authErrors) },
       },
       delete: {
         operationId: 'deleteBatch',
@@ -210,22 +185,22 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       },
     },
     '/batches/{id}/deliveries': {
-      get: { operationId: 'batchWebhookDeliveries', summary: 'Every webhook delivery attempt of the batch', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
+      get: { operationId: 'batchWebhookDeliveries', summary: 'Every webhook delivery attempt of the batch', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 200: json(deliveryList('batch'), 'attempts, oldest first'), ...errors(400, 404, ...authErrors) } },
     },
     '/batches/{id}/cancel': {
-      post: { operationId: 'cancelBatch', summary: 'Stop the fan-out and cancel every child that has not ended', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 202: { description: 'cancelling', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } },
+      post: { operationId: 'cancelBatch', summary: 'Stop the fan-out and cancel every child that has not ended', parameters: [{ ...idParam, description: 'a batch id' }], responses: { 202: json(BatchCancelling, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
     },
     '/schedules': {
       post: {
         operationId: 'createSchedule',
         summary: 'Run a batch on a cron pattern in a time zone; inbox photos are taken once each (by key and ETag)',
         requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(ScheduleRequest, { io: 'input' }) } } },
-        responses: { 201: { description: 'created, with its next run', content: { 'application/json': {} } }, ...errors(400, 409, 413, ...authErrors) },
+        responses: { 201: json(ScheduleView, 'created, with its next run'), ...errors(400, 409, 413, ...authErrors) },
       },
-      get: { operationId: 'listSchedules', summary: "The caller's schedules", responses: { 200: { description: 'all of them', content: { 'application/json': {} } }, ...errors(...authErrors) } },
+      get: { operationId: 'listSchedules', summary: "The caller's schedules", responses: { 200: json(ScheduleList, 'all of them'), ...errors(...authErrors) } },
     },
     '/schedules/{id}': {
-      get: { operationId: 'getSchedule', summary: 'A schedule with its next and last run', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 200: { description: 'the schedule', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
+      get: { operationId: 'getSchedule', summary: 'A schedule with its next and last run', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 200: json(ScheduleView, 'the schedule'), ...errors(400, 404, ...authErrors) } },
       delete: { operationId: 'deleteSchedule', summary: 'Stop the schedule (batches it started run on)', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 204: { description: 'deleted' }, ...errors(400, 404, ...authErrors) } },
     },
     '/jobs/{id}': {
@@ -244,7 +219,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       post: { operationId: 'retryJob', summary: 'Start a new attempt cycle for a failed or failed_validation job (history kept)', parameters: [idParam], responses: { 202: json(JobAccepted, 'retrying'), ...errors(400, 404, 409, ...authErrors) } },
     },
     '/jobs/{id}/deliveries': {
-      get: { operationId: 'jobWebhookDeliveries', summary: 'Every webhook delivery attempt of the job', parameters: [idParam], responses: { 200: { description: 'attempts, oldest first', content: { 'application/json': {} } }, ...errors(400, 404, ...authErrors) } },
+      get: { operationId: 'jobWebhookDeliveries', summary: 'Every webhook delivery attempt of the job', parameters: [idParam], responses: { 200: json(deliveryList('job'), 'attempts, oldest first'), ...errors(400, 404, ...authErrors) } },
     },
     '/jobs/{id}/events': {
       get: {
@@ -255,7 +230,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       },
     },
     '/jobs/{id}/result': { get: { operationId: 'getResult', summary: 'The accepted portrait', parameters: [idParam], responses: { 200: image('the image'), ...errors(400, 404, 409, ...authErrors) } } },
-    '/jobs/{id}/report': { get: { operationId: 'getReport', summary: 'The failure analysis of a failed_validation job', parameters: [idParam], responses: { 200: { description: 'the report', content: { 'application/json': {} } }, ...errors(400, 404, 409, ...authErrors) } } },
+    '/jobs/{id}/report': { get: { operationId: 'getReport', summary: 'The failure analysis of a failed_validation job', parameters: [idParam], responses: { 200: json(JobReportView, 'the report'), ...errors(400, 404, 409, ...authErrors) } } },
     '/jobs/{id}/attempts/{attempt}/image': {
       get: {
         operationId: 'getAttemptImage',

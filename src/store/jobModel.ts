@@ -3,8 +3,10 @@ import { JOB_STATUSES } from './statuses';
 
 /**
  * A portrait job as the API shows it. The orchestrator is its single writer after creation: it
- * mirrors the BullMQ state machine (attempts, steps, verdicts) here after every transition.
- * Nested records are stored as written by the state machine, whose zod contracts define them.
+ * writes its state machine (attempts, steps, verdicts) here at the transitions a reader needs, so
+ * the document may trail a running job. The nested records are stored as Mixed, as the state
+ * machine writes them; their types are its zod contracts, which the layers above name (the API's
+ * StoredJob): this layer sits below the workflows and does not import them.
  */
 const jobSchema = new Schema(
   {

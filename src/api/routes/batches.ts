@@ -4,7 +4,7 @@ import { Types } from 'mongoose';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
-import { childStatuses, countByStatus } from '../../flows/batches/progress';
+import { childStatuses } from '../../flows/batches/progress';
 import { submitBatch } from '../../flows/batches/submission';
 import { requestCancel } from '../../flows/cancellation';
 import { BatchRequest } from '../../flows/contracts/batch';
@@ -20,39 +20,11 @@ import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { findBatch, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { parseOr400 } from '../validation';
+import { batchView } from '../views/batch';
 import { checkWebhook } from '../webhookInput';
 
 export const BatchListQuery = z.strictObject({ schedule_id: JobId.optional(), ...PAGE_QUERY });
 
-
-/** A batch as callers see it; `counts` and each item's status are read live from the children. */
-export async function batchView(doc: BatchDocument, withItems: boolean) {
-  const children = await childStatuses(doc.items);
-  return {
-    batch_id: doc._id.toHexString(),
-    status: doc.status,
-    schedule_id: doc.scheduleId ?? null,
-    target: doc.target,
-    total: children.length,
-    counts: countByStatus(children),
-    ...(withItems
-      ? {
-          items: children.map((c, i) => ({
-            kind: c.kind,
-            id: c.id,
-            url: c.kind === 'portrait' ? `/jobs/${c.id}` : `/generations/${c.id}`,
-            status: c.status,
-            ...(doc.items[i].source ? { source_key: doc.items[i].source!.key } : {}),
-          })),
-        }
-      : {}),
-    skipped: doc.skipped,
-    summary: doc.summary ?? null,
-    error: doc.error ?? null,
-    created_at: doc.createdAt?.toISOString() ?? null,
-    finished_at: doc.finishedAt?.toISOString() ?? null,
-  };
-}
 
 /** One-off batches: POST /batches fans out to portrait jobs or generations; GET shows counts per state and the summary; cancel. */
 export function batchesRouter(deps: { config: Config; redis: Redis; queues: QueueSet; objects: ObjectStore }): Router {

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import { findBatch, findGeneration, findJob } from '../tenantResources';
+import { deliveryListView, type DeliveryOwner, type StoredDelivery } from '../views/delivery';
 
 type Owned = { _id: { toHexString(): string } };
 
@@ -10,16 +11,10 @@ type Owned = { _id: { toHexString(): string } };
  */
 export function deliveriesRouter(): Router {
   const router = Router();
-  const list = (kind: 'job' | 'generation' | 'batch', find: (req: Request, res: Response) => Promise<Owned>) => async (req: Request, res: Response) => {
+  const list = (kind: DeliveryOwner, find: (req: Request, res: Response) => Promise<Owned>) => async (req: Request, res: Response) => {
     const id = (await find(req, res))._id.toHexString();
-    const deliveries = await WebhookDeliveryModel.find({ jobId: id }).sort({ createdAt: 1 }).lean();
-    res.json({
-      [`${kind}_id`]: id,
-      deliveries: deliveries.map((d: any) => ({
-        webhook_id: d.webhookId, type: d.type, url: d.url, attempt: d.attempt, status: d.status, error: d.error ?? null,
-        duration_ms: d.durationMs, at: d.createdAt?.toISOString?.() ?? null,
-      })),
-    });
+    const deliveries = await WebhookDeliveryModel.find({ jobId: id }).sort({ createdAt: 1 }).lean<StoredDelivery[]>();
+    res.json(deliveryListView(kind, id, deliveries));
   };
   router.get('/jobs/:id/deliveries', list('job', findJob));
   router.get('/generations/:id/deliveries', list('generation', findGeneration));

@@ -17,7 +17,7 @@ import { GENERATION_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
-import { generationView } from '../generationView';
+import { generationView } from '../views/generation';
 import { findGeneration, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';

@@ -9,6 +9,7 @@ import { requestCancel } from '../../flows/cancellation';
 import { LoraSpec } from '../../flows/contracts/generate';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
+import type { ReportStepResult } from '../../flows/contracts/report';
 import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
 import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
@@ -21,7 +22,7 @@ import { JOB_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../store
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
-import { jobView } from '../jobView';
+import { jobReportView, jobView } from '../views/job';
 import { findJob, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
@@ -248,11 +249,11 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
 
   router.get('/jobs/:id/report', async (req, res) => {
     const job = await findJob(req, res);
-    const report = job.report as { result?: unknown } | null;
+    const report = job.report as { result?: ReportStepResult } | null;
     if (job.status !== 'failed_validation' || !report?.result) {
       throw notReady(job, 'a report exists only when every attempt failed validation');
     }
-    res.json({ job_id: job._id.toHexString(), status: job.status, report: report.result, attempts: jobView(job).attempts });
+    res.json(jobReportView(job, report.result));
   });
 
   return router;

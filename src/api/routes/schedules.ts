@@ -11,6 +11,7 @@ import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { findSchedule } from '../tenantResources';
 import { parseOr400 } from '../validation';
+import { scheduleView } from '../views/schedule';
 import { checkWebhook } from '../webhookInput';
 
 
@@ -23,22 +24,7 @@ export function schedulesRouter(deps: { config: Config; redis: Redis; queues: Qu
     scheduleQueue: deps.queues.get(QueueName.schedule),
   };
 
-  const view = async (doc: ScheduleDocument) => {
-    const id = doc._id.toHexString();
-    return {
-      schedule_id: id,
-      name: doc.name ?? null,
-      cron: doc.cron,
-      tz: doc.tz,
-      target: doc.target,
-      webhook: doc.webhook ?? null,
-      next_run_at: (await nextFireTime(scheduleDeps, id))?.toISOString() ?? null,
-      last_fired_at: doc.lastFiredAt?.toISOString() ?? null,
-      last_batch_id: doc.lastBatchId ?? null,
-      batches_url: `/batches?schedule_id=${id}`,
-      created_at: doc.createdAt?.toISOString() ?? null,
-    };
-  };
+  const view = async (doc: ScheduleDocument) => scheduleView(doc, await nextFireTime(scheduleDeps, doc._id.toHexString()));
 
   router.post('/schedules', express.json({ limit: '512kb' }), async (req, res) => {
     const request = parseOr400(ScheduleRequest, req.body, 'invalid_schedule');

@@ -1,11 +1,76 @@
-import type { AttemptRecord, StepRecord } from '../flows/contracts/portraitState';
-import type { JobDocument } from '../store/jobModel';
-import { pixelsView } from './pixelsView';
+import { z } from 'zod';
+import { JobId, S3Key } from '../../flows/contracts/common';
+import { LoraSpec } from '../../flows/contracts/generate';
+import { PortraitParameters } from '../../flows/contracts/portraitParameters';
+import { AttemptRecord, JobError, PortraitState, StepRecord } from '../../flows/contracts/portraitState';
+import { ReportStepResult } from '../../flows/contracts/report';
+import { ValidateStepResult } from '../../flows/contracts/validate';
+import { WebhookSpec } from '../../flows/webhooks/events';
+import { JOB_STATUSES } from '../../store/statuses';
+import { pixelsView, PixelsView } from './pixels';
+import type { StoredJob } from './storedJob';
+import { iso, Timestamp } from './timestamp';
 
-const iso = (ms?: number | Date | null) => (ms ? new Date(ms).toISOString() : null);
+/** One step of an attempt (or the report step): where its BullMQ job is and how long it took. */
+export const StepView = z.object({
+  status: StepRecord.shape.status,
+  step_job_id: z.string(),
+  queued_at: Timestamp,
+  started_at: Timestamp,
+  finished_at: Timestamp,
+  duration_ms: z.number().nullable(),
+  tries: z.number().int().nullable(),
+  error: z.string().optional(),
+});
 
-function stepView(step?: StepRecord) {
-  if (!step) return undefined;
+export const AttemptView = z.object({
+  number: AttemptRecord.shape.number,
+  status: AttemptRecord.shape.status,
+  seed: z.number().int(),
+  prompt: z.string().nullable(),
+  images: z.array(z.object({ key: S3Key, width: z.number().int(), height: z.number().int(), content_type: z.string() })),
+  image_url: z.string().nullable().describe('the chosen candidate of this attempt, kept for failed_validation jobs too'),
+  pixels: PixelsView.nullable(),
+  verdict: ValidateStepResult.nullable().describe('the best candidate\'s checks and VLM feedback, every candidate\'s own verdict, and which one is best'),
+  steps: z.object({ prompt: StepView.optional(), generate: StepView.optional(), validate: StepView.optional() }),
+});
+
+/** A job as callers see it (GET /jobs/:id, each of GET /jobs): snake_case, times as ISO strings. */
+export const JobView = z.object({
+  job_id: JobId,
+  status: z.enum(JOB_STATUSES),
+  parameters: PortraitParameters,
+  candidates: z.number().int(),
+  loras: z.array(LoraSpec),
+  reference_image: z.object({ key: S3Key, width: z.number().int(), height: z.number().int() }),
+  attempts: z.array(AttemptView),
+  result: z.object({ attempt: z.number().int(), image_key: S3Key, score: z.number(), url: z.string().optional() }).nullable(),
+  report: z.object({ step: StepView, available: z.boolean() }).nullable(),
+  error: JobError.nullable(),
+  webhook: WebhookSpec.nullable(),
+  cycle: z.number().int(),
+  history: PortraitState.shape.history.unwrap(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  started_at: Timestamp,
+  finished_at: Timestamp,
+});
+
+/** What POST /jobs, its replay and POST /jobs/:id/retry and /cancel answer: the job's id and where it stands. */
+export const JobAccepted = z.object({ job_id: JobId, status: z.string(), message: z.string() });
+
+export const JobList = z.object({ jobs: z.array(JobView), next_cursor: JobId.nullable() });
+
+/** GET /jobs/:id/report: the failure analysis of a failed_validation job, with every attempt it analysed. */
+export const JobReportView = z.object({ job_id: JobId, status: z.enum(JOB_STATUSES), report: ReportStepResult, attempts: z.array(AttemptView) });
+
+export type StepView = z.output<typeof StepView>;
+export type AttemptView = z.output<typeof AttemptView>;
+export type JobView = z.output<typeof JobView>;
+export type JobList = z.output<typeof JobList>;
+export type JobReportView = z.output<typeof JobReportView>;
+
+function stepView(step: StepRecord): StepView {
   return {
     status: step.status,
     step_job_id: step.stepJobId,
@@ -18,7 +83,8 @@ function stepView(step?: StepRecord) {
   };
 }
 
-function attemptView(jobId: string, a: AttemptRecord) {
+function attemptView(jobId: string, a: AttemptRecord): AttemptView {
+  const step = (record?: StepRecord) => (record ? stepView(record) : undefined);
   return {
     number: a.number,
     status: a.status,
@@ -28,15 +94,13 @@ function attemptView(jobId: string, a: AttemptRecord) {
     image_url: a.images.length > 0 ? `/jobs/${jobId}/attempts/${a.number}/image` : null,
     pixels: pixelsView(a.pixels),
     verdict: a.verdict ?? null,
-    steps: { prompt: stepView(a.steps.prompt), generate: stepView(a.steps.generate), validate: stepView(a.steps.validate) },
+    steps: { prompt: step(a.steps.prompt), generate: step(a.steps.generate), validate: step(a.steps.validate) },
   };
 }
 
-/** The public shape of a job (GET /jobs/:id): snake_case, timestamps as ISO strings. */
-export function jobView(doc: JobDocument) {
-  const report = doc.report as { step: StepRecord; result?: unknown } | null | undefined;
-  const result = doc.result as { attempt: number; imageKey: string; score: number } | null | undefined;
+export function jobView(doc: StoredJob): JobView {
   const jobId = doc._id.toHexString();
+  const { report, result } = doc;
   return {
     job_id: jobId,
     status: doc.status,
@@ -44,7 +108,7 @@ export function jobView(doc: JobDocument) {
     candidates: doc.candidates ?? 1,
     loras: doc.loras ?? [],
     reference_image: { key: doc.reference!.key, width: doc.reference!.width, height: doc.reference!.height },
-    attempts: (doc.attempts as AttemptRecord[]).map((a) => attemptView(jobId, a)),
+    attempts: doc.attempts.map((a) => attemptView(jobId, a)),
     result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score, ...(doc.status === 'completed' ? { url: `/jobs/${jobId}/result` } : {}) } : null,
     report: report ? { step: stepView(report.step), available: Boolean(report.result) } : null,
     error: doc.error ?? null,
@@ -53,7 +117,12 @@ export function jobView(doc: JobDocument) {
     history: doc.history ?? [],
     created_at: iso(doc.createdAt),
     updated_at: iso(doc.updatedAt),
-    started_at: iso((doc.attempts as AttemptRecord[])[0]?.steps.prompt?.queuedAt),
+    started_at: iso(doc.attempts[0]?.steps.prompt?.queuedAt),
     finished_at: iso(doc.finishedAt),
   };
+}
+
+/** GET /jobs/:id/report, once `report.result` exists. */
+export function jobReportView(doc: StoredJob, report: ReportStepResult): JobReportView {
+  return { job_id: doc._id.toHexString(), status: doc.status, report, attempts: jobView(doc).attempts };
 }
