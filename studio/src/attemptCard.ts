@@ -1,6 +1,12 @@
 import type { AuthedImages } from './authedImages';
 import { h, statusBadge } from './dom';
-import { ATTEMPT_STEPS, type Attempt, type Check, type Verdict } from './jobTypes';
+import type { AttemptView } from '../../src/api/views/job';
+
+/** An attempt's steps, in the order they run (the page lists them so). */
+export const ATTEMPT_STEPS = ['prompt', 'generate', 'validate'] as const satisfies readonly (keyof AttemptView['steps'])[];
+
+type Verdict = NonNullable<AttemptView['verdict']>;
+type Check = Verdict['checks'][number];
 
 function shown(value: Check['value'] | undefined): string {
   if (value === null || value === undefined) return '—';
@@ -32,7 +38,7 @@ function checksTable(caption: string, verdict: Pick<Verdict, 'checks'>): HTMLTab
   );
 }
 
-function stepLine(attempt: Attempt): string {
+function stepLine(attempt: AttemptView): string {
   return ATTEMPT_STEPS.filter((s) => attempt.steps[s])
     .map((s) => {
       const step = attempt.steps[s]!;
@@ -43,7 +49,7 @@ function stepLine(attempt: Attempt): string {
 }
 
 /** One attempt: its image, the instruction it was rendered from, every check and the VLM's feedback. */
-export function attemptCard(jobId: string, attempt: Attempt, images: AuthedImages): HTMLElement {
+export function attemptCard(jobId: string, attempt: AttemptView, images: AuthedImages): HTMLElement {
   const verdict = attempt.verdict;
   const title = `Attempt ${attempt.number}`;
   const candidates = verdict?.candidates ?? [];

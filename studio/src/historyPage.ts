@@ -1,8 +1,8 @@
+import type { JobList } from '../../src/api/views/job';
 import { JOB_STATUSES } from '../../src/store/statuses';
 import type { Api } from './api';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { showProblem } from './formSubmission';
-import type { JobView } from './jobTypes';
 
 const PAGE_SIZES = [5, 10, 25, 50];
 
@@ -32,7 +32,7 @@ export function historyPage(api: Api, signal: AbortSignal): HTMLElement {
     if (cursors[page]) query.set('cursor', cursors[page]!);
     fill(problem);
     try {
-      const { jobs, next_cursor } = await api.get<{ jobs: JobView[]; next_cursor: string | null }>(`/jobs?${query}`, { signal });
+      const { jobs, next_cursor } = await api.get<JobList>(`/jobs?${query}`, { signal });
       if (seq !== loads) return;
       next = next_cursor;
       fill(

@@ -1,18 +1,18 @@
 import { RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../src/store/statuses';
 import type { Api } from './api';
-import { attemptCard } from './attemptCard';
+import { ATTEMPT_STEPS, attemptCard } from './attemptCard';
 import { AuthedImages } from './authedImages';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
-import { ATTEMPT_STEPS, type Attempt, type FailureReport, type JobView } from './jobTypes';
+import type { AttemptView, JobReportView, JobView } from '../../src/api/views/job';
 
 /** Where the job is now, in words: the running attempt and step, or the report being written. */
 function currentStep(job: JobView): string {
   if (TERMINAL_STATUSES.has(job.status)) return job.finished_at ? `Finished ${formatTime(job.finished_at)}.` : '';
   if (job.status === 'pending') return 'Queued: waiting for its first step to start.';
   if (job.report?.step.status === 'queued') return 'Every attempt was rejected: the VLM is writing the failure report.';
-  const attempt: Attempt | undefined = job.attempts.at(-1);
+  const attempt: AttemptView | undefined = job.attempts.at(-1);
   if (!attempt) return 'Waiting for the first step to start.';
   const open = ATTEMPT_STEPS.find((s) => attempt.steps[s]?.status === 'queued');
   // A step's start is recorded only when it finishes, so an open step is "in progress": queued or running.
@@ -62,7 +62,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
         h('p', {}, `Attempt ${job.result.attempt} passed with score ${job.result.score.toFixed(2)}. `, downloadLink(portrait, `portrait-${job.job_id}`, 'Download the portrait')),
       );
     } else if (job.status === 'failed_validation') {
-      const { report } = await api.get<{ report: FailureReport }>(`/jobs/${job.job_id}/report`);
+      const { report } = await api.get<JobReportView>(`/jobs/${job.job_id}/report`);
       // The same cache key as the attempt's card (attemptCard.ts), so the image is fetched once.
       const best = job.result ? await images.load(`/jobs/${job.job_id}/attempts/${job.result.attempt}/image`, `${job.job_id}:${job.result.attempt}:${job.result.image_key}`) : undefined;
       fill(
