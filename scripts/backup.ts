@@ -25,6 +25,12 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config';
+import { replayErasureLog } from '../src/flows/erasure/erasureReplay';
+import { QueueSet } from '../src/flows/queues';
+import { connectRedis } from '../src/redis';
+import { connectMongo } from '../src/store/mongo';
+import { ObjectStore } from '../src/store/objectStore';
 import { assertOnlyFilesAndFolders, assertPlainTree, writePrivateArchive } from './backupArchive';
 import { deploymentConfig, erasureLogPath, loadOrCreateSecrets, readSecrets, runningDeployment, serviceCredentials, writeSecrets, type DeploymentSecrets } from './deployment';
 import { log as logAs } from './processes';
@@ -132,6 +138,28 @@ async function persistRedisAsAof(redisUrl: string) {
   }
 }
 
+/**
+ * What the erasure log names is erased from the restored data before any process can serve it,
+ * deliver its webhooks or run its steps (the orchestrator replays the log at every start too).
+ */
+async function eraseAgain(serviceEnv: Record<string, string>, logPath: string) {
+  if (!existsSync(logPath)) return;
+  const config = loadConfig({ ...process.env, ...serviceEnv, ERASURE_LOG: logPath, LOG_LEVEL: 'warn' });
+  const mongoose = await connectMongo(config.MONGO_URL);
+  const redis = connectRedis(config.REDIS_URL);
+  const queues = new QueueSet(redis, config.QUEUE_PREFIX);
+  const objects = ObjectStore.fromConfig(config);
+  try {
+    const replay = await replayErasureLog({ config, redis, objects, queues });
+    log(`erasures: ${replay.logged} logged, ${replay.erasedAgain} resources and ${replay.tenantsErasedAgain} tenants in the backup erased again`);
+  } finally {
+    await queues.close();
+    redis.disconnect();
+    objects.client.destroy();
+    await mongoose.disconnect();
+  }
+}
+
 async function restore(file: string | undefined, force: boolean) {
   if (!file || !existsSync(file)) throw new Error('restore needs the backup file: npm run restore -- FILE [--force]');
   const { home, dataDir, ports } = deploymentConfig();
@@ -175,6 +203,7 @@ async function restore(file: string | undefined, force: boolean) {
       await uploadObjects(s3Client(services.env), join(work, 'objects'));
       log('queues');
       await persistRedisAsAof(services.env.REDIS_URL);
+      await eraseAgain(services.env, erasureLogPath(home));
     } finally {
       await services.stop();
     }

@@ -22,6 +22,9 @@ async function main() {
   chmodSync(home, 0o700); // secrets, the erasure log and every service's data: the owner's alone
   const secrets = loadOrCreateSecrets(home);
   log(`data directory: ${home}`);
+  if (process.getuid?.() === 0) {
+    log('started by root: the services drop to the apex-services user, but the API, orchestrator, notifier and GPU worker run as root; start it as an ordinary user where you can');
+  }
 
   let services: RunningServices | undefined;
   let product: Product | undefined;
