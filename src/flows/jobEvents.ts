@@ -21,7 +21,7 @@ export async function appendJobEvent(redis: Redis, prefix: string, jobId: string
   await addJobEvent(redis.multi(), prefix, jobId, type, data).exec();
 }
 
-/** Queues the append on `tx` (a workflow's hand-off), so the event is written with the transition it tells of. */
+/** Queues the append on `tx` (a workflow transaction), so the event is written with the transition it tells of. */
 export function addJobEvent(tx: ChainableCommander, prefix: string, jobId: string, type: JobEventType, data: Record<string, unknown>): ChainableCommander {
   const key = jobEventsKey(prefix, jobId);
   const { maxEvents, ttlSeconds } = JOB_EVENT_LOG_LIMITS;

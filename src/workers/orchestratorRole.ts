@@ -52,7 +52,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const metrics = new WorkflowMetrics(config.QUEUE_PREFIX);
   const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics);
   const generations = new GenerationOrchestrator(config, connection, queues, metrics);
-  const batches = new BatchOrchestrator(config, connection, objects, queues);
+  const batches = new BatchOrchestrator(config, connection, objects, queues, metrics);
   const erasure: ErasureDeps = { config, redis: connection, objects, queues };
   const workers = startQueueWorkers(
     [

@@ -46,7 +46,8 @@ export const JobError = z.object({
 
 /**
  * The orchestrator's state machine, kept in the BullMQ job's data (so a restarted orchestrator
- * resumes where it stopped) and mirrored into the Job document after every transition.
+ * resumes where it stopped). The Job document is written from it at the transitions a reader needs
+ * (portrait/jobDocument.ts), so between them the document lags behind it by design.
  * The next step is derived from it (see planNextStep), never stored separately.
  */
 export const PortraitState = z.object({

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
 
-/** Queue `prompt`: turn the reference photo and the parameters into a FLUX prompt. */
+/** Queue `prompt`: turn the reference photo and the parameters into this attempt's edit instruction for the image-editing model. */
 export const PromptStepInput = z.strictObject({
   trace: TraceCarrier.optional(),
   jobId: JobId,

@@ -1,4 +1,4 @@
-import { Job, WaitingChildrenError } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
@@ -11,26 +11,30 @@ import { addJobEvent } from '../jobEvents';
 import { QueueName, type QueueSet } from '../queues';
 import { checkOutcome } from '../steps/outcomes';
 import { STEPS } from '../steps/registry';
-import { commitAndPark, commitHandoff, forBullMQ, openHandoff, saveJobData } from '../steps/handoff';
-import { clearStepDeadline } from '../steps/stepDeadlines';
-import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../steps/stepJobs';
+import { releaseStep } from '../steps/stepJobs';
+import { StepRunner } from '../steps/stepRunner';
+import { asBullMQTransaction } from '../steps/workflowTransaction';
 import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
 
 /**
- * The generation workflow: one `generate` step as a child job (the same queue and worker the
- * portrait attempts use), its outcome mirrored into the Generation document. The step's payload
- * carries the sealed secrets; nothing here opens them. Its hand-offs are the portrait's
- * (handoff.ts): the child, its deadline, the job data and the parking in one MULTI; the outcome and
- * the cancel flag read in one round trip.
+ * The generation workflow: one `generate` step as a child job (on the text-to-image pool's queue;
+ * portraits render on their own), its outcome written into the Generation document. The step's
+ * payload carries the sealed secrets; nothing here opens them. Its transitions go through the step
+ * runner, as the portrait's do: the child, its deadline, the job data and the parking in one
+ * transaction; the outcome and the cancel flag read in one round trip.
  */
 export class GenerationOrchestrator {
+  private readonly runner: StepRunner;
+
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
     private readonly queues: QueueSet,
-    private readonly metrics: WorkflowMetrics,
-  ) {}
+    metrics: WorkflowMetrics,
+  ) {
+    this.runner = new StepRunner(config, connection, metrics);
+  }
 
   readonly process = async (job: Job<GenerationJobData>, token?: string): Promise<{ status: string }> => {
     const { generationId, input } = job.data;
@@ -42,14 +46,13 @@ export class GenerationOrchestrator {
       // of two concurrent updates can be lost); only from pending, so a replay never undoes an end.
       await GenerationModel.updateOne({ _id: generationId, status: 'pending' }, { $set: { status: 'running' } });
       const generationQueue = this.queues.get(QueueName.generation);
-      const tx = await openHandoff(generationQueue);
-      await addStepJob(tx, this.config, stepQueue, job, 'generate', stepId, STEPS.generate.input.parse(input));
-      saveJobData(tx, generationQueue, job, { ...job.data, queued: true });
+      const tx = await this.runner.begin(generationQueue);
       addJobEvent(tx, prefix, generationId, 'status', { status: 'running' });
-      if (await commitAndPark(tx, generationQueue, job, token!)) throw new WaitingChildrenError();
+      const step = { step: 'generate' as const, queue: stepQueue, stepJobId: stepId, input: STEPS.generate.input.parse(input) };
+      await this.runner.queueStepAndPark(tx, { queue: generationQueue, job, token: token!, data: { ...job.data, queued: true } }, step);
     }
-    const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, generationId), readStepOutcome(this.connection, stepQueue, stepId)]);
-    const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, stepQueue, stepId));
+    const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, generationId), this.runner.readOutcome(stepQueue, stepId)]);
+    const outcome = finished ?? (await this.runner.waitForOutcome(job, token!, stepQueue, stepId));
     const checked = checkOutcome('generate', outcome);
     let status: GenerationStatus;
     let fields: Record<string, unknown>;
@@ -64,14 +67,13 @@ export class GenerationOrchestrator {
       fields = { error: checked.error };
     }
     await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
-    const tx = await openHandoff(this.queues.get(QueueName.generation));
-    this.metrics.stepFinished(tx, 'generate', outcome);
-    clearStepDeadline(tx, prefix, QueueName.generate, stepId);
+    const tx = await this.runner.begin(this.queues.get(QueueName.generation));
+    this.runner.foldOutcome(tx, 'generate', stepQueue, stepId, outcome);
     addJobEvent(tx, prefix, generationId, 'status', { status });
     const event = { generation_id: generationId, status };
     const type = `generation.${status as 'completed' | 'failed' | 'cancelled'}` as const;
-    await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, { type, id: webhookId(generationId, status), jobId: generationId, tenant: job.data.tenant ?? 'local', data: event }, forBullMQ(tx));
-    await commitHandoff(tx);
+    await queueWebhook(this.queues.get(QueueName.notify), this.config, job.data.webhook, { type, id: webhookId(generationId, status), jobId: generationId, tenant: job.data.tenant ?? 'local', data: event }, asBullMQTransaction(tx));
+    await this.runner.commit(tx);
     logger.info('generation finished', { generationId, status });
     return { status };
   };

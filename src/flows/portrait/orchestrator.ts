@@ -1,4 +1,4 @@
-import { WaitingChildrenError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
@@ -8,11 +8,11 @@ import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId, webhookId } from '../ids';
 import { addJobEvent } from '../jobEvents';
 import { QueueName, stepQueue, type QueueSet } from '../queues';
-import { commitAndPark, commitHandoff, forBullMQ, openHandoff, saveJobData, type Handoff } from '../steps/handoff';
 import type { StepOutcome } from '../steps/outcomes';
 import type { StepName } from '../steps/registry';
-import { clearStepDeadline } from '../steps/stepDeadlines';
-import { addStepJob, parkUntilStepEnds, readStepOutcome, releaseStep } from '../steps/stepJobs';
+import { releaseStep } from '../steps/stepJobs';
+import { StepRunner } from '../steps/stepRunner';
+import { asBullMQTransaction, type WorkflowTransaction } from '../steps/workflowTransaction';
 import type { WebhookEvent } from '../webhooks/events';
 import { queueWebhook } from '../webhooks/notify';
 import type { WorkflowMetrics } from '../workflowMetrics';
@@ -25,10 +25,10 @@ const cycleOf = (state: PortraitState) => (state.cycle > 1 ? [`c${state.cycle}`]
 const queueOf = (step: StepName) => stepQueue(step, 'portrait');
 
 /** One step job of the workflow. */
-type StepAt = StepRef & { stepJobId: string };
+type StepJobRef = StepRef & { stepJobId: string };
 
-/** A step outcome folded into the state, still to be told (event, metrics, webhook) with the next transition. */
-type Folded = StepAt & { outcome: StepOutcome; queuedAt: number };
+/** A step outcome folded into the state, still to be announced (event, metrics, webhook) with the next transition. */
+type UnannouncedOutcome = StepJobRef & { outcome: StepOutcome; queuedAt: number };
 
 /**
  * The Job document is written at the transitions a reader needs: when the job starts running, at
@@ -43,61 +43,63 @@ const DOCUMENT_LAG_MS = 1000;
  * processor parks itself in waiting-children until that child finishes. A crash at any point
  * replays from job.data; re-adding an existing child is a no-op, so no step runs twice.
  *
- * A hand-off costs two Redis round trips: on waking, the child's outcome and the cancel flag are
+ * A transition costs two Redis round trips: on waking, the child's outcome and the cancel flag are
  * read together; then the next child, its deadline, the new state, the events, webhooks and
- * metrics and the parking itself go in one MULTI (handoff.ts). The Job document is written within
- * the activation, before parking (a job's activations never overlap, so neither do its writes: on
- * FerretDB, two concurrent updates of a document can lose one), guarded by the state's revision,
- * and only where a reader needs it (DOCUMENT_LAG_MS); the final status is written before the BullMQ
- * job completes.
+ * metrics and the parking itself go in one transaction (the step runner, stepRunner.ts). The Job
+ * document is written within the activation, before parking (a job's activations never overlap, so
+ * neither do its writes: on FerretDB, two concurrent updates of a document can lose one), guarded
+ * by the state's revision, and only where a reader needs it (DOCUMENT_LAG_MS); the final status is
+ * written before the BullMQ job completes.
  */
 export class PortraitOrchestrator {
+  private readonly runner: StepRunner;
+
   constructor(
     private readonly config: Config,
     private readonly connection: Redis,
     private readonly queues: QueueSet,
     private readonly metrics: WorkflowMetrics,
-  ) {}
+  ) {
+    this.runner = new StepRunner(config, connection, metrics);
+  }
 
   readonly process = async (job: Job<PortraitState>, token?: string): Promise<{ status: string }> => {
     let state = PortraitState.parse(job.data);
-    let folded: Folded | undefined;
-    let abandoned: StepAt | undefined; // the step a cancel left unfinished
+    let unannounced: UnannouncedOutcome | undefined;
+    let abandoned: StepJobRef | undefined; // the step a cancel left unfinished
     for (;;) {
       const plan = planTransition(state, Date.now());
       if (plan.kind === 'await') {
         const stepJobId = plan.record.stepJobId;
-        const [cancelled, finished] = await Promise.all([this.cancelRequested(state), readStepOutcome(this.connection, this.stepQueue(plan.step), stepJobId)]);
+        const [cancelled, finished] = await Promise.all([this.cancelRequested(state), this.runner.readOutcome(this.stepQueue(plan.step), stepJobId)]);
         if (cancelled) {
           state = { ...state, cancelled: true };
           abandoned = { step: plan.step, attempt: plan.attempt, stepJobId };
           continue;
         }
-        const outcome = finished ?? (await parkUntilStepEnds(job, token!, this.connection, this.stepQueue(plan.step), stepJobId));
+        const outcome = finished ?? (await this.runner.waitForOutcome(job, token!, this.stepQueue(plan.step), stepJobId));
         state = applyStepOutcome(state, plan, outcome);
-        folded = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, queuedAt: plan.record.queuedAt };
+        unannounced = { step: plan.step, attempt: plan.attempt, stepJobId, outcome, queuedAt: plan.record.queuedAt };
         continue;
       }
       // A job that has read nothing yet in this run checks the cancel flag before it queues anything.
-      if (plan.kind === 'queue' && !folded && (await this.cancelRequested(state))) {
+      if (plan.kind === 'queue' && !unannounced && (await this.cancelRequested(state))) {
         state = { ...state, cancelled: true };
         continue;
       }
       if (plan.kind === 'done') {
-        await this.finish(state, plan.status, folded, abandoned);
+        await this.finish(state, plan.status, unannounced, abandoned);
         return { status: plan.status };
       }
       state = plan.state;
-      if (!folded || Date.now() - folded.queuedAt >= DOCUMENT_LAG_MS) await writeJobDocument(state, 'running');
+      if (!unannounced || Date.now() - unannounced.queuedAt >= DOCUMENT_LAG_MS) await writeJobDocument(state, 'running');
       const portraitQueue = this.queues.get(QueueName.portrait);
-      const tx = await openHandoff(portraitQueue);
-      if (folded) await this.tellFolded(tx, state, folded);
-      await addStepJob(tx, this.config, this.stepQueue(plan.step), job, plan.step, plan.record.stepJobId, plan.input);
-      saveJobData(tx, portraitQueue, job, state);
-      await this.tellStep(tx, state, { step: plan.step, attempt: plan.attempt, status: 'queued' });
-      const parked = await commitAndPark(tx, portraitQueue, job, token!);
-      folded = undefined;
-      if (parked) throw new WaitingChildrenError();
+      const tx = await this.runner.begin(portraitQueue);
+      if (unannounced) await this.announceOutcome(tx, state, unannounced);
+      await this.announceStep(tx, state, { step: plan.step, attempt: plan.attempt, status: 'queued' });
+      const step = { step: plan.step, queue: this.stepQueue(plan.step), stepJobId: plan.record.stepJobId, input: plan.input };
+      await this.runner.queueStepAndPark(tx, { queue: portraitQueue, job, token: token!, data: state }, step);
+      unannounced = undefined;
       // Not parked: a replay found the step already finished; the loop reads it.
     }
   };
@@ -129,35 +131,34 @@ export class PortraitOrchestrator {
    * The final status: the document first (waited for), then the events, metrics and webhook in one
    * MULTI (its order is the events' order), with the deadline of a step the cancel left unfinished.
    */
-  private async finish(state: PortraitState, status: string, folded: Folded | undefined, abandoned: StepAt | undefined): Promise<void> {
+  private async finish(state: PortraitState, status: string, unannounced: UnannouncedOutcome | undefined, abandoned: StepJobRef | undefined): Promise<void> {
     await writeJobDocument(state, status);
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
-    const tx = await openHandoff(this.queues.get(QueueName.portrait));
-    if (folded) await this.tellFolded(tx, state, folded);
-    if (abandoned) clearStepDeadline(tx, this.config.QUEUE_PREFIX, queueOf(abandoned.step), abandoned.stepJobId);
+    const tx = await this.runner.begin(this.queues.get(QueueName.portrait));
+    if (unannounced) await this.announceOutcome(tx, state, unannounced);
+    if (abandoned) this.runner.abandon(tx, this.stepQueue(abandoned.step), abandoned.stepJobId);
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
     this.metrics.portraitFinished(tx, status, state.attempts.length);
     await this.notify(tx, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
-    await commitHandoff(tx);
+    await this.runner.commit(tx);
   }
 
-  /** A folded step outcome, told on the transition that follows it: its event, webhook and metrics; its deadline cleared. */
-  private async tellFolded(tx: Handoff, state: PortraitState, folded: Folded): Promise<void> {
+  /** A step outcome folded into the state, announced on the transition that follows it: its event and webhook; the runner's metrics and deadline. */
+  private async announceOutcome(tx: WorkflowTransaction, state: PortraitState, folded: UnannouncedOutcome): Promise<void> {
     const { step, attempt, stepJobId, outcome } = folded;
-    await this.tellStep(tx, state, { step, attempt, status: outcome.status });
-    this.metrics.stepFinished(tx, step, outcome);
-    clearStepDeadline(tx, this.config.QUEUE_PREFIX, queueOf(step), stepJobId);
+    await this.announceStep(tx, state, { step, attempt, status: outcome.status });
+    this.runner.foldOutcome(tx, step, this.stepQueue(step), stepJobId, outcome);
   }
 
   /** A step's transition: its event in the job's log and its `job.step` webhook. */
-  private tellStep(tx: Handoff, state: PortraitState, data: { step: StepName; attempt?: number; status: string }): Promise<void> {
+  private announceStep(tx: WorkflowTransaction, state: PortraitState, data: { step: StepName; attempt?: number; status: string }): Promise<void> {
     const event = { step: data.step, attempt: data.attempt ?? null, status: data.status };
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'step', event);
     return this.notify(tx, state, 'job.step', webhookId(state.jobId, ...cycleOf(state), `a${event.attempt ?? 'r'}`, event.step, event.status), event);
   }
 
-  private notify(tx: Handoff, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
+  private notify(tx: WorkflowTransaction, state: PortraitState, type: WebhookEvent, id: string, data: Record<string, unknown>): Promise<void> {
     const event = { type, id, jobId: state.jobId, tenant: state.tenant ?? 'local', data: { job_id: state.jobId, ...data } };
-    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, forBullMQ(tx));
+    return queueWebhook(this.queues.get(QueueName.notify), this.config, state.webhook, event, asBullMQTransaction(tx));
   }
 }

@@ -2,12 +2,12 @@ import type { Redis } from 'ioredis';
 import { logger } from '../../logger';
 import { GPU_QUEUES, type GpuQueue } from '../queues';
 import { stepDeadlinesKey } from '../redisKeys';
-import type { Handoff } from './handoff';
+import type { WorkflowTransaction } from './workflowTransaction';
 
 /**
  * The step watchdog. BullMQ has no job timeout of its own and a parent would otherwise wait
  * forever, so every queued step has a deadline in one sorted set (`<prefix>:step-deadlines`,
- * member `<queue>/<stepJobId>`), added by the hand-off that queues the step and removed by the one
+ * member `<queue>/<stepJobId>`), added by the transition that queues the step and removed by the one
  * that folds its outcome: one ZADD and one ZREM per step, instead of a delayed job per step. Every
  * orchestrator process sweeps the set; a step still unfinished past its deadline (no GPU worker, a
  * hung one) is released from its parent (stepJobs.ts releaseStep), which wakes, finds it
@@ -20,11 +20,11 @@ export type ReleaseStep = (queue: GpuQueue, stepJobId: string) => Promise<boolea
 
 const member = (queue: GpuQueue, stepJobId: string) => `${queue}/${stepJobId}`;
 
-export function addStepDeadline(tx: Handoff, prefix: string, queue: GpuQueue, stepJobId: string, at: number): void {
+export function addStepDeadline(tx: WorkflowTransaction, prefix: string, queue: GpuQueue, stepJobId: string, at: number): void {
   tx.zadd(stepDeadlinesKey(prefix), at, member(queue, stepJobId));
 }
 
-export function clearStepDeadline(tx: Handoff, prefix: string, queue: GpuQueue, stepJobId: string): void {
+export function clearStepDeadline(tx: WorkflowTransaction, prefix: string, queue: GpuQueue, stepJobId: string): void {
   tx.zrem(stepDeadlinesKey(prefix), member(queue, stepJobId));
 }
 

@@ -3,20 +3,20 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { currentTraceCarrier } from '../../telemetry';
 import type { GpuQueue } from '../queues';
-import { forBullMQ, type Handoff } from './handoff';
+import { asBullMQTransaction, type WorkflowTransaction } from './workflowTransaction';
 import type { StepOutcome } from './outcomes';
 import type { StepInput, StepName } from './registry';
 import { addStepDeadline } from './stepDeadlines';
 
 /**
- * Adds a GPU step as a child of `parent` on the hand-off `tx`, the way every workflow does it: a
+ * Adds a GPU step as a child of `parent` on the workflow transaction `tx`, the way every workflow does it: a
  * deterministic id (a replay gets the existing job), retries with backoff, the parent released
  * when the step fails (it records the failure instead of hanging), and a deadline after which the
  * watchdog releases it if it never finishes (stepDeadlines.ts). The step continues the
  * orchestrator's trace.
  */
 export async function addStepJob<S extends StepName>(
-  tx: Handoff,
+  tx: WorkflowTransaction,
   config: Config,
   queue: Queue,
   parent: Job,
@@ -34,8 +34,8 @@ export async function addStepJob<S extends StepName>(
     removeOnComplete: retention,
     removeOnFail: retention,
   }, stepJobId);
-  // As Job.create does it, but on the hand-off's MULTI (as FlowProducer adds its jobs).
-  await child.addJob(forBullMQ(tx), { parentKey: child.parentKey, parentDependenciesKey: `${child.parentKey}:dependencies` });
+  // As Job.create does it, but on the transaction's MULTI (as FlowProducer adds its jobs).
+  await child.addJob(asBullMQTransaction(tx), { parentKey: child.parentKey, parentDependenciesKey: `${child.parentKey}:dependencies` });
   addStepDeadline(tx, config.QUEUE_PREFIX, queue.name as GpuQueue, stepJobId, Date.now() + config.STEP_TIMEOUT_MS);
 }
 

@@ -1,16 +1,16 @@
 import { PortraitParameters } from '../src/flows/contracts/portraitParameters';
 import { QueueName } from '../src/flows/queues';
 import { stepDeadlinesKey } from '../src/flows/redisKeys';
-import { commitHandoff, openHandoff } from '../src/flows/steps/handoff';
+import { commitWorkflowTransaction, openWorkflowTransaction } from '../src/flows/steps/workflowTransaction';
 import { STEPS } from '../src/flows/steps/registry';
 import { addStepJob } from '../src/flows/steps/stepJobs';
 import { startStack, type Stack } from './support/stack';
 
 /**
- * A hand-off replayed from the same state (an orchestrator that crashed after committing it, or
+ * A transition replayed from the same state (an orchestrator that crashed after committing it, or
  * whose job was taken over) queues nothing twice: the step's id is deterministic.
  */
-describe('a replayed hand-off', () => {
+describe('a replayed workflow transition', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({ orchestrator: false, gpu: false });
@@ -23,9 +23,9 @@ describe('a replayed hand-off', () => {
     const input = STEPS.prompt.input.parse({ jobId: 'a'.repeat(24), attempt: 1, parameters: PortraitParameters.parse({}), referenceImageKey: 'jobs/a/reference.jpg', previous: null });
 
     for (let run = 0; run < 2; run++) {
-      const tx = await openHandoff(stack.portraitQueue);
+      const tx = await openWorkflowTransaction(stack.portraitQueue);
       await addStepJob(tx, stack.config, stepQueue, parent, 'prompt', 'replayed-a1-prompt', input);
-      await commitHandoff(tx);
+      await commitWorkflowTransaction(tx);
     }
 
     expect(await stepQueue.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 1, active: 0, delayed: 0 });
