@@ -1,13 +1,16 @@
 /**
  * Failed authentication is limited per client address, in Redis (every API process counts
  * together): wrong API keys and wrong operator credentials share one count, and past it the address
- * gets 429 with Retry-After before its credentials are looked at. Right credentials under the limit,
- * requests without credentials and other addresses are served as before.
+ * gets 429 with Retry-After before its credentials are looked at, for a minute from its first
+ * failure, however many tries arrive at once. Right credentials under the limit, requests without
+ * credentials and other addresses are served as before. The window is the count's TTL in Redis,
+ * which the tests shorten instead of waiting: nothing here depends on the wall clock.
  */
 import request from 'supertest';
 import { createApp } from '../src/api/app';
 import { addressBucket } from '../src/api/failedAuthLimit';
 import { loadConfig } from '../src/config';
+import { failedAuthKey } from '../src/flows/redisKeys';
 import { createApiKey } from '../src/store/apiKeyModel';
 import { configEnv, startStack, type Stack } from './support/stack';
 
@@ -85,14 +88,80 @@ describe('the failed-authentication limit', () => {
       expect429(await get('2001:db8:77:1:ffff:ffff:ffff:fffe', '/jobs', key));
     });
 
-    it('keeps the count in Redis for the current minute only', async () => {
+    it('keeps the count in Redis for a minute from the first failure', async () => {
       const from = address();
       await failTimes(from, 1);
-      const keys = await stack.redis.keys(`${stack.config.QUEUE_PREFIX}:authfail:${from}:*`);
+      const keys = await stack.redis.keys(failedAuthKey(stack.config.QUEUE_PREFIX, from));
       expect(keys).toHaveLength(1);
       const ttl = await stack.redis.pttl(keys[0]);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(61_000);
+    });
+  });
+
+  describe('counts tries that arrive at once, and a window from the first failure', () => {
+    const countOf = (from: string) => failedAuthKey(stack.config.QUEUE_PREFIX, from);
+    const statuses = (responses: request.Response[]) => {
+      const counts: Record<number, number> = {};
+      for (const r of responses) counts[r.status] = (counts[r.status] ?? 0) + 1;
+      return counts;
+    };
+
+    it('lets FAILED_AUTH_PER_MINUTE of a burst of concurrent wrong credentials be looked up, across processes; the rest get 429', async () => {
+      const from = address();
+      const burst = await Promise.all(
+        Array.from({ length: 6 * LIMIT }, (_, i) =>
+          i % 3 === 2 ? get(from, '/admin/queues', 'Bearer wrong-password-0123456789') : get(from, '/jobs', WRONG_KEY, i % 2 ? otherProcess : stack.app),
+        ),
+      );
+      expect(statuses(burst)).toEqual({ 401: LIMIT, 429: 5 * LIMIT });
+      for (const res of burst.filter((r) => r.status === 429)) expect429(res);
+    });
+
+    it('serves a burst of concurrent right credentials whole, however many more than the limit (they wait for one another, not refused)', async () => {
+      const from = address();
+      await failTimes(from, LIMIT - 1);
+      const burst = await Promise.all(
+        Array.from({ length: 4 * LIMIT }, (_, i) => (i % 2 ? get(from, '/jobs', key, otherProcess) : get(from, '/metrics', operator(ADMIN_TOKEN)))),
+      );
+      expect(statuses(burst)).toEqual({ 200: 4 * LIMIT });
+      expect(await stack.redis.hget(countOf(from), 'failed')).toBe(String(LIMIT - 1)); // given back, the failures kept
+    });
+
+    it("runs the window from the address's first failure: Retry-After is what is left of it", async () => {
+      const from = address();
+      await failTimes(from, 1);
+      expect(await stack.redis.pexpire(countOf(from), 10_900)).toBe(1); // as if 49.1 s had passed since that failure
+      await failTimes(from, LIMIT - 1);
+      const res = await get(from, '/jobs', key);
+      expect429(res);
+      const left = await stack.redis.pttl(countOf(from));
+      expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(Math.ceil(left / 1000));
+      expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(11);
+    });
+
+    it('starts the address afresh once its window has passed', async () => {
+      const from = address();
+      await failTimes(from, LIMIT);
+      expect429(await get(from, '/jobs', key));
+      await stack.redis.pexpire(countOf(from), 1); // the minute is over
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await get(from, '/jobs', key).expect(200);
+      await failTimes(from, LIMIT - 1); // a whole new allowance
+      await get(from, '/jobs', key).expect(200);
+    });
+
+    it('does not start afresh when a wall-clock minute turns (that gave twice the limit around each turn)', async () => {
+      const from = address();
+      const turn = Math.ceil(Date.now() / 60_000) * 60_000;
+      const now = jest.spyOn(Date, 'now').mockReturnValue(turn - 100);
+      try {
+        await failTimes(from, LIMIT);
+        now.mockReturnValue(turn + 100);
+        expect429(await get(from, '/jobs', WRONG_KEY));
+      } finally {
+        now.mockRestore();
+      }
     });
   });
 
@@ -159,11 +228,11 @@ describe('the failed-authentication limit', () => {
 
     it.each([['uniquelocal'], ['10.0.0.0/8'], ['0']])('with TRUST_PROXY=%s, ignores what a loopback sender forwards: its forwarded addresses share one count', async (trustProxy) => {
       const app = behind(trustProxy);
-      const loopbackCount = `${stack.config.QUEUE_PREFIX}:authfail:127.0.0.1:*`;
-      await Promise.all((await stack.redis.keys(loopbackCount)).map((k) => stack.redis.del(k)));
+      const loopbackCount = failedAuthKey(stack.config.QUEUE_PREFIX, '127.0.0.1');
+      await stack.redis.del(loopbackCount);
       for (let i = 0; i < LIMIT; i++) await get(address(), '/jobs', WRONG_KEY, app).expect(401);
       expect429(await get(address(), '/jobs', key, app));
-      await Promise.all((await stack.redis.keys(loopbackCount)).map((k) => stack.redis.del(k)));
+      await stack.redis.del(loopbackCount);
     });
 
     it.each([['true'], ['everyone'], ['10.0.0.0/33'], ['::/129'], ['10.0.0.1/8/8'], ['loopback/8'], ['-1'], ['']])('refuses TRUST_PROXY=%j at start, naming it', (trustProxy) => {

@@ -25,11 +25,7 @@ export function adminAuth(config: Config, failedAuth: FailedAuthLimit): RequestH
       const token = config.ADMIN_TOKEN;
       const [scheme, value = ''] = header.split(' ');
       const given = /^basic$/i.test(scheme) ? Buffer.from(value, 'base64').toString().split(':').slice(1).join(':') : /^bearer$/i.test(scheme) ? value : '';
-      if (token && given) {
-        await failedAuth.check(req, res);
-        if (same(given, token)) return next();
-        await failedAuth.recordFailure(req);
-      }
+      if (token && given && (await failedAuth.attempt(req, res, () => same(given, token)))) return next();
       res.setHeader('WWW-Authenticate', 'Basic realm="apex-admin"');
       throw new ApiError(401, 'admin_unauthorized', token ? 'operator credentials required' : 'operator routes are disabled: set ADMIN_TOKEN', 'authorization');
     } catch (err) {

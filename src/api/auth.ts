@@ -42,10 +42,8 @@ export function authenticate(config: Config, failedAuth: FailedAuthLimit): Reque
         return next();
       }
       const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-      if (token) await failedAuth.check(req, res);
-      const key = token ? await verifyApiKey(token) : null;
+      const key = token ? await failedAuth.attempt(req, res, () => verifyApiKey(token)) : null;
       if (!key) {
-        if (token) await failedAuth.recordFailure(req);
         res.setHeader('WWW-Authenticate', 'Bearer');
         throw new ApiError(401, 'unauthorized', token ? 'the API key is invalid or revoked' : 'send Authorization: Bearer <API key>', 'authorization');
       }

@@ -21,8 +21,8 @@ export const cancelledKey = (prefix: string, jobId: string) => fill(REDIS_KEY_LA
 // Keys only the TypeScript processes use.
 /** Requests of one caller in one minute window (the rate limiter). */
 export const rateLimitKey = (prefix: string, who: string, window: number) => `${prefix}:ratelimit:${who}:${window}`;
-/** Failed authentication attempts from one client address in one minute window (the failed-auth limiter). */
-export const failedAuthKey = (prefix: string, address: string, window: number) => `${prefix}:authfail:${address}:${window}`;
+/** Failed authentication attempts from one client address in its current window (the failed-auth limiter; the key's TTL is the window). */
+export const failedAuthKey = (prefix: string, address: string) => `${prefix}:authfail:${address}`;
 /** Every queued GPU step's deadline: `<queue>/<stepJobId>` -> epoch ms (a sorted set the orchestrators sweep). */
 export const stepDeadlinesKey = (prefix: string) => `${prefix}:step-deadlines`;
 /** One workflow metric aggregated across orchestrator processes (a hash). */
