@@ -15,7 +15,6 @@ portrait would.
     python -m bench.attempt_bench --tiny --size 128 --answer-tokens 16 --runs 1   # the same code on a CPU
 """
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -134,9 +133,7 @@ def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tiny", action="store_true", help="the tiny development models instead of the full architectures")
-    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser = harness.bench_parser()
     parser.add_argument("--portrait-models", default="kontext,klein")
     parser.add_argument("--size", type=int, default=1024, help="the photo's and the portrait's side")
     parser.add_argument("--answer-tokens", type=int, default=200, help="the stated length of each VLM answer")
@@ -144,7 +141,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--lora-rank", type=int, default=128)
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)

@@ -7,7 +7,6 @@ timed by quantization_bench.py). Prints a JSON table (and writes it to --out).
     python -m bench.flux_bench --tiny --steps 2 --size 256    # the same code path on CPU, in seconds
 """
 
-import argparse
 
 import torch
 
@@ -37,14 +36,11 @@ def row(name: str, seconds: list[float], size: int, steps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tiny", action="store_true", help="the tiny test models instead of the full architecture")
-    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser = harness.bench_parser()
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=28)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--modes", default="eager,compiled,compiled+lora-hotswap")
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)

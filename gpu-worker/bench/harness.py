@@ -2,6 +2,7 @@
 backend over models already in memory (full-size random weights have no folder to load from),
 random identity LoRAs placed where the engine finds them, and the reference photo."""
 
+import argparse
 import gc
 import importlib.metadata
 import json
@@ -23,6 +24,16 @@ from apex_gpu_worker.vlm import transformers_backend
 from apex_gpu_worker.vlm.transformers_backend import TransformersBackend
 
 LORA_COMMIT = "0" * 40  # the revision the local Hub cache records for each bench LoRA
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    """The options every GPU bench takes: the tiny models instead of the full architectures (the
+    same code on a CPU), where they are, and where the results go."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true", help="the tiny development models instead of the full architectures")
+    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser.add_argument("--out", help="the results as JSON, rewritten after each row")
+    return parser
 
 
 def sync() -> None:

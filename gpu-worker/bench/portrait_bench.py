@@ -9,7 +9,6 @@ row per (model, mode) and writes them to --out.
     python -m bench.portrait_bench --tiny --size 128 --runs 1                # the same code on a CPU
 """
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -56,16 +55,13 @@ def measure(model: str, mode: str, args, device: str, dtype, work: Path) -> dict
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tiny", action="store_true", help="the tiny development models instead of the full architectures")
-    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser = harness.bench_parser()
     parser.add_argument("--models", default="kontext,klein")
     parser.add_argument("--modes", default="eager,compiled")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=2, help="timed images per row, each with a new identity LoRA")
     parser.add_argument("--warmup-steps", type=int, default=2, help="the untimed first image (compilation) needs no more")
     parser.add_argument("--lora-rank", type=int, default=128, help="APEX_GPU_LORA_MAX_RANK: every slot is padded to it")
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)

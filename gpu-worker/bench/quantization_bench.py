@@ -10,7 +10,6 @@ against the same measure in bf16; and how far fp8's latents are from bf16's. Whe
     python -m bench.quantization_bench --tiny --size 128 --steps 2         # the same code on a CPU
 """
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -82,15 +81,12 @@ def measure(mode: str, args, device: str, dtype, work: Path, loras: list, latent
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tiny", action="store_true", help="the tiny development model instead of the full architecture")
-    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser = harness.bench_parser()
     parser.add_argument("--modes", default="none,fp8", help="APEX_GPU_QUANTIZE values, bf16 (none) first")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=28)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--lora-rank", type=int, default=128, help="APEX_GPU_LORA_MAX_RANK: every slot is padded to it")
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)

@@ -8,7 +8,6 @@ at the measured rate. A row that does not fit the GPU records that instead of a 
     python -m bench.train_bench --tiny --sizes 64 --steps 2 --photos 2                   # the same code on a CPU
 """
 
-import argparse
 
 import numpy as np
 import torch
@@ -62,9 +61,7 @@ def measure(model: str, side: int, checkpointing: bool, args, device: str, dtype
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tiny", action="store_true", help="the tiny development models instead of the full architectures")
-    parser.add_argument("--tiny-dir", help="where the tiny models are (built there if missing)")
+    parser = harness.bench_parser()
     parser.add_argument("--models", default="klein,kontext")
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--checkpointing", default="on,off")
@@ -72,7 +69,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--photos", type=int, default=6)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per row")
     parser.add_argument("--warmup-steps", type=int, default=2)
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)
