@@ -51,15 +51,11 @@ describe('malformed request bodies', () => {
       expectError(await postJson(path, body), 400, codes[path], field, new RegExp(`nested deeper than ${MAX_JSON_DEPTH} levels`));
     });
 
-    // A form field holds at most 16 KiB.
+    // A form field holds at most 16 KiB. (Not `parameters`: its fields are all enums, so any nested
+    // value is refused by its type, unwalked; the nesting bound never applies there.)
     it('POST /jobs refuses loras nested 5,000 deep with 400 naming loras', async () => {
       const res = await request(stack.app).post('/jobs').attach('image_file', photo, 'me.jpg').field('loras', nestedArrays(5_000));
       expectError(res, 400, 'invalid_loras', 'loras', /nested deeper than/);
-    });
-
-    it('POST /jobs refuses parameters nested 5,000 deep with 400 naming the parameter', async () => {
-      const res = await request(stack.app).post('/jobs').attach('image_file', photo, 'me.jpg').field('parameters', `{"vibe":${nestedArrays(5_000)}}`);
-      expect([res.status, res.body.error?.field]).toEqual([400, 'parameters.vibe']);
     });
 
     it(`takes values nested up to ${MAX_JSON_DEPTH} levels, the body counted, and refuses one more`, () => {

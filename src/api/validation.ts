@@ -40,12 +40,6 @@ function firstFlaw(root: unknown): Flaw | undefined {
   return undefined;
 }
 
-/** The path of the first string (or key) holding U+0000; '' when it is the value itself. */
-export function nulCharacterPath(value: unknown): string | undefined {
-  const found = firstFlaw(value);
-  return found?.flaw === 'nul' ? found.path.join('.') : undefined;
-}
-
 /** Parses `value`, or answers 400 with `code`, naming the first bad field (`fallback` when the whole value is wrong). */
 export function parseOr400<T extends z.ZodType>(schema: T, value: unknown, code: string, fallback = 'body'): z.infer<T> {
   const flaw = firstFlaw(value);
