@@ -13,6 +13,7 @@ type LockEntry = {
   optionalDependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   link?: boolean;
 };
 type Lockfile = { lockfileVersion: number; packages: Record<string, LockEntry> };
@@ -35,12 +36,16 @@ function resolve(packages: Lockfile['packages'], from: string, name: string): st
   }
 }
 
-/** Every `dependency (of package)` the lockfile declares but holds no entry for. */
+/**
+ * Every `dependency (of package)` the lockfile declares but holds no entry for: dependencies,
+ * optional ones, the root's dev ones, and peers unless marked optional (npm installs those too).
+ */
 export function missingEntries(lock: Lockfile): string[] {
   const missing: string[] = [];
   for (const [path, entry] of Object.entries(lock.packages)) {
     if (entry.link) continue;
-    const wanted = { ...entry.dependencies, ...entry.optionalDependencies, ...(path === '' ? entry.devDependencies : {}) };
+    const peers = Object.keys(entry.peerDependencies ?? {}).filter((name) => !entry.peerDependenciesMeta?.[name]?.optional);
+    const wanted = { ...entry.dependencies, ...entry.optionalDependencies, ...(path === '' ? entry.devDependencies : {}), ...Object.fromEntries(peers.map((name) => [name, ''])) };
     for (const name of Object.keys(wanted)) {
       if (!resolve(lock.packages, path, name)) missing.push(`${name} (of ${path || 'package.json'})`);
     }
@@ -73,8 +78,15 @@ describe('package-lock.json', () => {
   it.each([
     ['an optional platform binary', 'node_modules/@swc/core-darwin-arm64', '@swc/core-darwin-arm64 (of node_modules/@swc/core)'],
     ['a required dependency', 'node_modules/zod', 'zod (of package.json)'],
+    ['a required peer dependency', 'node_modules/@bull-board/ui', '@bull-board/ui (of node_modules/@bull-board/api)'],
   ])('reports %s whose entry is missing', (_what, removed, reported) => {
     const { [removed]: _gone, ...rest } = lock.packages;
     expect(missingEntries({ ...lock, packages: rest })).toContain(reported);
+  });
+
+  it('does not ask for a peer marked optional (bullmq works without pg, which it names as one)', () => {
+    expect(lock.packages['node_modules/bullmq'].peerDependenciesMeta?.pg?.optional).toBe(true);
+    expect(lock.packages['node_modules/pg']).toBeUndefined();
+    expect(missingEntries(lock)).not.toContain('pg (of node_modules/bullmq)');
   });
 });
