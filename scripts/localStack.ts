@@ -7,6 +7,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { localApiUrl } from '../src/api/httpServer';
 import { stopProcess } from './processes';
 import { startServices } from './services';
 
@@ -87,7 +88,7 @@ export async function startProduct(env: NodeJS.ProcessEnv, opts: { quiet?: boole
     await stop();
     throw err;
   }
-  return { apiUrl: `http://127.0.0.1:${env.PORT ?? 8001}`, processes, stop };
+  return { apiUrl: localApiUrl(env), processes, stop };
 }
 
 export type LocalStack = Awaited<ReturnType<typeof startLocalStack>>;

@@ -5,6 +5,7 @@
  * finish or hand back their work), then the services, PostgreSQL last.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
+import { localApiUrl } from '../src/api/httpServer';
 import { clearRunning, deploymentConfig, erasureLogPath, loadOrCreateSecrets, publishRunning, runningDeployment, serviceCredentials } from './deployment';
 import { startProduct, usesTinyModels, type Product } from './localStack';
 import { log as logAs } from './processes';
@@ -67,7 +68,7 @@ async function main() {
   }
   // Announced before the product starts: the admin commands need only the services, and none of
   // them may be told "no deployment is running" while the API already answers.
-  const apiUrl = `http://127.0.0.1:${ports.api}`;
+  const apiUrl = localApiUrl(env);
   publishRunning(home, { pid: process.pid, apiUrl, ports: services.ports, env: services.env, startedAt: new Date().toISOString() });
   try {
     product = await startProduct(env, { onExit: (name, code) => void shutdown(`${name} exited with ${code}`, 1) });

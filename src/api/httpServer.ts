@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import type { Config } from '../config';
+import { EnvSchema, type Config } from '../config';
 
 /**
  * The API's HTTP server with the timeouts that cut slow clients: headers must arrive within
@@ -36,4 +36,19 @@ export function listenOnConfiguredAddress(server: http.Server, config: Pick<Conf
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/**
+ * The URL at which a process on this machine reaches the API that `env` (HOST, PORT) starts, for the
+ * scripts that announce and wait on it: an unspecified address (0.0.0.0, ::) answers on loopback of
+ * its family, an IPv6 address goes in brackets, a host name stays as it is.
+ */
+export function localApiUrl(env: { HOST?: string; PORT?: string }): string {
+  const { HOST, PORT } = EnvSchema.pick({ HOST: true, PORT: true }).parse({ HOST: env.HOST, PORT: env.PORT });
+  const host = isIPv6(HOST)
+    ? new URL(`http://[${HOST}]`).hostname.replace(/^\[::\]$/, '[::1]') // the URL parser writes :: for every spelling of it
+    : HOST === '0.0.0.0'
+      ? '127.0.0.1'
+      : HOST;
+  return `http://${host}:${PORT}`;
 }
