@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GeneratedImage, PixelProvenance } from '../src/flows/contracts/generate';
+import { GeneratedImage, PixelProvenance } from '../src/flows/contracts/generateStep';
 import { STEP_ERRORS } from '../src/flows/contracts/stepErrors';
 import { PORTRAIT_VOCABULARY, PortraitParameters, RESOLUTIONS } from '../src/flows/contracts/portraitParameters';
 import { JOB_EVENT_LOG_LIMITS } from '../src/flows/jobEvents';

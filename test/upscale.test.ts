@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
 import request from 'supertest';
-import type { PixelProvenance } from '../src/flows/contracts/generate';
+import type { PixelProvenance } from '../src/flows/contracts/generateStep';
 import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 import { buildTinyModels, startTinyGpuWorker, stopProcess } from './support/workerProcess';

@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { BatchRequest } from '../flows/contracts/batch';
 import { JobId } from '../flows/contracts/common';
 import { GenerationRequest } from '../flows/contracts/generation';
-import { LoraSpec } from '../flows/contracts/generate';
+import { LoraSpec } from '../flows/contracts/generateStep';
 import { PortraitParameters } from '../flows/contracts/portraitParameters';
 import { ScheduleRequest } from '../flows/contracts/schedule';
 import { WEBHOOK_EVENTS } from '../flows/webhooks/events';

@@ -1,5 +1,5 @@
 import { TERMINAL_STATUSES } from '../../src/store/statuses';
-import type { LoraSpec } from '../../src/flows/contracts/generate';
+import type { LoraSpec } from '../../src/flows/contracts/generateStep';
 import type { Api } from './api';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents } from './eventStream';

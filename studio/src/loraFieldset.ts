@@ -1,4 +1,4 @@
-import type { LoraSpec } from '../../src/flows/contracts/generate';
+import type { LoraSpec } from '../../src/flows/contracts/generateStep';
 import { h } from './dom';
 
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { JobId, S3Key } from '../../flows/contracts/common';
-import type { GeneratedImage, PixelProvenance } from '../../flows/contracts/generate';
+import type { GeneratedImage, PixelProvenance } from '../../flows/contracts/generateStep';
 import { GenerationRequest } from '../../flows/contracts/generation';
 import { JobError } from '../../flows/contracts/portraitState';
 import type { GenerationDocument } from '../../store/generationModel';

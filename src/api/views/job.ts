@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { JobId, S3Key } from '../../flows/contracts/common';
-import { LoraSpec } from '../../flows/contracts/generate';
+import { LoraSpec } from '../../flows/contracts/generateStep';
 import { PortraitParameters } from '../../flows/contracts/portraitParameters';
 import { AttemptRecord, JobError, PortraitState, StepRecord } from '../../flows/contracts/portraitState';
-import { ReportStepResult } from '../../flows/contracts/report';
-import { ValidateStepResult } from '../../flows/contracts/validate';
+import { ReportStepResult } from '../../flows/contracts/reportStep';
+import { ValidateStepResult } from '../../flows/contracts/validateStep';
 import { WebhookSpec } from '../../flows/webhooks/events';
 import { JOB_STATUSES } from '../../store/statuses';
 import { pixelsView, PixelsView } from './pixels';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PixelProvenance } from '../../flows/contracts/generate';
+import type { PixelProvenance } from '../../flows/contracts/generateStep';
 
 /** How an image's pixels were made, as callers see it (GET /jobs/:id per attempt, GET /generations/:id). */
 export const PixelsView = z

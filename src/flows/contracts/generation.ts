@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { WebhookSpec } from '../webhooks/events';
 import type { TraceCarrier } from './common';
-import { GenerateStepInput, LoraSpec, MAX_OUTPUT_SIDE, UpscaleFactor } from './generate';
+import { GenerateStepInput, LoraSpec, MAX_OUTPUT_SIDE, UpscaleFactor } from './generateStep';
 
 const side = z.number().int().min(256).max(2048).multipleOf(16);
 

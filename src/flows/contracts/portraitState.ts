@@ -1,11 +1,11 @@
 import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
-import { GeneratedImage, LoraSpec, PixelProvenance } from './generate';
+import { GeneratedImage, LoraSpec, PixelProvenance } from './generateStep';
 import { PortraitParameters } from './portraitParameters';
-import { ReportStepResult } from './report';
+import { ReportStepResult } from './reportStep';
 import { JobErrorCode } from './stepErrors';
-import { ValidateStepResult } from './validate';
+import { ValidateStepResult } from './validateStep';
 
 export const StepRecord = z.object({
   stepJobId: z.string(),

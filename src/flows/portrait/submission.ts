@@ -7,7 +7,7 @@ import { isDuplicateKey, markUnfinishedFailed } from '../../store/mongo';
 import type { ObjectStore } from '../../store/objectStore';
 import { RETRYABLE_STATUSES, type JobStatus } from '../../store/statuses';
 import { currentTraceCarrier } from '../../telemetry';
-import type { LoraSpec } from '../contracts/generate';
+import type { LoraSpec } from '../contracts/generateStep';
 import type { PortraitParameters } from '../contracts/portraitParameters';
 import { PortraitState } from '../contracts/portraitState';
 import { portraitJobId, referenceImageKey as referenceKeyOf } from '../ids';

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
-import { GenerateStepInput, GenerateStepResult } from '../contracts/generate';
-import { PromptStepInput, PromptStepResult } from '../contracts/prompt';
-import { ReportStepInput, ReportStepResult } from '../contracts/report';
-import { ValidateStepInput, ValidateStepResult } from '../contracts/validate';
+import { GenerateStepInput, GenerateStepResult } from '../contracts/generateStep';
+import { PromptStepInput, PromptStepResult } from '../contracts/promptStep';
+import { ReportStepInput, ReportStepResult } from '../contracts/reportStep';
+import { ValidateStepInput, ValidateStepResult } from '../contracts/validateStep';
 
 /**
  * The GPU steps and where they run, in one place for TypeScript. `npm run contracts` exports it as

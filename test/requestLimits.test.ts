@@ -11,8 +11,10 @@ import { referencePhoto } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
 
 /**
- * Cases from the black-box probe (issue 10) that are cheap to run, so they stay fixed. The SSRF
- * tables live in outboundTarget.test.ts, the upload error messages in badRequests.test.ts.
+ * The limits a request meets before any work starts: a tenant's schedule limit under parallel
+ * requests, inputs that could never run, bounded uploads, slow clients cut by the server's timeouts
+ * (first found by the black-box probe of issue 10). The SSRF tables live in outboundTarget.test.ts,
+ * the upload error messages in badRequests.test.ts.
  */
 
 const listen = (server: http.Server) => new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
@@ -35,7 +37,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-describe('probe findings', () => {
+describe('limits a request meets before any work starts', () => {
   let stack: Stack;
   beforeAll(async () => {
     // Nothing runs the jobs: these cases are about what the API accepts and how it holds up.

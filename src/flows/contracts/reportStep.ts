@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
-import { ValidateStepResult } from './validate';
+import { ValidateStepResult } from './validateStep';
 
 /** Queue `report`: failure analysis once every attempt failed validation. */
 export const ReportStepInput = z.strictObject({
