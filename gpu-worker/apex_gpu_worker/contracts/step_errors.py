@@ -20,63 +20,50 @@ class StepError(UnrecoverableError):
 
     code: str
 
+    def __init_subclass__(cls, code: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
+
     def __init__(self, detail: str, **params: str):
         super().__init__(detail)
         self.params = params
 
 
-class ContractViolation(StepError):
+class ContractViolation(StepError, code="contract_violation"):
     """A payload or result that breaks its contract: retrying cannot fix it."""
 
-    code = "contract_violation"
 
-
-class LoraUnusable(StepError):
+class LoraUnusable(StepError, code="lora_unusable"):
     """A LoRA that is missing, private without access, unreadable or made for another model."""
 
-    code = "lora_unusable"
 
-
-class UnreadableImage(StepError):
+class UnreadableImage(StepError, code="unreadable_image"):
     """Stored image bytes that do not decode, or would decode too large."""
 
-    code = "unreadable_image"
 
-
-class SecretsUnavailable(StepError):
+class SecretsUnavailable(StepError, code="secrets_unavailable"):
     """Sealed secrets this worker cannot open (no key, another key, a broken seal)."""
 
-    code = "secrets_unavailable"
 
-
-class DestinationRefused(StepError):
+class DestinationRefused(StepError, code="destination_refused"):
     """A caller's own bucket that cannot be written: an endpoint not allowed, or no keys."""
 
-    code = "destination_refused"
 
-
-class OutputTooLarge(StepError):
+class OutputTooLarge(StepError, code="output_too_large"):
     """A size above what this deployment renders."""
 
-    code = "output_too_large"
 
-
-class ModelServerRefused(StepError):
+class ModelServerRefused(StepError, code="model_server_refused"):
     """The VLM server answered a 4xx other than 408/429: its configuration, not a passing fault."""
 
-    code = "model_server_refused"
 
-
-class UnparseableAnswer(StepError):
+class UnparseableAnswer(StepError, code="unparseable_answer"):
     """The model answered twice with text that is not the JSON the step asked for."""
 
-    code = "unparseable_answer"
 
-
-class StepCancelled(StepError):
+class StepCancelled(StepError, code="step_cancelled"):
     """The job was cancelled while its step ran (or before it started)."""
-
-    code = "step_cancelled"
 
 
 def step_error_classes() -> dict[str, type[StepError]]:
