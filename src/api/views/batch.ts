@@ -2,10 +2,11 @@ import { z } from 'zod';
 import { childStatuses, countByStatus } from '../../flows/batches/progress';
 import { BatchTarget } from '../../flows/contracts/batch';
 import { JobId, S3Key } from '../../flows/contracts/common';
-import { JobError } from '../../flows/contracts/portraitState';
 import type { BatchDocument } from '../../store/batchModel';
 import { BATCH_STATUSES } from '../../store/statuses';
-import { iso, Timestamp } from './timestamp';
+import { ENDING_FIELDS } from './ending';
+import { pageOf } from './page';
+import { iso } from './timestamp';
 
 const ChildKind = z.enum(['portrait', 'generation']);
 const Counts = z.record(z.string(), z.number().int()).describe('children per status');
@@ -41,12 +42,10 @@ export const BatchView = z.object({
   items: z.array(BatchItemView).optional().describe('GET /batches/{id} only'),
   skipped: z.array(z.object({ key: S3Key, reason: z.string() })).describe('inbox photos turned down, and why'),
   summary: BatchSummary.nullable(),
-  error: JobError.nullable(),
-  created_at: Timestamp,
-  finished_at: Timestamp,
+  ...ENDING_FIELDS,
 });
 
-export const BatchList = z.object({ batches: z.array(BatchView), next_cursor: JobId.nullable() });
+export const BatchList = pageOf('batches', BatchView);
 
 /** POST /batches and its replay. */
 export const BatchAccepted = z.object({ batch_id: JobId, status: z.literal('pending') });

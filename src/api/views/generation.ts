@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { JobId, S3Key } from '../../flows/contracts/common';
 import type { GeneratedImage, PixelProvenance } from '../../flows/contracts/generateStep';
 import { GenerationRequest } from '../../flows/contracts/generation';
-import { JobError } from '../../flows/contracts/portraitState';
 import type { GenerationDocument } from '../../store/generationModel';
 import type { ObjectStore } from '../../store/objectStore';
 import { GENERATION_STATUSES } from '../../store/statuses';
 import { pixelsView, PixelsView } from './pixels';
-import { iso, Timestamp } from './timestamp';
+import { ENDING_FIELDS } from './ending';
+import { pageOf } from './page';
+import { iso } from './timestamp';
 
 /** How long the presigned image URLs of a generation stay valid. */
 const URL_TTL_S = 3600;
@@ -37,12 +38,10 @@ export const GenerationView = z.object({
   images: z.array(z.union([DeploymentImage, OwnBucketImage])),
   timings: z.record(z.string(), z.number()).nullable(),
   pixels: PixelsView.nullable(),
-  error: JobError.nullable(),
-  created_at: Timestamp,
-  finished_at: Timestamp,
+  ...ENDING_FIELDS,
 });
 
-export const GenerationList = z.object({ generations: z.array(GenerationView), next_cursor: JobId.nullable() });
+export const GenerationList = pageOf('generations', GenerationView);
 
 /** POST /generations/:id/cancel. */
 export const GenerationCancelling = z.object({ generation_id: JobId, status: z.literal('cancelling') });

@@ -9,6 +9,7 @@ import { WebhookSpec } from '../../flows/webhooks/events';
 import { JOB_STATUSES } from '../../store/statuses';
 import { pixelsView, PixelsView } from './pixels';
 import type { StoredJob } from './storedJob';
+import { pageOf } from './page';
 import { iso, Timestamp } from './timestamp';
 
 /** One step of an attempt (or the report step): where its BullMQ job is and how long it took. */
@@ -59,7 +60,7 @@ export const JobView = z.object({
 /** What POST /jobs, its replay and POST /jobs/:id/retry and /cancel answer: the job's id and where it stands. */
 export const JobAccepted = z.object({ job_id: JobId, status: z.string(), message: z.string() });
 
-export const JobList = z.object({ jobs: z.array(JobView), next_cursor: JobId.nullable() });
+export const JobList = pageOf('jobs', JobView);
 
 /** GET /jobs/:id/report: the failure analysis of a failed_validation job, with every attempt it analysed. */
 export const JobReportView = z.object({ job_id: JobId, status: z.enum(JOB_STATUSES), report: ReportStepResult, attempts: z.array(AttemptView) });
