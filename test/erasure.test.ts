@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,16 +8,21 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import request from 'supertest';
-import { readErasureLog } from '../src/flows/erasure/erasureLog';
+import { appendErasures, readErasureLog } from '../src/flows/erasure/erasureLog';
 import { replayErasureLog } from '../src/flows/erasure/erasureReplay';
-import type { ErasureDeps } from '../src/flows/erasure/targets';
-import { jobEventsKey } from '../src/flows/redisKeys';
+import { addPendingErasure, retryPendingErasures } from '../src/flows/erasure/pendingErasures';
+import { eraseTenant } from '../src/flows/erasure/tenantErasure';
+import type { ErasureDeps } from '../src/flows/erasure/erasureTarget';
+import { derivedId } from '../src/flows/ids';
+import { jobEventsKey, pendingErasuresKey } from '../src/flows/redisKeys';
 import { renderWorkflowMetrics } from '../src/flows/workflowMetrics';
 import { ApiKeyModel, createApiKey } from '../src/store/apiKeyModel';
+import { BatchModel } from '../src/store/batchModel';
 import { JobModel } from '../src/store/jobModel';
 import { startOrchestratorRole } from '../src/workers/orchestratorRole';
 import { referencePhoto, SEED_PARAMETERS } from './support/fixtures';
 import { captureLogs, dumpMongo, dumpRedis } from './support/secretScan';
+import { createApp } from '../src/api/app';
 import { configEnv, startStack, type Stack } from './support/stack';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
@@ -67,14 +72,18 @@ describe('erasure: DELETE, the erasure log and its replay, tenant erasure', () =
     }
   }
 
-  /** Every place the id is still found: object keys in the bucket, any MongoDB document, any Redis key or value of the suite's prefix. */
-  async function traces(id: string): Promise<string[]> {
-    const found = (await stack.objects.list('', 100_000)).filter((o) => o.key.includes(id)).map((o) => `s3 ${o.key}`);
+  /** Every place the id (or a text it held, such as its prompt) is still found: object keys in the bucket, any MongoDB document, any Redis key or value of the suite's prefix. */
+  async function traces(id: string, ...texts: string[]): Promise<string[]> {
+    const found: string[] = [];
     const mongo = await dumpMongo();
-    if (mongo.includes(id)) found.push(`mongodb …${mongo.slice(Math.max(0, mongo.indexOf(id) - 300), mongo.indexOf(id) + 100)}`);
     // dumpRedis writes each key on one line and its value on the next.
     const redis = (await dumpRedis(stack.redis, stack.config.QUEUE_PREFIX)).split('\n');
-    for (let i = 0; i < redis.length; i += 2) if (redis[i].includes(id) || redis[i + 1]?.includes(id)) found.push(`redis ${redis[i]}`);
+    const objects = await stack.objects.list('', 100_000);
+    for (const needle of [id, ...texts]) {
+      found.push(...objects.filter((o) => o.key.includes(needle)).map((o) => `s3 ${o.key}`));
+      if (mongo.includes(needle)) found.push(`mongodb …${mongo.slice(Math.max(0, mongo.indexOf(needle) - 300), mongo.indexOf(needle) + 100)}`);
+      for (let i = 0; i < redis.length; i += 2) if (redis[i].includes(needle) || redis[i + 1]?.includes(needle)) found.push(`redis ${redis[i]}`);
+    }
     return found;
   }
 
@@ -202,6 +211,81 @@ describe('erasure: DELETE, the erasure log and its replay, tenant erasure', () =
     expect((await api().get(`/batches/${kept}`).set('Authorization', globex)).body).toMatchObject({ status: 'completed', total: 0, counts: {} });
   });
 
+  it("a child erased on its own takes its prompt out of its batch's document and BullMQ job", async () => {
+    const prompt = `a castle of ${randomBytes(6).toString('hex')}`;
+    const kept = `a harbour of ${randomBytes(6).toString('hex')}`;
+    const batchId = (await api().post('/batches').set('Authorization', acme).send({ target: { type: 'generations', requests: [{ prompt, width: 256, height: 256 }, { prompt: kept, width: 256, height: 256 }] } })).body.batch_id;
+    const batch = await until(async () => (await api().get(`/batches/${batchId}`).set('Authorization', acme)).body, (b) => b.status === 'completed');
+    const child = batch.items[0].id;
+    expect((await traces(child, prompt)).length).toBeGreaterThan(0);
+    expect((await api().delete(`/generations/${child}`).set('Authorization', acme)).status).toBe(204);
+    expect(await traces(child, prompt)).toEqual([]);
+    const after = (await api().get(`/batches/${batchId}`).set('Authorization', acme)).body;
+    expect(after.items.map((i: { id: string }) => i.id)).toEqual([batch.items[1].id]);
+    expect(after.target.requests.map((r: { prompt: string }) => r.prompt)).toEqual(['[erased]', kept]);
+  });
+
+  it('DELETE /batches/:id while it fans out erases every child it made, and its fan-out leaves nothing behind', async () => {
+    for (let i = 0; i < 24; i++) await stack.objects.put(`inbox/acme/crowd/p${i}.jpg`, await referencePhoto(), 'image/jpeg');
+    const inbox = await stack.objects.list('inbox/acme/crowd/', 100);
+    const batchId = (await api().post('/batches').set('Authorization', acme).send({ target: { type: 'portraits_from_prefix', prefix: 'crowd/' } })).body.batch_id;
+    const children = inbox.map((o) => derivedId(batchId, o.key, o.etag));
+    // Some children exist, and the fan-out has not written its items yet.
+    await until(() => JobModel.countDocuments({ _id: { $in: children } }), (n) => n >= 2, 60_000);
+    expect((await BatchModel.findById(batchId).lean<{ items: unknown[] }>())!.items).toEqual([]);
+    expect((await api().delete(`/batches/${batchId}`).set('Authorization', acme)).status).toBe(204);
+    for (const id of [batchId, ...children]) await until(() => traces(id), (t) => t.length === 0, 30_000);
+    // A fan-out or step finishing late re-creates nothing.
+    await new Promise((r) => setTimeout(r, 2500));
+    for (const id of [batchId, ...children]) expect(await traces(id)).toEqual([]);
+    expect(await JobModel.countDocuments({ _id: { $in: children } })).toBe(0);
+  });
+
+  it('a hand-edited erasure log line that names no valid id is skipped, and the rest is still replayed', async () => {
+    const id = await submitJob(acme);
+    await stack.waitForJob(id);
+    const document = await JobModel.collection.findOne({ _id: new mongoose.Types.ObjectId(id) });
+    expect((await api().delete(`/jobs/${id}`).set('Authorization', acme)).status).toBe(204);
+    appendFileSync(ERASURE_LOG, JSON.stringify({ kind: 'job', id: 'not-an-object-id', tenant: 'acme', at: new Date().toISOString() }) + '\n');
+    await JobModel.collection.insertOne(document!);
+    const logs = captureLogs();
+    try {
+      expect(await replayErasureLog(deps())).toMatchObject({ erasedAgain: 1 });
+      expect(logs.lines.join('')).toMatch(/"line":\d+,"message":"erasure log line skipped"/);
+    } finally {
+      logs.stop();
+    }
+    expect(await JobModel.exists({ _id: id })).toBeNull();
+  });
+
+  it("the replay of a tenant's erasure deletes the inbox photos a restore brought back, not those put there since", async () => {
+    await stack.objects.put('inbox/umbrella/old/dave.jpg', await referencePhoto(), 'image/jpeg');
+    await new Promise((r) => setTimeout(r, 1100)); // object times have a second's precision
+    // The tenant was erased now; the backup restored afterwards held its photo (a restore keeps the object's time).
+    await appendErasures(ERASURE_LOG, [{ kind: 'tenant', id: 'umbrella', tenant: 'umbrella' }], new Date());
+    await new Promise((r) => setTimeout(r, 1100));
+    await stack.objects.put('inbox/umbrella/new/erin.jpg', await referencePhoto(), 'image/jpeg');
+    const replay = await replayErasureLog(deps());
+    expect(replay.tenantsErasedAgain).toBe(1);
+    expect((await stack.objects.list('inbox/umbrella/', 10)).map((o) => o.key)).toEqual(['inbox/umbrella/new/erin.jpg']);
+    expect((await replayErasureLog(deps())).tenantsErasedAgain).toBe(0);
+  });
+
+  it('two orchestrators sweeping the same pending erasure at once: exactly one of them runs it', async () => {
+    const target = { kind: 'job' as const, id: randomBytes(12).toString('hex'), tenant: 'acme' };
+    await addPendingErasure(deps(), target, 0);
+    let passes = 0;
+    const slowPass = async () => {
+      passes++;
+      await new Promise((r) => setTimeout(r, 200));
+      return false; // still running
+    };
+    const now = Date.now() + 5000; // due for both; their clocks differ by a few milliseconds
+    await Promise.all([retryPendingErasures(deps(), now, slowPass), retryPendingErasures(deps(), now + 7, slowPass)]);
+    expect(passes).toBe(1);
+    await stack.redis.zremrangebyscore(pendingErasuresKey(stack.config.QUEUE_PREFIX), '-inf', '+inf');
+  });
+
   it('the replay erases again what a restore brought back, and changes nothing when nothing came back', async () => {
     const id = await submitJob(acme);
     await stack.waitForJob(id);
@@ -264,5 +348,24 @@ describe('erasure: DELETE, the erasure log and its replay, tenant erasure', () =
     expect(replay.tenantsErasedAgain).toBe(1);
     expect(await ApiKeyModel.exists({ _id: keyDocument!._id })).toBeNull();
     expect(await ApiKeyModel.exists({ _id: newcomer.id })).not.toBeNull();
+  });
+});
+
+describe('erasing the last tenant of an AUTH_MODE=auto deployment', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gpu: false, orchestrator: false });
+  });
+  afterAll(() => stack.close());
+
+  it('keeps the API closed after a restart, and keeps no trace of the tenant', async () => {
+    const key = `Bearer ${(await createApiKey('solo')).key}`;
+    expect((await request(stack.app).get('/jobs').set('Authorization', key)).status).toBe(200);
+    const done = await eraseTenant({ config: stack.config, redis: stack.redis, objects: stack.objects, queues: stack.queues }, 'solo', 'tenant');
+    expect(done.keys).toBe(1);
+    // An API process starting now, on the same database, finds no key.
+    const restarted = createApp({ config: stack.config, objects: stack.objects, queues: stack.queues, redis: stack.redis });
+    expect((await request(restarted).get('/jobs')).status).toBe(401);
+    expect(await dumpMongo()).not.toContain('solo');
   });
 });

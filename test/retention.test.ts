@@ -1,9 +1,11 @@
 import type { Model } from 'mongoose';
 import request from 'supertest';
-import { runRetention } from '../src/flows/erasure/retention';
-import type { ErasureDeps } from '../src/flows/erasure/targets';
+import { Job } from 'bullmq';
+import { runRetention, type RetentionSweep } from '../src/flows/erasure/retention';
+import type { ErasureDeps } from '../src/flows/erasure/erasureTarget';
 import { jobObjectsPrefix } from '../src/flows/ids';
 import { QueueName } from '../src/flows/queues';
+import { retryPortraitJob } from '../src/flows/portrait/submission';
 import { renderWorkflowMetrics } from '../src/flows/workflowMetrics';
 import { BatchModel } from '../src/store/batchModel';
 import { GenerationModel } from '../src/store/generationModel';
@@ -121,6 +123,16 @@ describe('retention (RETENTION_INPUTS_DAYS=1, RETENTION_OUTPUTS_DAYS=30, on a cl
     expect([retry.status, retry.body.error.code]).toEqual([409, 'not_retryable']);
   });
 
+  it('a retry that read the job before its photo was erased starts nothing', async () => {
+    const id = await finishedJob();
+    await JobModel.updateOne({ _id: id }, { $set: { status: 'failed' } });
+    await endAt(JobModel, id, endedAgo(2 * DAY));
+    const readBefore = (await JobModel.findById(id).lean<JobDocument>())!;
+    expect(await runRetention(deps())).toMatchObject({ inputs: 1 });
+    expect(await retryPortraitJob({ config: stack.config, objects: stack.objects, portraitQueue: stack.portraitQueue }, readBefore as never)).toBe(false);
+    expect((await JobModel.findById(id).lean<JobDocument>())!.status).toBe('failed');
+  });
+
   it('a period of 0 keeps that data for good', async () => {
     const id = await finishedJob();
     await endAt(JobModel, id, endedAgo(1000 * DAY));
@@ -138,5 +150,20 @@ describe('retention (RETENTION_INPUTS_DAYS=1, RETENTION_OUTPUTS_DAYS=30, on a cl
       if (!scheduler) await new Promise((r) => setTimeout(r, 50));
     }
     expect(scheduler).toMatchObject({ every: stack.config.RETENTION_SWEEP_S * 1000 });
+  });
+
+  it('the orchestrator role runs a sweep added to its retention queue, on the real clock', async () => {
+    const id = await finishedJob();
+    await endAt(JobModel, id, new Date(Date.now() - 2 * DAY));
+    const queue = stack.queues.get(QueueName.retention);
+    const added = await queue.add('sweep', {});
+    let job = await Job.fromId<object, RetentionSweep>(queue, added.id!);
+    for (let i = 0; i < 300 && !(await job!.isCompleted()) && !(await job!.isFailed()); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = await Job.fromId<object, RetentionSweep>(queue, added.id!);
+    }
+    expect(job!.failedReason).toBeUndefined();
+    expect(job!.returnvalue.inputs).toBeGreaterThanOrEqual(1);
+    expect((await JobModel.findById(id).lean<JobDocument>())!.inputsErasedAt).toBeInstanceOf(Date);
   });
 });

@@ -29,6 +29,7 @@ export async function createApiKey(tenant: string, name?: string): Promise<{ id:
   if (!TENANT_PATTERN.test(tenant)) throw new Error('tenant must be lowercase letters, digits, - or _ (at most 63)');
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
+  await markKeysIssued();
   await ApiKeyModel.create({ _id: id, tenant, name, secretHash: hash(secret) });
   return { id, key: `apx_${id}_${secret}` };
 }
@@ -48,6 +49,19 @@ export async function verifyApiKey(key: string): Promise<{ id: string; tenant: s
   return timingSafeEqual(given, Buffer.from(doc.secretHash, 'hex')) ? { id: doc._id, tenant: doc.tenant } : null;
 }
 
+/**
+ * "API keys were issued here": one document without a tenant, written with the first key and kept
+ * when a tenant's keys are erased, so erasing the last tenant does not open an `AUTH_MODE=auto` API.
+ */
+const keysIssuedSchema = new Schema({ _id: { type: String, required: true } }, { timestamps: true, versionKey: false });
+const KeysIssuedModel = mongoose.models.KeysIssued ?? mongoose.model('KeysIssued', keysIssuedSchema, 'keys_issued');
+const KEYS_ISSUED = 'keys-issued';
+
+export async function markKeysIssued(): Promise<void> {
+  await KeysIssuedModel.updateOne({ _id: KEYS_ISSUED }, { $setOnInsert: { _id: KEYS_ISSUED } }, { upsert: true });
+}
+
+/** Whether the API is past its open start: a key exists, or keys were issued here and erased since. */
 export async function anyApiKeyExists(): Promise<boolean> {
-  return (await ApiKeyModel.exists({})) !== null;
+  return (await ApiKeyModel.exists({})) !== null || (await KeysIssuedModel.exists({ _id: KEYS_ISSUED })) !== null;
 }

@@ -8,7 +8,7 @@ import { listenForCancels } from '../flows/cancellation';
 import { replayErasureLog } from '../flows/erasure/erasureReplay';
 import { startPendingErasureSweeper } from '../flows/erasure/pendingErasures';
 import { retentionProcessor, scheduleRetention } from '../flows/erasure/retention';
-import type { ErasureDeps } from '../flows/erasure/targets';
+import type { ErasureDeps } from '../flows/erasure/erasureTarget';
 import { logger } from '../logger';
 import type { BatchJobData } from '../flows/contracts/batch';
 import type { GenerationJobData } from '../flows/contracts/generation';

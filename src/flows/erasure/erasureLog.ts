@@ -1,7 +1,8 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { logger } from '../../logger';
-import type { ErasureKind, ErasureTarget } from './targets';
+import { TENANT_PATTERN } from '../../store/apiKeyModel';
+import type { ErasureKind, ErasureTarget } from './erasureTarget';
 
 /**
  * The erasure log (ERASURE_LOG): one JSON line `{kind, id, tenant, at}` per erasure, ids only.
@@ -26,7 +27,14 @@ export async function appendErasures(path: string | undefined, targets: ErasureT
   }
 }
 
-/** Every well-formed line of the log (none when there is no log); a torn last line (a crash mid-write) is skipped. */
+/** A resource's id is a 24-hex ObjectId (or an id derived to the same shape, ids.ts), a tenant's a tenant name. */
+const validId = (entry: ErasureLogEntry) => (entry.kind === 'tenant' ? TENANT_PATTERN : /^[0-9a-f]{24}$/).test(entry.id);
+
+/**
+ * Every well-formed line of the log (none when there is no log). A line that is not (a torn last
+ * line after a crash mid-write, a hand-edited one naming no valid id, which would make the
+ * replay's queries throw and replay nothing) is skipped, and its number logged.
+ */
 export async function readErasureLog(path: string | undefined): Promise<ErasureLogEntry[]> {
   if (!path) return [];
   let text: string;
@@ -41,7 +49,7 @@ export async function readErasureLog(path: string | undefined): Promise<ErasureL
     if (!line.trim()) continue;
     try {
       const entry = JSON.parse(line) as ErasureLogEntry;
-      if (KINDS.includes(entry.kind) && typeof entry.id === 'string' && typeof entry.tenant === 'string' && !Number.isNaN(Date.parse(entry.at))) {
+      if (KINDS.includes(entry.kind) && typeof entry.id === 'string' && validId(entry) && typeof entry.tenant === 'string' && !Number.isNaN(Date.parse(entry.at))) {
         entries.push(entry);
         continue;
       }

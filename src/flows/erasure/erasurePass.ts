@@ -1,16 +1,20 @@
-import { eraseRecords } from './records';
+import { eraseDocumentsAndObjects } from './documentsAndObjects';
+import type { ErasureDeps, ErasureTarget } from './erasureTarget';
 import { eraseRedisTraces } from './redisTraces';
-import type { ErasureDeps, ErasureTarget } from './targets';
+
+/** A resource to erase, with `since`: where its entries in the queues' event streams begin (ms, streamsSince). */
+export type PassEntry = { target: ErasureTarget; since: number };
 
 /**
- * One pass over everything a resource left: its records and objects, then Redis. `settled` when
- * nothing of it was still running, so nothing can write any more; the records are then erased once
- * more, for what a job wrote while the first sweep ran (a step's upload, a webhook's delivery record).
- * `since`: the resource's creation time (ms), where its entries in the queues' event streams begin.
+ * One pass over everything some resources left: their documents and objects, then Redis (one sweep
+ * for all of them). Returns those still `running`; the others can no longer write, and their
+ * documents and objects are erased once more, for what a job wrote while the first sweep ran (a
+ * step's upload, a webhook's delivery record).
  */
-export async function erasePass(deps: ErasureDeps, target: ErasureTarget, since: number): Promise<{ settled: boolean }> {
-  await eraseRecords(deps, target.kind, target.id);
-  const { settled } = await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, target.id, since);
-  if (settled) await eraseRecords(deps, target.kind, target.id);
-  return { settled };
+export async function erasePass<E extends PassEntry>(deps: ErasureDeps, entries: E[]): Promise<{ running: E[] }> {
+  for (const { target } of entries) await eraseDocumentsAndObjects(deps, target.kind, target.id);
+  const traces = entries.map(({ target, since }) => ({ id: target.id, since }));
+  const { running } = await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, traces);
+  for (const { target } of entries) if (!running.has(target.id)) await eraseDocumentsAndObjects(deps, target.kind, target.id);
+  return { running: entries.filter(({ target }) => running.has(target.id)) };
 }

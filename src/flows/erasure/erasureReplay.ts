@@ -2,9 +2,11 @@ import { logger } from '../../logger';
 import { ApiKeyModel } from '../../store/apiKeyModel';
 import { ScheduleModel } from '../../store/scheduleModel';
 import { readErasureLog, type ErasureLogEntry } from './erasureLog';
-import { eraseResources, MODELS } from './resourceErasure';
-import { eraseTenant } from './tenantErasure';
-import type { ErasureDeps, ResourceKind } from './targets';
+import { inboxRoot } from '../batches/inboxPhotos';
+import { eraseResources } from './resourceErasure';
+import { MODELS } from './resourceModels';
+import { eraseTenant, inboxObjectsUpTo } from './tenantErasure';
+import type { ErasureDeps, ResourceKind } from './erasureTarget';
 
 /** Ids per `$in` query. */
 const CHUNK = 500;
@@ -15,7 +17,7 @@ export type ErasureReplay = { logged: number; erasedAgain: number; tenantsErased
  * Applies the erasure log (ERASURE_LOG) to the data as it is now: whatever it names that exists
  * again (a restore of a backup older than the erasure) is erased again through the same path.
  * Run when an orchestrator starts. Cheap when nothing came back: one `$in` query per kind and
- * few ids, one query per collection for the tenants.
+ * few ids, one query per collection and one listing of the inbox folder for the tenants.
  */
 export async function replayErasureLog(deps: ErasureDeps): Promise<ErasureReplay> {
   const entries = await readErasureLog(deps.config.ERASURE_LOG);
@@ -34,7 +36,8 @@ export async function replayErasureLog(deps: ErasureDeps): Promise<ErasureReplay
     const createdUpTo = { tenant, createdAt: { $lte: at } };
     const models = [ApiKeyModel, ScheduleModel, ...Object.values(MODELS)];
     const found = await Promise.all(models.map((m) => m.exists(createdUpTo)));
-    if (!found.some(Boolean)) continue;
+    const inboxBack = await inboxObjectsUpTo(deps, inboxRoot(deps.config, tenant, ''), at);
+    if (!found.some(Boolean) && inboxBack.length === 0) continue;
     await eraseTenant(deps, tenant, 'replay', at);
     replay.tenantsErasedAgain++;
   }
@@ -44,6 +47,11 @@ export async function replayErasureLog(deps: ErasureDeps): Promise<ErasureReplay
 
 function lastErasureOfEachTenant(entries: ErasureLogEntry[]): Map<string, Date> {
   const last = new Map<string, Date>();
-  for (const e of entries) if (e.kind === 'tenant' && !(last.get(e.id)! > new Date(e.at))) last.set(e.id, new Date(e.at));
+  for (const e of entries) {
+    if (e.kind !== 'tenant') continue;
+    const at = new Date(e.at);
+    const before = last.get(e.id);
+    if (!before || at > before) last.set(e.id, at);
+  }
   return last;
 }

@@ -2,8 +2,8 @@ import { JobModel } from '../../store/jobModel';
 import { photosTakenFor } from '../../store/processedPhotoModel';
 import { jobObjectsPrefix } from '../ids';
 import { WorkflowMetrics } from '../workflowMetrics';
-import { eraseTakenPhotos } from './records';
-import { nowOf, type ErasureDeps, type ErasureTrigger } from './targets';
+import { eraseTakenPhotos } from './documentsAndObjects';
+import { nowOf, type ErasureDeps, type ErasureTrigger } from './erasureTarget';
 
 /**
  * Erases a finished job's inputs, the person's photos, and keeps the rest (attempts, images,

@@ -4,16 +4,17 @@ import { JobModel } from '../../store/jobModel';
 import { TERMINAL_STATUSES } from '../../store/statuses';
 import type { QueuePayloads } from '../queues';
 import { eraseJobInputs } from './inputErasure';
-import { eraseResources, MODELS } from './resourceErasure';
-import { nowOf, type ErasureDeps, type ResourceKind } from './targets';
+import { eraseResources } from './resourceErasure';
+import { MODELS } from './resourceModels';
+import { nowOf, type ErasureDeps, type ResourceKind } from './erasureTarget';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Batches of RETENTION_BATCH_SIZE one sweep erases at most per kind; the next sweep goes on. */
 const MAX_BATCHES_PER_SWEEP = 10;
 const SCHEDULER_ID = 'retention';
 
-/** Statuses after which a resource's retention clock runs (from its `finishedAt`). */
-const FINISHED: Record<ResourceKind, string[]> = { job: [...TERMINAL_STATUSES], generation: [...TERMINAL_STATUSES], batch: ['completed', 'failed'] };
+/** Statuses after which a resource's retention clock runs (from its `finishedAt`), a batch's among them. */
+const FINISHED = [...TERMINAL_STATUSES];
 
 export type RetentionSweep = { outputs: Record<ResourceKind, number>; inputs: number };
 
@@ -32,7 +33,7 @@ export async function runRetention(deps: ErasureDeps): Promise<RetentionSweep> {
     const cutoff = new Date(now.getTime() - outputsDays * DAY_MS);
     for (const kind of ['batch', 'job', 'generation'] as const) {
       for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-        const due = await MODELS[kind].find({ status: { $in: FINISHED[kind] }, finishedAt: { $lt: cutoff } }, { _id: 1, tenant: 1 }).limit(size).lean<{ _id: unknown; tenant: string }[]>();
+        const due = await MODELS[kind].find({ status: { $in: FINISHED }, finishedAt: { $lt: cutoff } }, { _id: 1, tenant: 1 }).limit(size).lean<{ _id: unknown; tenant: string }[]>();
         if (due.length === 0) break;
         const { erased } = await eraseResources(at, due.map((d) => ({ kind, id: String(d._id), tenant: d.tenant })), 'retention');
         for (const k of Object.keys(erased) as ResourceKind[]) sweep.outputs[k] += erased[k];
@@ -43,7 +44,7 @@ export async function runRetention(deps: ErasureDeps): Promise<RetentionSweep> {
   if (inputsDays > 0) {
     const cutoff = new Date(now.getTime() - inputsDays * DAY_MS);
     for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-      const due = await JobModel.find({ status: { $in: FINISHED.job }, finishedAt: { $lt: cutoff }, inputsErasedAt: { $exists: false } }, { _id: 1 }).limit(size).lean<{ _id: unknown }[]>();
+      const due = await JobModel.find({ status: { $in: FINISHED }, finishedAt: { $lt: cutoff }, inputsErasedAt: { $exists: false } }, { _id: 1 }).limit(size).lean<{ _id: unknown }[]>();
       if (due.length === 0) break;
       await eraseJobInputs(at, due.map((d) => String(d._id)), 'retention');
       sweep.inputs += due.length;

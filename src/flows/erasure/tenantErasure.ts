@@ -1,13 +1,15 @@
 import { deleteSchedule } from '../batches/schedules';
 import { inboxRoot } from '../batches/inboxPhotos';
-import { ApiKeyModel } from '../../store/apiKeyModel';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ApiKeyModel, markKeysIssued } from '../../store/apiKeyModel';
 import { ScheduleModel } from '../../store/scheduleModel';
 import { QueueName } from '../queues';
 import { eventStreamLeasesKey, scheduleLockKey } from '../redisKeys';
 import { appendErasures } from './erasureLog';
 import { eraseRedisTraces } from './redisTraces';
-import { eraseResources, MODELS } from './resourceErasure';
-import { nowOf, type ErasureDeps, type ErasureTrigger, type ResourceKind } from './targets';
+import { nowOf, streamsSince, type ErasureDeps, type ErasureTrigger, type ResourceKind } from './erasureTarget';
+import { eraseResources } from './resourceErasure';
+import { MODELS } from './resourceModels';
 
 /** Resources erased per round: bounded, so a large tenant never holds all its ids in memory at once. */
 const ROUND = 100;
@@ -16,21 +18,23 @@ export type TenantErasure = { keys: number; schedules: number; erased: Record<Re
 
 /**
  * A tenant's whole data: its API keys first (deleted, not revoked: a revoked key still names the
- * tenant and its label, and no request can add data once they are gone), its schedules, every
- * batch (with its children), job and generation through the one erasure path, and its inbox
- * folder. `createdUpTo`: only what existed by then (a replay must not erase a tenant of the same
- * name created after the erasure).
+ * tenant and its label, and no request can add data once they are gone; the tenant-less mark that
+ * keys were issued stays, so an `AUTH_MODE=auto` API does not open when the last tenant goes), its
+ * schedules, every batch (with its children), job and generation through the one erasure path, and
+ * its inbox folder. `createdUpTo`: only what existed by then (a replay must not erase a tenant of the
+ * same name created after the erasure, nor a photo put in its inbox since).
  */
 export async function eraseTenant(deps: ErasureDeps, tenant: string, trigger: ErasureTrigger, createdUpTo?: Date): Promise<TenantErasure> {
   const mine = { tenant, ...(createdUpTo ? { createdAt: { $lte: createdUpTo } } : {}) };
   if (trigger !== 'replay') await appendErasures(deps.config.ERASURE_LOG, [{ kind: 'tenant', id: tenant, tenant }], nowOf(deps));
+  if (await ApiKeyModel.exists({})) await markKeysIssued();
   const keys = (await ApiKeyModel.deleteMany(mine)).deletedCount;
   const schedules = await ScheduleModel.find(mine, { _id: 1, createdAt: 1 }).lean<{ _id: unknown; createdAt?: Date }[]>();
   const scheduleDeps = { config: deps.config, redis: deps.redis, scheduleQueue: deps.queues.get(QueueName.schedule) };
   for (const s of schedules) {
     await deleteSchedule(scheduleDeps, String(s._id));
     // Its firings' traces in the schedule queue (the scheduler's delayed job and its events).
-    await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, String(s._id), (s.createdAt?.getTime() ?? 0) - 60_000);
+    await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, [{ id: String(s._id), since: streamsSince(s.createdAt) }]);
   }
   const result: TenantErasure = { keys, schedules: schedules.length, erased: { batch: 0, job: 0, generation: 0 }, inboxPhotos: 0, pending: 0 };
   for (const kind of ['batch', 'job', 'generation'] as const) {
@@ -42,7 +46,25 @@ export async function eraseTenant(deps: ErasureDeps, tenant: string, trigger: Er
       result.pending += done.pending;
     }
   }
-  if (!createdUpTo) result.inboxPhotos = await deps.objects.deletePrefix(inboxRoot(deps.config, tenant, ''));
+  const inbox = inboxRoot(deps.config, tenant, '');
+  if (!createdUpTo) result.inboxPhotos = await deps.objects.deletePrefix(inbox);
+  else {
+    const restored = await inboxObjectsUpTo(deps, inbox, createdUpTo);
+    await deps.objects.deleteKeys(restored);
+    result.inboxPhotos = restored.length;
+  }
   await deps.redis.del(eventStreamLeasesKey(deps.config.QUEUE_PREFIX, tenant), scheduleLockKey(deps.config.QUEUE_PREFIX, tenant));
   return result;
+}
+
+/** The keys of the objects under `prefix` last written at or before `at`: those a restore of an older backup brought back (a restore keeps their times). */
+export async function inboxObjectsUpTo(deps: ErasureDeps, prefix: string, at: Date): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await deps.objects.client.send(new ListObjectsV2Command({ Bucket: deps.objects.bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key && o.LastModified && o.LastModified <= at) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
 }

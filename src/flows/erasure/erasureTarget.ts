@@ -17,3 +17,9 @@ export type ErasureTrigger = 'request' | 'retention' | 'tenant' | 'replay';
 export type ErasureDeps = { config: Config; redis: Redis; objects: ObjectStore; queues: QueueSet; now?: () => Date };
 
 export const nowOf = (deps: ErasureDeps) => (deps.now ?? (() => new Date()))();
+
+/** Margin before a resource's creation where its entries in the queues' event streams may begin (clock skew between processes). */
+export const STREAM_MARGIN_MS = 60_000;
+
+/** Where a resource's entries in the queues' event streams begin (ms), from its creation; 0 (all) when unknown. */
+export const streamsSince = (createdAt: Date | undefined) => (createdAt ? createdAt.getTime() - STREAM_MARGIN_MS : 0);

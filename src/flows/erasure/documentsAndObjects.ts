@@ -1,3 +1,4 @@
+import { Job } from 'bullmq';
 import { BatchModel, type BatchDocument, type BatchItem } from '../../store/batchModel';
 import { GenerationModel } from '../../store/generationModel';
 import { forgetIdempotencyKeysOf } from '../../store/idempotencyModel';
@@ -6,17 +7,18 @@ import type { ObjectStore } from '../../store/objectStore';
 import { forgetPhotosFor, photosTakenAt, photosTakenFor, type TakenPhoto } from '../../store/processedPhotoModel';
 import { ScheduleModel } from '../../store/scheduleModel';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
-import { derivedId, generationObjectsPrefix, jobObjectsPrefix } from '../ids';
+import type { BatchJobData, BatchTarget } from '../contracts/batch';
+import { batchJobId, derivedId, generationObjectsPrefix, jobObjectsPrefix } from '../ids';
 import { QueueName, type QueueSet } from '../queues';
-import type { ResourceKind } from './targets';
+import type { ResourceKind } from './erasureTarget';
 
 /**
  * What MongoDB and S3 hold of one resource, erased: its document, its webhook deliveries, the
  * Idempotency-Keys that created it (usable again after), its objects, the inbox photos it was made
- * from and their claims, and its id in a batch that listed it. Idempotent: a second pass finds
+ * from and their claims, and in a batch that made it, its item and its request (forgetChildOfBatches). Idempotent: a second pass finds
  * nothing and deletes nothing.
  */
-export async function eraseRecords(deps: { objects: ObjectStore; queues: QueueSet }, kind: ResourceKind, id: string): Promise<void> {
+export async function eraseDocumentsAndObjects(deps: { objects: ObjectStore; queues: QueueSet }, kind: ResourceKind, id: string): Promise<void> {
   if (kind === 'batch') {
     const batch = await BatchModel.findById(id).lean<BatchDocument>();
     if (batch) await forgetBatchTraces(deps, batch);
@@ -25,7 +27,7 @@ export async function eraseRecords(deps: { objects: ObjectStore; queues: QueueSe
     await eraseTakenPhotos(deps.objects, await photosTakenFor([id]));
     await (kind === 'job' ? JobModel : GenerationModel).deleteOne({ _id: id });
     await deps.objects.deletePrefix(kind === 'job' ? jobObjectsPrefix(id) : generationObjectsPrefix(id));
-    await forgetChildOfBatches(id);
+    await forgetChildOfBatches(deps.queues, id);
   }
   await WebhookDeliveryModel.deleteMany({ jobId: id });
   await forgetIdempotencyKeysOf(id);
@@ -58,18 +60,43 @@ async function forgetBatchTraces(deps: { objects: ObjectStore; queues: QueueSet 
   }
 }
 
-/** A child erased on its own leaves its batch: the batch's counts go on without it. */
-async function forgetChildOfBatches(id: string): Promise<void> {
+/** What a batch's generation request says once its generation was erased: its text (the prompts) is gone, its shape stays. */
+export const ERASED_PROMPT = '[erased]';
+
+/**
+ * A child erased on its own leaves its batch, which goes on without it: its item and its line in
+ * the summary are pulled (`$pull`, not a rewrite of the array: the fan-out may be writing it), and
+ * the request it was made from, in the document and in the batch's BullMQ job data, loses its
+ * prompts (a person's words). Its position stays, so the other children's ids still derive from theirs.
+ */
+async function forgetChildOfBatches(queues: QueueSet, id: string): Promise<void> {
   for (const batch of await BatchModel.find({ 'items.id': id }).lean<BatchDocument[]>()) {
-    const summary = batch.summary as { unsuccessful?: { id: string }[] } | undefined;
+    const batchId = batch._id.toHexString();
+    // The elements as stored: FerretDB's $pull removes equal values only, it takes no query.
+    const item = batch.items.find((i: BatchItem) => i.id === id);
+    const unsuccessful = (batch.summary as { unsuccessful?: { id: string }[] } | undefined)?.unsuccessful?.find((c) => c.id === id);
+    const request = requestIndexOf(batchId, batch.target as BatchTarget, id);
+    const at = `target.requests.${request}`;
     await BatchModel.updateOne(
       { _id: batch._id },
       {
-        $set: {
-          items: batch.items.filter((i: BatchItem) => i.id !== id),
-          ...(summary?.unsuccessful ? { 'summary.unsuccessful': summary.unsuccessful.filter((c) => c.id !== id) } : {}),
-        },
+        $pull: { items: item, ...(unsuccessful ? { 'summary.unsuccessful': unsuccessful } : {}) },
+        ...(request >= 0 ? { $set: { [`${at}.prompt`]: ERASED_PROMPT }, $unset: { [`${at}.negative_prompt`]: 1 } } : {}),
       },
     );
+    if (request >= 0) await forgetRequestInBatchJob(queues, batchId, request);
   }
+}
+
+/** The index of the generation request that made this child (ids derive from it: orchestrator.ts), or -1. */
+function requestIndexOf(batchId: string, target: BatchTarget, childId: string): number {
+  if (target?.type !== 'generations') return -1;
+  return target.requests.findIndex((_, index) => derivedId(batchId, 'generation', String(index)) === childId);
+}
+
+async function forgetRequestInBatchJob(queues: QueueSet, batchId: string, index: number): Promise<void> {
+  const job = await Job.fromId<BatchJobData>(queues.get(QueueName.batch), batchJobId(batchId));
+  if (job?.data.target.type !== 'generations') return;
+  const requests = job.data.target.requests.map((r, i) => (i === index ? { ...r, prompt: ERASED_PROMPT, negative_prompt: undefined } : r));
+  await job.updateData({ ...job.data, target: { ...job.data.target, requests } });
 }
