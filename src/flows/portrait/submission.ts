@@ -99,7 +99,7 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
   });
   const state = { ...startRetryCycle(previous, doc.status as JobStatus, deps.config.MAX_ATTEMPTS), trace: currentTraceCarrier() };
   const claimed = await JobModel.updateOne(
-    { _id: jobId, status: { $in: RETRYABLE_STATUSES }, cycle: previous.cycle },
+    { _id: jobId, status: { $in: RETRYABLE_STATUSES }, cycle: previous.cycle, inputsErasedAt: { $exists: false } },
     { $set: { status: 'pending', cycle: state.cycle, history: state.history, error: null, report: null, result: null, finishedAt: null } },
   );
   if (claimed.modifiedCount !== 1) return false;
