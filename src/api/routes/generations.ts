@@ -61,14 +61,15 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     if (existing) return void res.status(200).setHeader('Idempotent-Replayed', 'true').location(`/generations/${claim.replayOf}`).json(await generationView(deps.objects, existing, 'as_requested'));
     // A claimed key whose generation was never created (the first request failed) creates it now.
     id = claim.replayOf ?? id;
+    let doc: GenerationDocument;
     try {
-      await submitGeneration({ config: deps.config, queue }, { id, tenant, request, secrets, webhook });
+      doc = await submitGeneration({ config: deps.config, queue }, { id, tenant, request, secrets, webhook });
     } catch (e) {
       await claim.release();
       throw e;
     }
+    // Without ?wait the answer is the generation as created (pending), whatever the orchestrator did since.
     const deadline = Date.now() + (query.wait ?? 0) * 1000;
-    let doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
     while (!TERMINAL_STATUSES.has(doc.status) && Date.now() < deadline && !req.socket.destroyed) {
       await new Promise((r) => setTimeout(r, 200));
       doc = (await GenerationModel.findById(id).lean<GenerationDocument>())!;

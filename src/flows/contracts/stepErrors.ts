@@ -24,7 +24,7 @@ export const STEP_ERRORS = {
     params: ['repo'],
   },
   unreadable_image: { message: 'An image of the job could not be decoded: the reference photo is damaged or too large.', retryable: false },
-  secrets_unavailable: { message: 'The credentials sealed with the request could not be opened by this deployment; send them again with a new request.', retryable: false },
+  secrets_unavailable: { message: 'The request’s sealed secrets cannot be opened by this deployment (altered, or sealed with another key): send them again with a new request.', retryable: false },
   destination_refused: { message: 'The destination bucket cannot be written: its endpoint is not allowed here, or its keys were not sent.', retryable: false },
   output_too_large: { message: 'The requested image size is larger than this deployment renders.', retryable: false },
   model_server_refused: { message: 'The vision-language model server refused the request: a fault of the deployment’s configuration.', retryable: false },

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { randomInt } from 'node:crypto';
 import type { Config } from '../../config';
-import { GenerationModel } from '../../store/generationModel';
+import { GenerationModel, type GenerationDocument } from '../../store/generationModel';
 import { isDuplicateKey } from '../../store/mongo';
 import { currentTraceCarrier } from '../../telemetry';
 import { outputSize, type GenerationRequest, type GenerationJobData } from '../contracts/generation';
@@ -14,21 +14,23 @@ type Secrets = NonNullable<GenerationRequest['secrets']>;
 
 /**
  * POST /generations: the Generation document (without secrets), then its orchestrator job, whose
- * generate-step payload carries the secrets sealed for this generation only.
+ * generate-step payload carries the secrets sealed for this generation only. Returns the document
+ * as it was created (the orchestrator may move it on at once).
  */
 export async function submitGeneration(
   deps: { config: Config; queue: Queue<GenerationJobData> },
   submission: { id: string; tenant: string; request: Omit<GenerationRequest, 'secrets'>; secrets?: Secrets; webhook?: WebhookSpec; parent?: ParentJob },
-): Promise<void> {
+): Promise<GenerationDocument> {
   const { id, tenant, request, secrets, webhook, parent } = submission;
-  let seed = request.seed ?? randomInt(0, 2 ** 32 - 1);
+  let created: GenerationDocument;
   try {
-    await GenerationModel.create({ _id: id, tenant, status: 'pending', request, seed });
+    created = (await GenerationModel.create({ _id: id, tenant, status: 'pending', request, seed: request.seed ?? randomInt(0, 2 ** 32 - 1) })).toObject() as GenerationDocument;
   } catch (err) {
     // A replayed batch fan-out: the document exists; its job is (re-)added below, a no-op if there.
     if (!isDuplicateKey(err)) throw err;
-    seed = (await GenerationModel.findById(id, { seed: 1 }).lean<{ seed: number }>())!.seed;
+    created = (await GenerationModel.findById(id).lean<GenerationDocument>())!;
   }
+  const { seed } = created;
   const input = {
     jobId: id,
     attempt: 1,
@@ -47,4 +49,5 @@ export async function submitGeneration(
     ...(secrets ? { secrets: sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(id, request.destination), secrets) } : {}),
   };
   await deps.queue.add('generation', { generationId: id, tenant, webhook, input, trace: currentTraceCarrier() }, orchestratorJobOptions(generationJobId(id), deps.config.STEP_RETENTION_S, parent));
+  return created;
 }
