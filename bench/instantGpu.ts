@@ -16,6 +16,11 @@ export function instantGpuSteps(config: Config) {
     }),
     validate: () => ({ passed: true, score: 0.9, checks: [], feedback: '' }),
     report: () => ({ summary: 'n/a', failedChecks: [], suggestions: [] }),
+    prepare_identity: (job) => ({
+      photos: job.data.photoKeys.map((_: string, i: number) => ({ key: `${job.data.outputPrefix}/${i}.png`, caption: 'a photo of tok person' })),
+      embeddingsKey: `${job.data.outputPrefix}/embeddings.json`,
+    }),
+    train_identity: (job) => ({ loraKey: job.data.loraKey, stepsDone: job.data.recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 }),
   };
   const connection = connectRedis(config.REDIS_URL);
   const workers = (Object.entries(GPU_QUEUES) as [GpuQueue, StepName][]).map(

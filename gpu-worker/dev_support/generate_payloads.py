@@ -18,7 +18,7 @@ from pathlib import Path
 GPU_WORKER = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = GPU_WORKER.parent / "contracts"
 TARGET = GPU_WORKER / "apex_gpu_worker" / "contracts" / "payloads.py"
-PAYLOAD_SCHEMA = re.compile(r"^(?P<step>[a-z]+)\.(?P<kind>input|result)\.schema\.json$")
+PAYLOAD_SCHEMA = re.compile(r"^(?P<step>[a-z][a-z_]*)\.(?P<kind>input|result)\.schema\.json$")
 SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 MAX_LINE = 110
 

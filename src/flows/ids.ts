@@ -28,10 +28,15 @@ export const webhookId = (resourceId: string, ...transition: (string | number)[]
 
 /**
  * Where a resource's objects live in S3_BUCKET: everything of a portrait job (its reference photo,
- * every attempt's images) under one prefix, a generation's images under another, so erasing one
- * deletes one prefix. Images sent to a caller's own `destination` bucket are the caller's.
+ * every attempt's images) under one prefix, a generation's images under another, an identity's
+ * under a third, so erasing one deletes one prefix. Images sent to a caller's own `destination` bucket are the caller's.
  */
 export const jobObjectsPrefix = (jobId: string) => `jobs/${jobId}/`;
 export const generationObjectsPrefix = (generationId: string) => `generations/${generationId}/`;
+/**
+ * Everything of an identity (issue 21): its photos, their framed copies and embeddings, training
+ * checkpoints and its LoRA, all biometric data, under one prefix that its erasure deletes.
+ */
+export const identityObjectsPrefix = (identityId: string) => `identities/${identityId}/`;
 /** A job's reference photo, `<prefix>reference.<ext>`: the input that retention erases first. */
 export const referenceImageKey = (jobId: string, extension: string) => `${jobObjectsPrefix(jobId)}reference.${extension}`;

@@ -91,5 +91,10 @@ export class ScriptedGpuWorker {
       failedChecks: [],
       suggestions: ['try a different reference photo'],
     }),
+    prepare_identity: ({ photoKeys, outputPrefix, triggerToken }) => ({
+      photos: photoKeys.map((_, i) => ({ key: `${outputPrefix}/${i}.png`, caption: `a photo of ${triggerToken} person` })),
+      embeddingsKey: `${outputPrefix}/embeddings.json`,
+    }),
+    train_identity: ({ recipe, loraKey }) => ({ loraKey, stepsDone: recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 }),
   };
 }

@@ -10,8 +10,8 @@ from typing import Literal, NotRequired, TypedDict
 
 
 # The GPU steps with contracts (<step>.input/result); which queues carry them: contracts/steps.json.
-StepName = Literal["generate", "prompt", "report", "validate"]
-STEP_NAMES: tuple[StepName, ...] = ("generate", "prompt", "report", "validate")
+StepName = Literal["generate", "prepare_identity", "prompt", "report", "train_identity", "validate"]
+STEP_NAMES: tuple[StepName, ...] = ("generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
 
 
 class Trace(TypedDict):
@@ -89,6 +89,25 @@ class GenerateResult(TypedDict):
     seed: int
     timings: NotRequired[dict[str, float]]
     pixels: NotRequired[Pixels]
+
+
+class PrepareIdentityInput(TypedDict):
+    trace: NotRequired[Trace]
+    identityId: str
+    photoKeys: list[str]
+    resolution: int
+    triggerToken: str
+    outputPrefix: str
+
+
+class Photo(TypedDict):
+    key: str
+    caption: str
+
+
+class PrepareIdentityResult(TypedDict):
+    photos: list[Photo]
+    embeddingsKey: str
 
 
 Purpose = Literal[
@@ -223,6 +242,33 @@ class ReportResult(TypedDict):
     summary: str
     failedChecks: list[FailedCheck]
     suggestions: list[str]
+
+
+class Recipe(TypedDict):
+    steps: int
+    rank: int
+    learningRate: float
+    resolution: int
+    seed: int
+    checkpointEvery: int
+
+
+class TrainIdentityInput(TypedDict):
+    trace: NotRequired[Trace]
+    identityId: str
+    photos: list[Photo]
+    recipe: Recipe
+    checkpointKey: str
+    loraKey: str
+
+
+class TrainIdentityResult(TypedDict):
+    loraKey: str
+    stepsDone: int
+    lossAverage: float
+    recentLosses: list[float]
+    resumedFromStep: int
+    timings: NotRequired[dict[str, float]]
 
 
 class ValidateInput(TypedDict):

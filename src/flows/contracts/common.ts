@@ -3,6 +3,8 @@ import type { TraceCarrier as Carrier } from '../../telemetry';
 
 /** A Job document id (MongoDB ObjectId, hex): the public job id too. */
 export const JobId = z.string().regex(/^[0-9a-f]{24}$/, 'must be a 24-character hex job id');
+/** An Identity document id (MongoDB ObjectId, hex): the public identity id too. */
+export const IdentityId = z.string().regex(/^[0-9a-f]{24}$/, 'must be a 24-character hex identity id');
 export const AttemptNumber = z.number().int().min(1).max(10);
 /** Object keys in the deployment's bucket; images travel between steps only as keys. */
 export const S3Key = z.string().min(1).max(1024).regex(/^[A-Za-z0-9!_.*'()/-]+$/, 'must be a safe S3 object key');

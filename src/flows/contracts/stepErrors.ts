@@ -8,8 +8,8 @@ import { z } from 'zod';
  * in the logs: it may name paths, hosts or model internals.
  *
  * `retryable`: whether the same job, retried as it is (POST /jobs/:id/retry), may end differently.
- * `params`: values the worker may name, each the caller's own input (a LoRA's repo), put into the
- * message where it says `{name}`.
+ * `params`: values the worker may name, each the caller's own input (a LoRA's repo, a photo's index)
+ * or a reason worded for the caller (why a photo was refused), put into the message where it says `{name}`.
  */
 type StepErrorSpec = { message: string; retryable: boolean; params?: readonly string[] };
 
@@ -29,6 +29,11 @@ export const STEP_ERRORS = {
   output_too_large: { message: 'The requested image size is larger than this deployment renders.', retryable: false },
   model_server_refused: { message: 'The vision-language model server refused the request: a fault of the deployment’s configuration.', retryable: false },
   unparseable_answer: { message: 'The vision-language model did not give a usable answer; retrying the job may succeed.', retryable: true },
+  photo_refused: {
+    message: 'The photo at index {index} (counting from 0) cannot be used to learn the person: {reason}.',
+    retryable: false,
+    params: ['index', 'reason'],
+  },
   step_cancelled: { message: 'The step was cancelled while it ran.', retryable: true },
 } as const satisfies Record<string, StepErrorSpec>;
 

@@ -1,7 +1,9 @@
 import type { z } from 'zod';
 import { GenerateStepInput, GenerateStepResult } from '../contracts/generateStep';
+import { PrepareIdentityStepInput, PrepareIdentityStepResult } from '../contracts/prepareIdentityStep';
 import { PromptStepInput, PromptStepResult } from '../contracts/promptStep';
 import { ReportStepInput, ReportStepResult } from '../contracts/reportStep';
+import { TrainIdentityStepInput, TrainIdentityStepResult } from '../contracts/trainIdentityStep';
 import { ValidateStepInput, ValidateStepResult } from '../contracts/validateStep';
 
 /**
@@ -10,8 +12,11 @@ import { ValidateStepInput, ValidateStepResult } from '../contracts/validateStep
  * queues, roles and contracts, so a new step is added here and in the worker's processor table.
  */
 
-/** The Python worker's pools (`--role`): which models a process loads. */
-export type GpuPool = 'diffusion' | 'vlm';
+/**
+ * The Python worker's pools (`--role`): which models a process loads. `training` learns identities
+ * (its own copy of the training model, long jobs), so a deployment keeps it off the GPUs that render.
+ */
+export type GpuPool = 'diffusion' | 'vlm' | 'training';
 /** The workflows that queue GPU steps. */
 export type Workflow = 'portrait' | 'generation';
 
@@ -33,6 +38,9 @@ export const STEPS = {
   generate: { input: GenerateStepInput, result: GenerateStepResult, pool: 'diffusion', workflowQueues: { portrait: 'portrait-generate' } },
   validate: { input: ValidateStepInput, result: ValidateStepResult, pool: 'vlm' },
   report: { input: ReportStepInput, result: ReportStepResult, pool: 'vlm' },
+  // Identities (issue 21): an identity's photos framed, captioned and embedded, then a LoRA learnt from them.
+  prepare_identity: { input: PrepareIdentityStepInput, result: PrepareIdentityStepResult, pool: 'training' },
+  train_identity: { input: TrainIdentityStepInput, result: TrainIdentityStepResult, pool: 'training' },
 } as const satisfies Record<string, StepDefinition>;
 
 export type StepName = keyof typeof STEPS;
