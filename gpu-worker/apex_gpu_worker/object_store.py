@@ -62,6 +62,13 @@ class ObjectStore:
     def get_bytes(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def get_bytes_if_present(self, key: str) -> bytes | None:
+        """The object's bytes, or None where there is no such object (other failures raise)."""
+        try:
+            return self.get_bytes(key)
+        except self._client.exceptions.NoSuchKey:
+            return None
+
     def close(self) -> None:
         """Closes the client's connections (a caller's bucket is used for one step only)."""
         self._client.close()

@@ -75,6 +75,21 @@ class StepModels:
         return DiffusionEngine(self.settings, self.settings.portrait_model, editing=True, share_with=self.text_engine)
 
     @cached_property
+    def training_pipeline(self):
+        """The pipeline the training pool learns LoRAs on, this process's own (its adapters come and
+        go with each run): APEX_GPU_TRAINING_MODEL, else the portrait model."""
+        from diffusers import DiffusionPipeline
+
+        from .devices import resolve_device, resolve_dtype
+
+        device = resolve_device(self.settings.device)
+        token = self.settings.hf_token.get_secret_value() if self.settings.hf_token else None
+        pipe = DiffusionPipeline.from_pretrained(training_model(self.settings), dtype=resolve_dtype(self.settings.dtype, device), token=token)
+        pipe.to(device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    @cached_property
     def vlm(self):
         return build_vlm(self.settings)
 
@@ -110,6 +125,18 @@ def _report(models: StepModels, queue: str) -> StepProcessor:
     return report_step(models.store, models.vlm)
 
 
+def _prepare_identity(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.prepare_identity import prepare_identity_step
+
+    return prepare_identity_step(models.settings, models.store, models.faces)
+
+
+def _train_identity(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.train_identity import train_identity_step
+
+    return train_identity_step(models.settings, models.store, models.training_pipeline, models.events)
+
+
 # Makes a step's processor for one of its queues. A new GPU step (its queue and pool come from
 # contracts/steps.json) needs its entry here and its module in steps/.
 STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
@@ -117,7 +144,14 @@ STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
     "generate": _generate,
     "validate": _validate,
     "report": _report,
+    "prepare_identity": _prepare_identity,
+    "train_identity": _train_identity,
 }
+
+
+def training_model(settings: WorkerSettings) -> str:
+    """The base LoRAs are learnt on: APEX_GPU_TRAINING_MODEL, else the model portraits are rendered with."""
+    return settings.training_model or settings.portrait_model or settings.flux_model
 
 
 def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> None:
@@ -133,6 +167,9 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
     if text or portraits:
         loaded.update({"APEX_GPU_UPSCALER_MODELS": Path(entry) for entry in settings.upscaler_models if Path(entry).parent == TINY_MODELS})
     catalogue = step_catalogue(settings.contracts_dir)
+    if any(catalogue.step_of(q) == "train_identity" for q in queues):
+        setting = "APEX_GPU_TRAINING_MODEL" if settings.training_model else "APEX_GPU_PORTRAIT_MODEL" if settings.portrait_model else "APEX_GPU_FLUX_MODEL"
+        loaded[setting] = Path(training_model(settings))
     if any(catalogue.queues[q].pool == "vlm" for q in queues) and settings.vlm_backend == "transformers":
         loaded["APEX_GPU_VLM_MODEL"] = Path(settings.vlm_model)
     tiny = {name: path for name, path in loaded.items() if path.parent == TINY_MODELS}

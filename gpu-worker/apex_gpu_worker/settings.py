@@ -38,6 +38,10 @@ class WorkerSettings(BaseSettings):
     concurrency: int = Field(1, ge=1)
     # How long a SIGTERM waits for the job in hand before the worker gives it back to the queue.
     shutdown_grace_s: float = Field(60.0, ge=0)
+    # How long a job's lock lasts unless renewed (at half of it), and how often lapsed locks are looked
+    # for: a SIGKILLed worker's job goes back to the queue within about their sum (BullMQ's defaults).
+    lock_duration_s: float = Field(30.0, gt=0)
+    stalled_interval_s: float = Field(30.0, gt=0)
 
     # --- object store
     s3_endpoint: str | None = Field(None, validation_alias=_env("S3_ENDPOINT", "S3_ENDPOINT"))
@@ -68,6 +72,10 @@ class WorkerSettings(BaseSettings):
     # Flux2KleinPipeline or QwenImageEditPlusPipeline folder or Hub id); empty renders portraits with
     # the text-to-image model from words alone (the person will not be the same).
     portrait_model: str = str(TINY_MODELS / "kontext")
+    # The base the training pool learns identities' LoRAs on; empty: the portrait model, the one the
+    # LoRA is applied to. BFL recommends training FLUX.2 [klein] LoRAs on the undistilled klein base
+    # (black-forest-labs/FLUX.2-klein-base-4B) and applying them to the distilled model.
+    training_model: str = ""
     # Super-resolution models that bring renders up to sizes above the native budget (Real-ESRGAN x2
     # and x4, or whatever else spandrel reads): .pth/.safetensors files, folders of them, or Hub files
     # written owner/repo/file.pth; one model per scale. Empty: a plain Lanczos resize (no detail).

@@ -29,6 +29,12 @@ StepProcessor = Callable[[Payload, Job, AbortSignal], Awaitable[Result]]
 log = logging.getLogger("apex_gpu_worker")
 
 
+def owner_id(data: dict) -> str | None:
+    """The resource a step works for, by which it is cancelled and its events are logged: a job's
+    (portraits, generations) or an identity's."""
+    return data.get("jobId") or data.get("identityId")
+
+
 def start_step_worker(
     queue: str,
     processor: StepProcessor,
@@ -43,7 +49,7 @@ def start_step_worker(
 
     async def process(job: Job, token: str, signal: AbortSignal) -> dict:
         data = job.data or {}
-        attributes = {"bullmq.queue": queue, "bullmq.job_id": str(job.id), "apex.job_id": str(data.get("jobId")), "apex.attempt": str(data.get("attempt"))}
+        attributes = {"bullmq.queue": queue, "bullmq.job_id": str(job.id), "apex.job_id": str(owner_id(data)), "apex.attempt": str(data.get("attempt"))}
         # Failures are recorded on the span (exception event, error status) by the context manager.
         with tracer.start_as_current_span(f"step {step}", context=parent_context(data.get("trace")), kind=SpanKind.CONSUMER, attributes=attributes) as span:
             try:
@@ -57,7 +63,7 @@ def start_step_worker(
             return result
 
     async def run(job: Job, signal: AbortSignal) -> dict:
-        job_id = (job.data or {}).get("jobId")
+        job_id = owner_id(job.data or {})
         current_job.set({"jobId": job_id, "bullJobId": job.id, "queue": queue})
         payload = check_input(settings.contracts_dir, step, job.data)
         if cancellations and await cancellations.is_cancelled(job_id):
@@ -78,6 +84,7 @@ def start_step_worker(
     worker = Worker(
         queue,
         process,
-        {"connection": settings.redis_url, "prefix": settings.queue_prefix, "concurrency": settings.concurrency},
+        {"connection": settings.redis_url, "prefix": settings.queue_prefix, "concurrency": settings.concurrency,
+         "lockDuration": int(settings.lock_duration_s * 1000), "stalledInterval": int(settings.stalled_interval_s * 1000)},
     )
     return worker

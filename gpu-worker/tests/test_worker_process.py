@@ -30,9 +30,9 @@ def worker_env(settings) -> dict:
     }
 
 
-async def start_worker(settings, *args: str) -> asyncio.subprocess.Process:
+async def start_worker(settings, *args: str, env: dict | None = None) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "apex_gpu_worker", *args, env=worker_env(settings),
+        sys.executable, "-m", "apex_gpu_worker", *args, env={**worker_env(settings), **(env or {})},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
     async for line in proc.stderr:

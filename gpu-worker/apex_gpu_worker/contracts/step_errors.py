@@ -62,6 +62,11 @@ class UnparseableAnswer(StepError, code="unparseable_answer"):
     """The model answered twice with text that is not the JSON the step asked for."""
 
 
+class IdentityPhotoRefused(StepError, code="photo_refused"):
+    """An identity's photo training cannot learn from (no face, several, too small, unreadable): its
+    `index` in the step's photos and the `reason`, worded for the person who sent it."""
+
+
 class StepCancelled(StepError, code="step_cancelled"):
     """The job was cancelled while its step ran (or before it started)."""
 
