@@ -39,28 +39,31 @@ describe('deployment files', () => {
       ...manifests.filter((m) => m.kind === 'Deployment').map((m) => m.spec.template.spec.containers[0].command as string[]),
     ].filter((c) => c.includes('--role'));
     const roles = commands.map((c) => c[c.indexOf('--role') + 1]);
-    expect(new Set(roles)).toEqual(new Set(['orchestrator', 'notifier', 'all', 'diffusion']));
-    // Between them the GPU pools serve every GPU queue: portraits and generations each have their own.
+    expect(new Set(roles)).toEqual(new Set(['orchestrator', 'notifier', 'all', 'diffusion', 'training']));
+    // Between them the GPU pools serve every GPU queue: portraits, generations and training each have their own.
     const served = commands.filter((c) => c.includes('--queues')).flatMap((c) => c[c.indexOf('--queues') + 1].split(','));
     expect(new Set(served)).toEqual(new Set(Object.keys(GPU_QUEUES)));
   });
 
-  it('list every manifest in the kustomization, and KEDA scales each GPU pool on the wait list BullMQ uses for its queue', async () => {
+  it('list every manifest in the kustomization, and KEDA scales each GPU pool on the wait lists BullMQ uses for its queues', async () => {
     for (const file of kustomization.resources) expect(existsSync(join(ROOT, 'deploy/k8s', file))).toBe(true);
     const deployments = manifests.filter((m) => m.kind === 'Deployment');
     const prefix = manifests.find((m) => m.kind === 'ConfigMap').data.QUEUE_PREFIX;
     const redis = connectRedis(process.env.REDIS_URL!);
-    const scaledOn: Record<string, string> = {};
+    const scaledOn: Record<string, string[]> = {};
     for (const scaled of manifests.filter((m) => m.kind === 'ScaledObject')) {
       const target = deployments.find((d) => d.metadata.name === scaled.spec.scaleTargetRef.name);
       const command: string[] = target.spec.template.spec.containers[0].command;
-      const diffusionQueue = command[command.indexOf('--queues') + 1].split(',').find((q) => q.includes('generate'))!;
-      const queue = new Queue(diffusionQueue, { connection: redis, prefix });
-      expect(scaled.spec.triggers[0].metadata.listName).toBe(queue.keys.wait);
-      await queue.close();
-      scaledOn[target.metadata.name] = diffusionQueue;
+      const waitLists: Record<string, string> = {};
+      for (const name of command[command.indexOf('--queues') + 1].split(',')) {
+        const queue = new Queue(name, { connection: redis, prefix });
+        waitLists[queue.keys.wait] = name;
+        await queue.close();
+      }
+      // Each trigger watches the wait list of one of the queues its deployment serves.
+      scaledOn[target.metadata.name] = (scaled.spec.triggers as { metadata: { listName: string } }[]).map((t) => waitLists[t.metadata.listName]);
     }
     redis.disconnect();
-    expect(scaledOn).toEqual({ 'gpu-worker': 'portrait-generate', 'gpu-generations': 'generate' });
+    expect(scaledOn).toEqual({ 'gpu-worker': ['portrait-generate'], 'gpu-generations': ['generate'], 'gpu-training': ['train_identity', 'prepare_identity'] });
   });
 });
