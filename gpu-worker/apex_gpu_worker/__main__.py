@@ -1,4 +1,4 @@
-"""python -m apex_gpu_worker --role diffusion|vlm|all [--queues q1,q2] [--concurrency N]"""
+"""python -m apex_gpu_worker --role diffusion|vlm|training|all [--queues q1,q2] [--concurrency N]"""
 
 import argparse
 import asyncio
