@@ -8,7 +8,7 @@ import { batchSource, findBatchChildren, type BatchSource } from './batchChildre
 import { appendErasures } from './erasureLog';
 import { erasePass, type PassEntry } from './erasurePass';
 import { nowOf, streamsSince, type ErasureDeps, type ErasureTarget, type ErasureTrigger, type ResourceKind } from './erasureTarget';
-import { addPendingErasure } from './pendingErasures';
+import { addPendingErasure } from './pendingErasureSet';
 import { MODELS } from './resourceModels';
 
 export { MODELS } from './resourceModels';
