@@ -16,7 +16,7 @@ import { CONCURRENCY, instantGpuSteps } from './instantGpu';
  */
 async function createBenchJobs(deps: SubmissionDeps, jobs: number): Promise<PortraitState[]> {
   const photo = await sharp({ create: { width: 512, height: 640, channels: 3, background: '#888' } }).jpeg().toBuffer();
-  const request = { tenant: 'bench', parameters: PortraitParameters.parse({}), reference: { data: photo, contentType: 'image/jpeg', width: 512, height: 640 } };
+  const request = { tenant: 'bench', parameters: PortraitParameters.parse({}), references: [{ data: photo, contentType: 'image/jpeg', width: 512, height: 640 }] };
   const states: PortraitState[] = [];
   for (let i = 0; i < jobs; i += CONCURRENCY) {
     states.push(...(await Promise.all(Array.from({ length: Math.min(CONCURRENCY, jobs - i) }, () => createPortraitJob(deps, request)))));

@@ -18,7 +18,7 @@ describe('the Job document written behind the orchestrator', () => {
   const newJob = async () => {
     const deps = { config: stack.config, objects: stack.objects, portraitQueue: stack.portraitQueue };
     const reference = { data: await referencePhoto(), contentType: 'image/jpeg', width: 480, height: 600 };
-    return createPortraitJob(deps, { tenant: 'local', parameters: { purpose: 'professional_linkedin' } as never, reference });
+    return createPortraitJob(deps, { tenant: 'local', parameters: { purpose: 'professional_linkedin' } as never, references: [reference] });
   };
   const document = async (state: PortraitState) => (await JobModel.findById(state.jobId).lean<JobDocument>())!;
   // The states the orchestrator writes as attempt 1 goes on: prompt queued, then generate queued.

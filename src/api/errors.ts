@@ -24,6 +24,11 @@ const REFERENCE_IMAGE_STATUS: Record<InvalidReferenceImage['code'], number> = {
   image_too_small: 400,
 };
 
+/** A refused photo as the API answers it: the upload field, and with several photos which one (0 = the first). */
+export function referenceImageRefusal(err: InvalidReferenceImage, index?: number): ApiError {
+  return new ApiError(REFERENCE_IMAGE_STATUS[err.code], err.code, err.message, 'image_file', index === undefined ? undefined : { index });
+}
+
 /** Which dependency an error says is unreachable (a 503 the client may retry), if any. */
 function unavailableDependency(err: { name?: string; message?: string }): string | undefined {
   const text = `${err?.name ?? ''} ${err?.message ?? ''}`;
@@ -56,7 +61,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (err instanceof ApiError) {
     error = err;
   } else if (err instanceof InvalidReferenceImage) {
-    error = new ApiError(REFERENCE_IMAGE_STATUS[err.code], err.code, err.message, 'image_file');
+    error = referenceImageRefusal(err);
   } else if (bodyRefusal) {
     error = bodyRefusal;
   } else if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large' || err?.status === 400) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../config';
 import { BatchRequest } from '../flows/contracts/batch';
-import { JobId } from '../flows/contracts/common';
+import { JobId, MAX_REFERENCE_PHOTOS } from '../flows/contracts/common';
 import { GenerationRequest } from '../flows/contracts/generation';
 import { LoraSpec } from '../flows/contracts/generateStep';
 import { PortraitParameters } from '../flows/contracts/portraitParameters';
@@ -36,7 +36,7 @@ export const ERROR_CODES = {
 } as const;
 
 const ErrorBody = z
-  .object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }) })
+  .object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional(), index: z.number().int().optional().describe('which of several parts of `field` is at fault, 0 = the first (image_file)') }) })
   .describe('Every error: a stable code, a message for people, and the request field at fault when there is one.');
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'output' }) } } });
@@ -71,7 +71,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
     '/jobs': {
       post: {
         operationId: 'createJob',
-        summary: 'Submit a reference photo and parameters; the portrait is generated, validated and retried with feedback',
+        summary: 'Submit 1 to 4 reference photos and parameters; the portrait is generated, validated and retried with feedback',
         parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
         requestBody: {
           required: true,
@@ -81,7 +81,13 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
                 type: 'object',
                 required: ['image_file'],
                 properties: {
-                  image_file: { type: 'string', format: 'binary', description: 'JPEG, PNG or WebP reference photo' },
+                  image_file: {
+                    type: 'array',
+                    items: { type: 'string', format: 'binary' },
+                    minItems: 1,
+                    maxItems: MAX_REFERENCE_PHOTOS,
+                    description: `1 to ${MAX_REFERENCE_PHOTOS} JPEG, PNG or WebP photos of the person, one image_file part each: a model that takes several references (FLUX.2 klein) renders from all of them, one that takes one (Kontext) from the first; the identity check compares the portrait with every one (median distance). A refused photo is named by its index (0 = the first)`,
+                  },
                   parameters: { type: 'string', description: 'JSON object: ' + JSON.stringify(z.toJSONSchema(PortraitParameters, { io: 'input' })) },
                   webhook_url: { type: 'string', format: 'uri', description: 'where to POST signed events (Standard Webhooks); must resolve to a public address' },
                   webhook_events: { type: 'string', description: `comma-separated, of: ${WEBHOOK_EVENTS.join(', ')} (default: the terminal ones)` },

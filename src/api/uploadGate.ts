@@ -5,7 +5,8 @@ import { ApiError } from './errors';
  * Back-pressure for uploads: at most `concurrency` requests of a route are received and decoded at
  * once per process, `queue` more wait their turn, and beyond that the caller gets 503 with
  * Retry-After at once. So a burst of uploads cannot starve /health, reads and event streams of the
- * event loop and the decoder threads, and memory stays bounded (concurrency × MAX_UPLOAD_BYTES).
+ * event loop and the decoder threads, and memory stays bounded (concurrency × the
+ * files a request may carry × MAX_UPLOAD_BYTES).
  */
 export function uploadGate(limits: { concurrency: number; queue: number; retryAfterS?: number }): RequestHandler {
   let active = 0;

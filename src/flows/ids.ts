@@ -38,5 +38,9 @@ export const generationObjectsPrefix = (generationId: string) => `generations/${
  * checkpoints and its LoRA, all biometric data, under one prefix that its erasure deletes.
  */
 export const identityObjectsPrefix = (identityId: string) => `identities/${identityId}/`;
-/** A job's reference photo, `<prefix>reference.<ext>`: the input that retention erases first. */
-export const referenceImageKey = (jobId: string, extension: string) => `${jobObjectsPrefix(jobId)}reference.${extension}`;
+/**
+ * A job's reference photos, `<prefix>reference.<ext>` then `<prefix>reference.<n>.<ext>` for the
+ * n-th of several: all under `reference.`, the inputs that retention erases first.
+ */
+export const referenceImageKey = (jobId: string, extension: string, index = 0) =>
+  `${jobObjectsPrefix(jobId)}reference.${index === 0 ? '' : `${index + 1}.`}${extension}`;

@@ -8,6 +8,17 @@ import { JOB_STATUSES } from './statuses';
  * machine writes them; their types are its zod contracts, which the layers above name (the API's
  * StoredJob): this layer sits below the workflows and does not import them.
  */
+const referencePhoto = new Schema(
+  {
+    key: { type: String, required: true },
+    contentType: { type: String, required: true },
+    width: { type: Number, required: true },
+    height: { type: Number, required: true },
+    bytes: { type: Number, required: true },
+  },
+  { _id: false },
+);
+
 const jobSchema = new Schema(
   {
     /** The API key's tenant that created it: every lookup filters on it, so other tenants get 404. */
@@ -20,13 +31,10 @@ const jobSchema = new Schema(
     loras: { type: [Schema.Types.Mixed], default: [] },
     /** A private LoRA repo's token, sealed (never in clear, never shown): kept so a retry can use it. */
     sealedSecrets: { type: String },
-    reference: {
-      key: { type: String, required: true },
-      contentType: { type: String, required: true },
-      width: { type: Number, required: true },
-      height: { type: Number, required: true },
-      bytes: { type: Number, required: true },
-    },
+    /** The first reference photo (a job stored before several photos has only this one). */
+    reference: { type: referencePhoto, required: true },
+    /** Every reference photo, in upload order; the first is `reference`. */
+    references: { type: [referencePhoto], default: undefined },
     attempts: { type: [Schema.Types.Mixed], default: [] },
     report: { type: Schema.Types.Mixed },
     result: { type: Schema.Types.Mixed },

@@ -53,6 +53,7 @@ class GenerateInput(TypedDict):
     guidance: NotRequired[float]
     outputFormat: NotRequired[OutputFormat]
     referenceImageKey: NotRequired[str]
+    referenceImageKeys: NotRequired[list[str]]
     loras: list[Lora]
     destination: NotRequired[Destination]
     secrets: NotRequired[str]
@@ -199,6 +200,7 @@ class Check(TypedDict):
     threshold: NotRequired[float]
     detail: NotRequired[str]
     faceBoxes: NotRequired[FaceBoxes]
+    distances: NotRequired[list[float | None]]
 
 
 class Candidate(TypedDict):
@@ -277,6 +279,7 @@ class ValidateInput(TypedDict):
     attempt: int
     parameters: Parameters
     referenceImageKey: str
+    referenceImageKeys: NotRequired[list[str]]
     imageKeys: list[str]
     prompt: str
     expectedWidth: int

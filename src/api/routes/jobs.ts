@@ -6,21 +6,22 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
+import { MAX_REFERENCE_PHOTOS } from '../../flows/contracts/common';
 import { LoraSpec } from '../../flows/contracts/generateStep';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import type { ReportStepResult } from '../../flows/contracts/reportStep';
-import { normalizeReferenceImage } from '../../flows/portrait/referenceImage';
+import { InvalidReferenceImage, normalizeReferenceImage } from '../../flows/portrait/referenceImage';
 import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
-import { retryPortraitJob, submitPortraitJob, type SubmissionDeps } from '../../flows/portrait/submission';
+import { retryPortraitJob, submitPortraitJob, type ReferenceUpload, type SubmissionDeps } from '../../flows/portrait/submission';
 import { eraseResources } from '../../flows/erasure/resourceErasure';
 import type { QueueSet } from '../../flows/queues';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { JobModel, type JobDocument } from '../../store/jobModel';
 import { JOB_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
-import { ApiError } from '../errors';
+import { ApiError, referenceImageRefusal } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { jobReportView, jobView } from '../views/job';
 import { findJob, newestFirstPage, PAGE_QUERY } from '../tenantResources';
@@ -29,19 +30,23 @@ import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
 const ALLOWED_FIELDS = ['parameters', 'candidates', 'webhook_url', 'webhook_events', 'loras', 'hf_token'];
-const EXPECTED_FORM = 'send multipart/form-data with one photo as image_file and optional fields parameters (JSON), candidates, webhook_url, webhook_events, loras (JSON), hf_token';
+const EXPECTED_FORM = `send multipart/form-data with 1 to ${MAX_REFERENCE_PHOTOS} photos of the person, each as an image_file part, and optional fields parameters (JSON), candidates, webhook_url, webhook_events, loras (JSON), hf_token`;
+const TOO_MANY_PHOTOS = `send 1 to ${MAX_REFERENCE_PHOTOS} photos, each as an image_file part`;
 
-/** multer's limit errors, each saying what the caller should send instead. */
-function uploadError(err: MulterError, maxBytes: number): ApiError {
+/** How many image_file parts multer has begun to receive: the one a size limit stops is the last. */
+const filesSeen = new WeakMap<Request, number>();
+
+/** multer's limit errors, each saying what the caller should send instead (and which photo, by index from 0). */
+function uploadError(err: MulterError, maxBytes: number, seen: number): ApiError {
   const field = err.field;
   switch (err.code) {
     case 'LIMIT_FILE_SIZE':
-      return new ApiError(413, 'file_too_large', `image_file is larger than ${maxBytes} bytes; send a smaller photo`, field);
+      return new ApiError(413, 'file_too_large', `image_file[${seen - 1}] is larger than ${maxBytes} bytes; send a smaller photo`, field, { index: seen - 1 });
     case 'LIMIT_FILE_COUNT':
-      return new ApiError(400, 'too_many_files', 'send exactly one file, as image_file', 'image_file');
+      return new ApiError(400, 'too_many_files', `image_file[${MAX_REFERENCE_PHOTOS}] is one photo too many: ${TOO_MANY_PHOTOS}`, 'image_file', { index: MAX_REFERENCE_PHOTOS });
     case 'LIMIT_UNEXPECTED_FILE':
       return field === 'image_file'
-        ? new ApiError(400, 'too_many_files', 'send exactly one file, as image_file', field)
+        ? new ApiError(400, 'too_many_files', `image_file[${MAX_REFERENCE_PHOTOS}] is one photo too many: ${TOO_MANY_PHOTOS}`, field, { index: MAX_REFERENCE_PHOTOS })
         : new ApiError(400, 'unexpected_field', `unexpected file field "${field}": send the photo as image_file`, field);
     case 'LIMIT_FIELD_COUNT':
       return new ApiError(400, 'too_many_fields', `too many form fields: ${EXPECTED_FORM}`, field);
@@ -82,8 +87,30 @@ export const JobListQuery = z.strictObject({ status: z.enum(JOB_STATUSES).option
  * A request's identity for Idempotency-Key: its fields and the exact uploaded bytes; of a secret,
  * only whether it was sent (its value stays out of the fingerprint).
  */
-function requestHash(fields: { parameters: unknown; candidates: number; webhook: unknown; loras: unknown; secrets: string[] }, file: Buffer): string {
-  return createHash('sha256').update(JSON.stringify(fields)).update('\0').update(file).digest('hex');
+function requestHash(fields: { parameters: unknown; candidates: number; webhook: unknown; loras: unknown; secrets: string[] }, files: Buffer[]): string {
+  const hash = createHash('sha256').update(JSON.stringify(fields));
+  // Each photo's length before its bytes, so two photos cannot hash like one made of both.
+  for (const file of files) hash.update('\0').update(String(file.length)).update('\0').update(file);
+  return hash.digest('hex');
+}
+
+/**
+ * Each photo checked as a single one always was (type by content, full decode, limits), in order,
+ * one at a time (so one request decodes no more at once than before); the first refused one is
+ * named by its index. Nothing is stored until every photo passed.
+ */
+async function checkedReferences(files: Express.Multer.File[], config: SubmissionDeps['config']): Promise<ReferenceUpload[]> {
+  const references: ReferenceUpload[] = [];
+  for (const [index, file] of files.entries()) {
+    const field = files.length > 1 ? `image_file[${index}]` : 'image_file';
+    if (file.size === 0) throw new ApiError(400, 'empty_file', `${field} is empty: send the photo (JPEG, PNG or WebP) as image_file`, 'image_file', { index });
+    try {
+      references.push(await normalizeReferenceImage(file.buffer, config, field));
+    } catch (err) {
+      throw err instanceof InvalidReferenceImage ? referenceImageRefusal(err, index) : err;
+    }
+  }
+  return references;
 }
 
 const PortraitLoras = z.strictObject({ loras: z.array(LoraSpec).max(8) });
@@ -119,8 +146,12 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
   const upload = multer({
     storage: multer.memoryStorage(),
     defParamCharset: 'utf8', // field and file names as sent, not as latin1
-    limits: { fileSize: deps.config.MAX_UPLOAD_BYTES, files: 1, fields: 6, fieldSize: 16 * 1024, parts: 8 },
-  }).single('image_file');
+    limits: { fileSize: deps.config.MAX_UPLOAD_BYTES, files: MAX_REFERENCE_PHOTOS, fields: 6, fieldSize: 16 * 1024, parts: 7 + MAX_REFERENCE_PHOTOS },
+    fileFilter: (req, _file, accept) => {
+      filesSeen.set(req, (filesSeen.get(req) ?? 0) + 1);
+      accept(null, true);
+    },
+  }).array('image_file', MAX_REFERENCE_PHOTOS);
 
   router.get('/parameters', (_req, res) => {
     res.json({ ...PORTRAIT_VOCABULARY, resolution: RESOLUTIONS, defaults: PortraitParameters.parse({}) });
@@ -138,22 +169,21 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
       try {
         // Anything the multipart parser itself rejects (busboy: malformed headers, bad boundaries)
         // is the client's malformed body; multer's own limit errors keep their codes.
-        if (err) throw err instanceof MulterError ? uploadError(err, deps.config.MAX_UPLOAD_BYTES) : new ApiError(400, 'malformed_multipart', `malformed multipart body: ${err.message}; ${EXPECTED_FORM}`);
+        if (err) throw err instanceof MulterError ? uploadError(err, deps.config.MAX_UPLOAD_BYTES, filesSeen.get(req) ?? 0) : new ApiError(400, 'malformed_multipart', `malformed multipart body: ${err.message}; ${EXPECTED_FORM}`);
         const unknown = Object.keys(req.body ?? {}).find((k) => !ALLOWED_FIELDS.includes(k));
         if (unknown) throw new ApiError(400, 'unknown_field', `unknown form field "${unknown}"; the fields are image_file, ${ALLOWED_FIELDS.join(', ')}`, unknown);
         const parameters = parseParameters(req.body?.parameters);
         const loras = parseLoras(req.body?.loras);
         const { candidates } = parseOr400(Candidates, { candidates: req.body?.candidates || undefined }, 'invalid_candidates');
         const secrets = parseHfToken(req.body?.hf_token, deps.config);
-        if (!req.file) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
-        if (req.file.size === 0) throw new ApiError(400, 'empty_file', 'image_file is empty: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
+        const files = (req.files ?? []) as Express.Multer.File[];
+        if (files.length === 0) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
         const events = typeof req.body?.webhook_events === 'string' ? req.body.webhook_events.split(',').map((e: string) => e.trim()) : undefined;
         const webhook = await checkWebhook(deps.config, { url: req.body?.webhook_url, events }, DEFAULT_WEBHOOK_EVENTS, { url: 'webhook_url', events: 'webhook_events' });
-        const reference = await normalizeReferenceImage(req.file.buffer, deps.config);
+        const references = await checkedReferences(files, deps.config);
         const { tenant } = callerOf(res);
         const jobId = new Types.ObjectId().toHexString();
-        const file = req.file.buffer;
-        const fingerprint = () => requestHash({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [] }, file);
+        const fingerprint = () => requestHash({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [] }, files.map((f) => f.buffer));
         const claim = await claimRequest(req, tenant, fingerprint, jobId);
         if (claim.replayOf) {
           const job = await JobModel.findById(claim.replayOf).lean<JobDocument>();
@@ -161,7 +191,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
           return res.status(200).location(`/jobs/${claim.replayOf}`).json({ job_id: claim.replayOf, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
         }
         try {
-          await submitPortraitJob(deps, { tenant, parameters, candidates, reference, jobId, webhook, loras, secrets });
+          await submitPortraitJob(deps, { tenant, parameters, candidates, references, jobId, webhook, loras, secrets });
         } catch (e) {
           await claim.release();
           throw e;

@@ -43,7 +43,8 @@ export const JobView = z.object({
   parameters: PortraitParameters,
   candidates: z.number().int(),
   loras: z.array(LoraSpec),
-  reference_image: z.object({ key: S3Key, width: z.number().int(), height: z.number().int() }),
+  reference_image: z.object({ key: S3Key, width: z.number().int(), height: z.number().int() }).describe('the first reference photo'),
+  reference_count: z.number().int().min(1).describe('how many reference photos the job renders from and validates against (image_file parts sent)'),
   attempts: z.array(AttemptView),
   result: z.object({ attempt: z.number().int(), image_key: S3Key, score: z.number(), url: z.string().optional() }).nullable(),
   report: z.object({ step: StepView, available: z.boolean() }).nullable(),
@@ -109,6 +110,7 @@ export function jobView(doc: StoredJob): JobView {
     candidates: doc.candidates ?? 1,
     loras: doc.loras ?? [],
     reference_image: { key: doc.reference!.key, width: doc.reference!.width, height: doc.reference!.height },
+    reference_count: doc.references?.length || 1, // a job stored before several photos had one
     attempts: doc.attempts.map((a) => attemptView(jobId, a)),
     result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score, ...(doc.status === 'completed' ? { url: `/jobs/${jobId}/result` } : {}) } : null,
     report: report ? { step: stepView(report.step), available: Boolean(report.result) } : null,

@@ -55,7 +55,7 @@ export async function portraitsFromInbox(
       skipped.push({ key: object.key, reason: (err as Error).message.replace('image_file', 'the photo') });
       continue;
     }
-    const state = await createPortraitJob(deps, { tenant: run.tenant, parameters: run.parameters, reference, jobId });
+    const state = await createPortraitJob(deps, { tenant: run.tenant, parameters: run.parameters, references: [reference], jobId });
     await enqueuePortraitJob(deps, state, run.parent);
     items.push({ kind: 'portrait', id: jobId, source: { key: object.key, etag: object.etag } });
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
+import { AttemptNumber, JobId, ReferenceImageKeys, S3Key, TraceCarrier } from './common';
 
 /**
  * Hugging Face's repo-id grammar (huggingface_hub's validate_repo_id): owner/name, each part of
@@ -68,6 +68,8 @@ export const GenerateStepInput = z.strictObject({
   outputFormat: z.enum(['png', 'webp']).optional(),
   /** Identity reference for the portrait workflow; absent for plain generations. */
   referenceImageKey: S3Key.optional(),
+  /** Every photo of the person, the first being referenceImageKey: a pipeline that takes a list gets them all, one that takes one image the first. */
+  referenceImageKeys: ReferenceImageKeys.optional(),
   loras: z.array(LoraSpec).max(8),
   /** A caller's own bucket for the images (its keys travel in `secrets`); the deployment's bucket otherwise. */
   destination: z

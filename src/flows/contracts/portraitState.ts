@@ -1,6 +1,6 @@
 import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
+import { AttemptNumber, JobId, ReferenceImageKeys, S3Key, TraceCarrier } from './common';
 import { GeneratedImage, LoraSpec, PixelProvenance } from './generateStep';
 import { PortraitParameters } from './portraitParameters';
 import { ReportStepResult } from './reportStep';
@@ -54,6 +54,8 @@ export const PortraitState = z.object({
   jobId: JobId,
   parameters: PortraitParameters,
   referenceImageKey: S3Key,
+  /** Every photo of the person, the first being referenceImageKey; absent in jobs queued before several photos (referenceKeysOf). */
+  referenceImageKeys: ReferenceImageKeys.optional(),
   maxAttempts: z.number().int().min(1),
   attempts: z.array(AttemptRecord).default([]),
   report: z

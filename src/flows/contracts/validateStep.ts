@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AttemptNumber, JobId, S3Key, TraceCarrier } from './common';
+import { AttemptNumber, JobId, ReferenceImageKeys, S3Key, TraceCarrier } from './common';
 import { PortraitParameters } from './portraitParameters';
 
 /** Queue `validate`: deterministic checks plus a VLM judgement of each candidate image of one attempt. */
@@ -9,6 +9,8 @@ export const ValidateStepInput = z.strictObject({
   attempt: AttemptNumber,
   parameters: PortraitParameters,
   referenceImageKey: S3Key,
+  /** Every photo of the person, the first being referenceImageKey: the identity gate compares the portrait's face with each. Absent: referenceImageKey alone. */
+  referenceImageKeys: ReferenceImageKeys.optional(),
   /** The attempt's candidates (best of N): each is judged, the best one is the attempt's verdict. */
   imageKeys: z.array(S3Key).min(1).max(4),
   prompt: z.string(),
@@ -25,8 +27,10 @@ export const ValidationCheck = z.object({
   value: z.union([z.number(), z.string(), z.boolean(), z.null()]),
   threshold: z.number().optional(),
   detail: z.string().optional(),
-  /** identity_distance: where the compared faces are, [left, top, right, bottom] in pixels (null: none found). */
+  /** identity_distance: where the compared faces are, [left, top, right, bottom] in pixels (null: none found); `reference` is the first photo's. */
   faceBoxes: z.strictObject({ reference: FaceBox.nullable(), image: FaceBox.nullable() }).optional(),
+  /** identity_distance: the distance to each reference photo's face, in their order (null: no face in that photo); `value` is their median. */
+  distances: z.array(z.number().nullable()).optional(),
 });
 
 const Verdict = z.object({

@@ -12,7 +12,7 @@ const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boo
 /** The accepted photo formats, for clients that check before they upload (the studio page). */
 export const REFERENCE_FORMATS = SIGNATURES.map((s) => s.format);
 
-/** Why a photo cannot be a reference; the API answers it as a 4xx naming the upload field. */
+/** Why a photo cannot be a reference; the API answers it as a 4xx naming the upload field (and which of them). */
 export class InvalidReferenceImage extends Error {
   name = 'InvalidReferenceImage';
   constructor(
@@ -27,10 +27,10 @@ export class InvalidReferenceImage extends Error {
  * Checks that the upload is a real, fully decodable photo within the size limits, then re-encodes it
  * upright (EXIF orientation applied) with all metadata (GPS, camera, ...) stripped.
  */
-export async function normalizeReferenceImage(upload: Buffer, config: Config): Promise<ReferenceUpload> {
+export async function normalizeReferenceImage(upload: Buffer, config: Config, field = 'image_file'): Promise<ReferenceUpload> {
   const format = SIGNATURES.find((s) => s.matches(upload))?.format;
   if (!format) {
-    throw new InvalidReferenceImage('unsupported_image_type', 'image_file must be a JPEG, PNG or WebP image');
+    throw new InvalidReferenceImage('unsupported_image_type', `${field} must be a JPEG, PNG or WebP image`);
   }
   const decoder = () => sharp(upload, { failOn: 'truncated', limitInputPixels: config.MAX_INPUT_PIXELS, sequentialRead: true });
   let meta: sharp.Metadata;
@@ -38,20 +38,20 @@ export async function normalizeReferenceImage(upload: Buffer, config: Config): P
     // Header only: the pixel count is checked here to answer 413 before anything is decoded.
     meta = await sharp(upload, { limitInputPixels: false }).metadata();
   } catch {
-    throw new InvalidReferenceImage('unreadable_image', 'image_file could not be decoded; send a JPEG, PNG or WebP photo');
+    throw new InvalidReferenceImage('unreadable_image', `${field} could not be decoded; send a JPEG, PNG or WebP photo`);
   }
   const { width = 0, height = 0 } = meta;
   if (width * height > config.MAX_INPUT_PIXELS) {
-    throw new InvalidReferenceImage('image_too_large', `image_file has ${width}x${height} pixels; the limit is ${config.MAX_INPUT_PIXELS} pixels`);
+    throw new InvalidReferenceImage('image_too_large', `${field} has ${width}x${height} pixels; the limit is ${config.MAX_INPUT_PIXELS} pixels`);
   }
   if (Math.min(width, height) < config.MIN_IMAGE_SIDE) {
-    throw new InvalidReferenceImage('image_too_small', `image_file must be at least ${config.MIN_IMAGE_SIDE} pixels on each side`);
+    throw new InvalidReferenceImage('image_too_small', `${field} must be at least ${config.MIN_IMAGE_SIDE} pixels on each side`);
   }
   try {
     // A full decode: a truncated or corrupt file fails here, not in a GPU step later.
     const { data, info } = await decoder().rotate().toFormat(format, format === 'jpeg' ? { quality: 95 } : {}).toBuffer({ resolveWithObject: true });
     return { data, contentType: `image/${format}`, width: info.width, height: info.height };
   } catch {
-    throw new InvalidReferenceImage('unreadable_image', 'image_file is truncated or corrupt; send the complete photo (JPEG, PNG or WebP)');
+    throw new InvalidReferenceImage('unreadable_image', `${field} is truncated or corrupt; send the complete photo (JPEG, PNG or WebP)`);
   }
 }

@@ -92,9 +92,16 @@ export function markStepQueued(state: PortraitState, next: StepRef, now: number)
   };
 }
 
+/** Every reference photo of the job: a state written before several photos names only the first. */
+export function referenceKeysOf(state: Pick<PortraitState, 'referenceImageKey' | 'referenceImageKeys'>): string[] {
+  return state.referenceImageKeys ?? [state.referenceImageKey];
+}
+
 /** The complete payload of a step job: a step reads nothing but this and the S3 objects it names. */
 export function buildStepInput(state: PortraitState, next: StepRef): unknown {
   const { jobId, parameters, referenceImageKey } = state;
+  // Both fields: a worker older than several photos reads referenceImageKey, the first of them.
+  const references = { referenceImageKey, referenceImageKeys: referenceKeysOf(state) };
   if (next.step === 'report') {
     return {
       jobId,
@@ -129,7 +136,7 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         seed: attempt.seed,
         ...RESOLUTIONS[parameters.resolution],
         numImages: state.candidates,
-        referenceImageKey,
+        ...references,
         loras: state.loras,
         ...(state.secrets ? { secrets: state.secrets } : {}),
         outputPrefix: `${jobObjectsPrefix(jobId)}attempts/${attempt.number}`,
@@ -140,7 +147,7 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         jobId,
         attempt: attempt.number,
         parameters,
-        referenceImageKey,
+        ...references,
         imageKeys: attempt.images.map((i) => i.key),
         prompt: attempt.prompt!,
         expectedWidth: size.width,

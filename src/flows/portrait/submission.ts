@@ -26,7 +26,8 @@ export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQue
 export type PortraitRequest = {
   tenant: string;
   parameters: PortraitParameters;
-  reference: ReferenceUpload;
+  /** The person's photos, 1 to MAX_REFERENCE_PHOTOS, in upload order. */
+  references: ReferenceUpload[];
   jobId?: string;
   webhook?: WebhookSpec;
   loras?: LoraSpec[];
@@ -44,13 +45,20 @@ export async function submitPortraitJob(deps: SubmissionDeps, request: PortraitR
   return { jobId: state.jobId };
 }
 
-/** Reference image into S3, then the Job document (pending); returns the orchestrator's initial state. */
+/** Reference photos into S3, then the Job document (pending); returns the orchestrator's initial state. */
 export async function createPortraitJob(deps: SubmissionDeps, request: PortraitRequest): Promise<PortraitState> {
-  const { tenant, parameters, reference, webhook, loras = [], candidates = 1 } = request;
+  const { tenant, parameters, references, webhook, loras = [], candidates = 1 } = request;
   const jobId = request.jobId ?? new Types.ObjectId().toHexString();
   const secrets = request.secrets ? sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(jobId), request.secrets) : undefined;
-  const referenceImageKey = referenceKeyOf(jobId, EXTENSIONS[reference.contentType] ?? 'bin');
-  await deps.objects.put(referenceImageKey, reference.data, reference.contentType);
+  const stored = references.map((reference, index) => ({
+    key: referenceKeyOf(jobId, EXTENSIONS[reference.contentType] ?? 'bin', index),
+    contentType: reference.contentType,
+    width: reference.width,
+    height: reference.height,
+    bytes: reference.data.length,
+  }));
+  await Promise.all(references.map((reference, index) => deps.objects.put(stored[index].key, reference.data, reference.contentType)));
+  const referenceImageKeys = stored.map((r) => r.key);
   await JobModel.create({
     _id: jobId,
     tenant,
@@ -60,18 +68,13 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     candidates,
     loras,
     sealedSecrets: secrets,
-    reference: {
-      key: referenceImageKey,
-      contentType: reference.contentType,
-      width: reference.width,
-      height: reference.height,
-      bytes: reference.data.length,
-    },
+    reference: stored[0],
+    references: stored,
   }).catch((err) => {
     // A replayed batch fan-out (derived ids): the document exists and is left as it is.
     if (!isDuplicateKey(err)) throw err;
   });
-  return PortraitState.parse({ jobId, tenant, webhook, parameters, candidates, loras, secrets, referenceImageKey, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
+  return PortraitState.parse({ jobId, tenant, webhook, parameters, candidates, loras, secrets, referenceImageKey: referenceImageKeys[0], referenceImageKeys, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
 
 /**
@@ -90,6 +93,8 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
     loras: doc.loras ?? [],
     secrets: doc.sealedSecrets ?? undefined,
     referenceImageKey: doc.reference!.key,
+    // A job stored before several photos has only `reference`.
+    referenceImageKeys: doc.references?.length ? doc.references.map((r) => r.key) : undefined,
     maxAttempts: Math.max(1, (doc.attempts as unknown[]).length),
     attempts: doc.attempts,
     report: doc.report ?? undefined,
