@@ -7,6 +7,8 @@ import { GPU_PYTHON, GPU_WORKER, startProcess, stopProcess } from './support/wor
 
 /** What the Python worker says about each failure, which must stay in the logs. */
 const DETAIL = 'internal detail: /srv/apex/models/vlm refused';
+/** The values the worker names for a code's params (tests/support/coded_failure_worker.py). */
+const PARAMS: Record<string, string> = { repo: 'owner/face', index: '2', reason: 'no face found' };
 
 describe('why a step failed, from a Python raise to the Job document', () => {
   let stack: Stack;
@@ -36,7 +38,7 @@ describe('why a step failed, from a Python raise to the Job document', () => {
     const job = await failedJob(code);
     const { message, retryable } = STEP_ERRORS[code];
     expect(job.status).toBe('failed');
-    expect(job.error).toEqual({ code, message: message.replace('{repo}', 'owner/face'), retryable, step: 'prompt', attempt: 1 });
+    expect(job.error).toEqual({ code, message: message.replace(/\{(\w+)\}/g, (_, name: string) => PARAMS[name]), retryable, step: 'prompt', attempt: 1 });
     expect(JSON.stringify(job)).not.toContain(DETAIL);
   });
 

@@ -8,12 +8,15 @@ import signal
 from bullmq import UnrecoverableError
 from redis.asyncio import Redis
 
-from apex_gpu_worker.contracts.step_errors import LoraUnusable, step_error_classes
+from apex_gpu_worker.contracts.loader import read_contract
+from apex_gpu_worker.contracts.step_errors import STEP_ERRORS_FILE, step_error_classes
 from apex_gpu_worker.logs import configure_logging
 from apex_gpu_worker.settings import WorkerSettings
 from apex_gpu_worker.step_worker import start_step_worker
 
 DETAIL = "internal detail: /srv/apex/models/vlm refused"
+# What a code's message may name, as test/stepErrorCodes.test.ts expects to read it back.
+PARAMS = {"repo": "owner/face", "index": "2", "reason": "no face found"}
 
 
 async def main() -> None:
@@ -25,8 +28,8 @@ async def main() -> None:
         code = await redis.get(f"{settings.queue_prefix}:test:raise")
         if code == "uncoded":
             raise UnrecoverableError(DETAIL)
-        cls = step_error_classes()[code]
-        raise cls(DETAIL, repo="owner/face") if cls is LoraUnusable else cls(DETAIL)
+        named = read_contract(settings.contracts_dir, STEP_ERRORS_FILE)["codes"][code].get("params", [])
+        raise step_error_classes()[code](DETAIL, **{name: PARAMS[name] for name in named})
 
     worker = start_step_worker("prompt", prompt, settings)
     stop = asyncio.Event()
