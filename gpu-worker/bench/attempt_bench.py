@@ -91,7 +91,7 @@ def attempt(settings: WorkerSettings, vlm, faces: FaceAnalyzer, reference_face, 
     parts["generate_frame_reference_cpu"], face = harness.timed(largest_face_box, photo, settings.face_min_score)
     reference = prepare_reference(photo, size, size, face)
     request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=size, height=size, num_images=1, steps=steps,
-                                guidance=card["guidance"], loras=[lora], reference=reference)
+                                guidance=card["guidance"], loras=[lora], references=(reference,))
     parts["generate_render"], generation = harness.timed(engine.generate, request, harness.never_cancelled)
     parts["generate_encode_png_cpu"], png = harness.timed(encode, generation.images[0], "png", {"prompt": EDIT_PROMPT})
     parts["validate_decode_png_cpu"], image = harness.timed(decode_rgb, png, "generated image")
@@ -113,7 +113,7 @@ def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm
     reference_face = max(found, key=lambda f: f.side, default=None)
     warmup_request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=args.size, height=args.size, num_images=1,
                                        steps=args.warmup_steps, guidance=card["guidance"], loras=[loras[0]],
-                                       reference=prepare_reference(photo, args.size, args.size, None))
+                                       references=(prepare_reference(photo, args.size, args.size, None),))
     warmup, _ = harness.timed(engine.generate, warmup_request, harness.never_cancelled)  # compiles; the VLM is warm already
     counted.calls.clear()
     attempts = [attempt(settings, vlm, faces, reference_face, engine, photo, lora, card, card["steps"], args.size, instructions)

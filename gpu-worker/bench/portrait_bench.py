@@ -35,7 +35,7 @@ def measure(model: str, mode: str, args, device: str, dtype, work: Path) -> dict
 
     def request(lora, steps: int) -> GenerationRequest:
         return GenerationRequest(prompt=PROMPT, seed=7, width=args.size, height=args.size, num_images=1, steps=steps,
-                                 guidance=card["guidance"], loras=[lora], reference=reference)
+                                 guidance=card["guidance"], loras=[lora], references=(reference,))
 
     warmup, _ = harness.timed(engine.generate, request(loras[0], args.warmup_steps), harness.never_cancelled)
     runs = []

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from apex_gpu_worker.checks.faces import FaceAnalyzer, identity_distance
+from apex_gpu_worker.checks.faces import Face, FaceAnalyzer, identity_distance
 from apex_gpu_worker.checks.image_quality import grey_stddev, high_frequency_ratio
 from apex_gpu_worker.settings import WorkerSettings
 from apex_gpu_worker.steps.validate import deterministic_checks
@@ -35,7 +35,7 @@ def largest(faces, image):
 
 
 def test_checks_pass_for_the_reference_itself_and_measure_every_value(faces):
-    checks = by_name(deterministic_checks(WorkerSettings(), faces, ASTRONAUT, largest(faces, ASTRONAUT), (512, 512)))
+    checks = by_name(deterministic_checks(WorkerSettings(), faces, ASTRONAUT, [largest(faces, ASTRONAUT)], (512, 512)))
     assert all(c["passed"] for c in checks.values()), checks
     assert checks["face_count"]["value"] == 1 and checks["identity_distance"]["value"] == 0
     assert checks["face_size"]["value"] > 0.12
@@ -47,11 +47,34 @@ def test_checks_pass_for_the_reference_itself_and_measure_every_value(faces):
 
 def test_a_picture_without_a_face_fails_with_a_clear_reason(faces):
     coffee = Image.fromarray(data.coffee())
-    checks = by_name(deterministic_checks(WorkerSettings(), faces, coffee, largest(faces, ASTRONAUT), (600, 400)))
+    checks = by_name(deterministic_checks(WorkerSettings(), faces, coffee, [largest(faces, ASTRONAUT)], (600, 400)))
     assert checks["face_count"] == {"name": "face_count", "passed": False, "value": 0, "detail": "exactly one face must be visible"}
     assert checks["identity_distance"]["passed"] is False and checks["identity_distance"]["detail"] == "no face in the generated image"
     assert checks["identity_distance"]["faceBoxes"]["image"] is None and checks["identity_distance"]["faceBoxes"]["reference"] is not None
     assert checks["dimensions"]["passed"] is True
+
+
+def at_distance(face: Face, distance: float) -> Face:
+    """A reference face whose embedding lies exactly `distance` from `face`'s."""
+    direction = np.zeros_like(face.embedding)
+    direction[0] = 1.0
+    return Face((0, 0, 100, 100), 1.0, face.embedding + distance * direction)
+
+
+@pytest.mark.parametrize(("distances", "value", "passed"), [
+    ([0.3], 0.3, True),  # one photo: its distance, as the gate always was
+    ([0.1, 0.5, 0.9], 0.5, True),  # one unlike photo does not reject a likeness
+    ([0.1, 0.7, 0.8], 0.7, False),  # one matching photo does not let a look-alike through
+    ([0.2, None, 0.4, 0.9], 0.4, True),  # a photo without a face is not counted
+])
+def test_the_identity_check_reads_the_median_distance_to_every_reference_and_records_each(faces, distances, value, passed):
+    portrait = largest(faces, ASTRONAUT)
+    references = [None if d is None else at_distance(portrait, d) for d in distances]
+    identity = by_name(deterministic_checks(WorkerSettings(), faces, ASTRONAUT, references, (512, 512)))["identity_distance"]
+    assert identity["value"] == value and identity["passed"] is passed and identity["threshold"] == 0.6
+    assert identity["distances"] == distances
+    if len(distances) > 1:
+        assert identity["detail"].startswith(f"median embedding distance to {sum(d is not None for d in distances)} reference faces")
 
 
 def test_blank_and_noise_are_told_apart_from_a_photo():

@@ -96,6 +96,27 @@ async def test_the_reference_photo_reaches_the_editing_model(settings, store, en
     assert json.loads(image.info["apex:generation"])["model"] == Path(settings.portrait_model).name  # the editing model rendered it
 
 
+@pytest.mark.parametrize(("engines", "second_photo_counts"), [("klein", True), ("kontext", False)], indirect=["engines"])
+async def test_a_list_taking_model_renders_from_every_reference_and_a_single_image_one_from_the_first(
+        settings, store, engines, portrait_worker, second_photo_counts):
+    for name in ("dark", "light"):
+        store.put_bytes(f"jobs/{JOB_ID}/{name}.png", photo(name), "image/png")
+    first = f"jobs/{JOB_ID}/dark.png"
+
+    async def render(keys: list[str], attempt: int):
+        payload = {**PORTRAIT, "attempt": attempt, "referenceImageKey": keys[0], "referenceImageKeys": keys,
+                   "outputPrefix": f"jobs/{JOB_ID}/attempts/{attempt}"}
+        job, state = await run_step(settings, "generate", payload)
+        assert state == "completed", job.failedReason
+        return pixels(store, job)
+
+    alone, with_second = await render([first], 1), await render([first, f"jobs/{JOB_ID}/light.png"], 2)
+    # Same seed, instruction and first photo: only the second photo differs.
+    assert (not np.array_equal(alone, with_second)) is second_photo_counts
+    if second_photo_counts:  # and the first still counts: another first photo, another portrait
+        assert not np.array_equal(with_second, await render([f"jobs/{JOB_ID}/light.png", first], 3))
+
+
 async def test_an_identity_lora_is_applied_on_top_of_the_editing_model_and_a_bad_one_fails_clearly(settings, store, tiny_models, portrait_worker):
     publish_lora(tiny_models["kontext"], settings.lora_cache_dir, "acme/face-of-jane", "jane.safetensors", seed=3)
     store.put_bytes(f"jobs/{JOB_ID}/dark.png", photo("dark"), "image/png")

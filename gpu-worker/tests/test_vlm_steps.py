@@ -52,6 +52,18 @@ async def test_validate_passes_the_deterministic_checks_for_the_reference_itself
     assert checks["identity_distance"]["value"] == 0
 
 
+async def test_validate_compares_the_face_with_every_reference_photo(settings, store, vlm_worker):
+    store.put_bytes(f"jobs/{JOB_ID}/reference.2.png", png(Image.fromarray(data.astronaut()).resize((400, 400))), "image/png")
+    keys = [REFERENCE, f"jobs/{JOB_ID}/coffee.png", f"jobs/{JOB_ID}/reference.2.png"]
+    job, state = await run_step(settings, "validate", {**validate_payload(REFERENCE, 512, 512), "referenceImageKeys": keys})
+    assert state == "completed", job.failedReason
+    identity = {c["name"]: c for c in job.returnvalue["checks"]}["identity_distance"]
+    same, none, resized = identity["distances"]
+    assert same == 0 and none is None and 0 < resized < 0.6  # one distance per photo, in their order
+    assert identity["value"] == pytest.approx((same + resized) / 2, abs=1e-4)  # the median of the photos with a face
+    assert identity["passed"] is True
+
+
 async def test_validate_fails_an_image_without_a_face_and_says_why(settings, vlm_worker):
     job, state = await run_step(settings, "validate", validate_payload(f"jobs/{JOB_ID}/coffee.png", 600, 400))
     assert state == "completed", job.failedReason

@@ -24,14 +24,23 @@ from .quantization import check_quantization, quantize_transformer
 
 log = logging.getLogger("apex_gpu_worker.diffusion")
 
+@dataclass(frozen=True)
+class EditingPipeline:
+    # What else its __call__ needs to render at the requested size, given (width, height).
+    options: Callable[[int, int], dict]
+    # How many reference photos its `image=` takes: more than one means a list.
+    max_references: int = 1
+
+
 # Pipelines that take the reference photo as input, `image=` (FLUX.1 Kontext [dev]: FLUX.1-dev
-# licence; FLUX.2 [klein] and Qwen-Image-Edit: Apache-2.0), with what else their __call__ needs to
-# render at the requested size: Kontext otherwise rescales the output to ~1 MP and the reference to
-# its preferred resolutions (the reference is already prepared at the output size).
-EDITING_PIPELINES: dict[str, Callable[[int, int], dict]] = {
-    "FluxKontextPipeline": lambda width, height: {"max_area": width * height, "_auto_resize": False},
-    "Flux2KleinPipeline": lambda width, height: {},
-    "QwenImageEditPlusPipeline": lambda width, height: {},
+# licence; FLUX.2 [klein] and Qwen-Image-Edit: Apache-2.0). Kontext otherwise rescales the output to
+# ~1 MP and the reference to its preferred resolutions (the reference is already prepared at the
+# output size). FLUX.2 klein takes a list of references, up to 4 as BFL documents it; the others get
+# one (Qwen-Image-Edit-Plus takes a list too, but its multi-image use is not tested here: one, as before).
+EDITING_PIPELINES: dict[str, EditingPipeline] = {
+    "FluxKontextPipeline": EditingPipeline(lambda width, height: {"max_area": width * height, "_auto_resize": False}),
+    "Flux2KleinPipeline": EditingPipeline(lambda width, height: {}, max_references=4),
+    "QwenImageEditPlusPipeline": EditingPipeline(lambda width, height: {}),
 }
 # Components FLUX.1 Kontext [dev] ships identical to FLUX.1 [dev]: loaded once when both are resident.
 # A tokenizer has no config to compare: it is shared with the text encoder it belongs to.
@@ -53,8 +62,9 @@ class GenerationRequest:
     steps: int
     guidance: float
     loras: list[LoraRequest]
-    # The person's photo, already prepared for the model (prepare_reference); editing models only.
-    reference: Image.Image | None = None
+    # The person's photos, already prepared for the model (prepare_reference), the first one first;
+    # editing models only. One that takes one image renders from the first.
+    references: tuple[Image.Image, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,9 @@ class DiffusionEngine:
         cls = pipeline_class(folder)
         if editing and cls not in EDITING_PIPELINES:
             raise SystemExit(f"APEX_GPU_PORTRAIT_MODEL must be an image-editing pipeline ({', '.join(EDITING_PIPELINES)}); {model_name(model)} is a {cls}")
-        self.editing_options = EDITING_PIPELINES[cls] if editing else None
+        self.editing = EDITING_PIPELINES[cls] if editing else None
+        # How many of a request's reference photos this model uses (0: a text-to-image model).
+        self.max_references = self.editing.max_references if self.editing else 0
         shared = shared_components(share_with.pipe, folder) if share_with and settings.share_components else {}
         self.pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype, **shared)
         self.pipe.to(self.device)
@@ -157,7 +169,7 @@ class DiffusionEngine:
     def generate(self, request: GenerationRequest, on_step: StepCallback) -> Generation:
         """Renders at the native size for the request; blocking, one generation at a time."""
         width, height = native_size(request.width, request.height, self.settings.native_max_megapixels)
-        if self.editing_options and request.reference is None:
+        if self.editing and not request.references:
             raise ContractViolation("the portrait model renders from the reference photo, and the step has none")
 
         def after_step(pipe, step: int, _timestep, tensors: dict) -> dict:
@@ -165,7 +177,7 @@ class DiffusionEngine:
                 pipe._interrupt = True  # diffusers stops before the next step
             return tensors
 
-        reference = {"image": request.reference, **self.editing_options(width, height)} if self.editing_options else {}
+        reference = {"image": self._image_argument(request.references), **self.editing.options(width, height)} if self.editing else {}
         with self._lock:
             started = time.perf_counter()
             self.loras.activate(request.loras)
@@ -186,6 +198,13 @@ class DiffusionEngine:
             if getattr(self.pipe, "_interrupt", False):
                 raise GenerationCancelled("generation cancelled")
             return Generation(output.images, activated - started, time.perf_counter() - activated)
+
+
+    def _image_argument(self, references: tuple[Image.Image, ...]) -> Image.Image | list[Image.Image]:
+        """A list of the references for a pipeline that takes several; the first alone otherwise, and
+        for a single reference (the call as it always was)."""
+        used = references[: self.max_references]
+        return list(used) if len(used) > 1 else used[0]
 
 
 def parameter_bytes(pipe: DiffusionPipeline, exclude=()) -> int:

@@ -1,5 +1,6 @@
-"""Step `generate`: a portrait attempt (its payload names the reference photo) is rendered by the
-image-editing model from the person's photo and the edit instruction; a plain generation by the
+"""Step `generate`: a portrait attempt (its payload names the reference photos) is rendered by the
+image-editing model from the person's photos (all of them where the model takes a list, the first
+where it takes one) and the edit instruction; a plain generation by the
 text-to-image model from its prompt. The images are rendered within the model's native budget,
 brought to the requested size by the upscaler, and written to S3 with their generation metadata;
 the result says how their pixels were made."""
@@ -12,6 +13,7 @@ from PIL import Image
 
 from ..checks.faces import largest_face_box
 from ..contracts.payloads import Destination, GenerateInput, GenerateResult
+from ..contracts.references import reference_keys
 from ..contracts.step_errors import ContractViolation, DestinationRefused, OutputTooLarge
 from ..diffusion.engine import DiffusionEngine, GenerationRequest
 from ..diffusion.reference import prepare_reference
@@ -34,10 +36,15 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
     the super-resolution models (none: a plain resize)."""
     upscaler = upscaler or Upscaler([])
 
-    async def reference_for(payload: GenerateInput, plan: UpscalePlan) -> Image.Image:
-        photo = decode_rgb(await asyncio.to_thread(store.get_bytes, payload["referenceImageKey"]), "reference image")
-        face = await asyncio.to_thread(largest_face_box, photo, settings.face_min_score)
-        return prepare_reference(photo, plan.native_width, plan.native_height, face)
+    async def references_for(payload: GenerateInput, plan: UpscalePlan, count: int) -> tuple[Image.Image, ...]:
+        """The first `count` reference photos (as many as the model takes; the caller put the one it
+        prefers first), each cropped around its own face at the native size."""
+        async def prepared(key: str) -> Image.Image:
+            photo = decode_rgb(await asyncio.to_thread(store.get_bytes, key), "reference image")
+            face = await asyncio.to_thread(largest_face_box, photo, settings.face_min_score)
+            return prepare_reference(photo, plan.native_width, plan.native_height, face)
+
+        return tuple([await prepared(key) for key in reference_keys(payload)[:count]])
 
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
@@ -62,7 +69,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         key_prefix = f"{destination['prefix'].rstrip('/')}/" if destination and destination.get("prefix") else ""
         if width * height > settings.max_megapixels * 1_000_000:
             raise OutputTooLarge(f"width x height: {width}x{height} is above this deployment's {settings.max_megapixels} megapixels")
-        renderer = portrait_engine if portrait_engine and "referenceImageKey" in payload else engine
+        renderer = portrait_engine if portrait_engine and reference_keys(payload) else engine
         if renderer is None:
             raise ContractViolation("this worker's queue serves portraits with the editing model, and this payload has no reference photo")
         plan = upscaler.plan(width, height, settings.native_max_megapixels, payload.get("upscale", 1))
@@ -75,7 +82,7 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
             steps=payload.get("steps", settings.default_steps),
             guidance=payload.get("guidance", settings.default_guidance),
             loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0), hf_token) for l in payload["loras"]],
-            reference=await reference_for(payload, plan) if renderer is portrait_engine else None,
+            references=await references_for(payload, plan, renderer.max_references) if renderer is portrait_engine else (),
         )
         loop = asyncio.get_running_loop()
         last_report = 0.0

@@ -1,5 +1,5 @@
 """Step `validate`: deterministic checks (dimensions, blank/noise, one adequate face, identity
-distance to the reference) plus the VLM's judgement of the request, for each candidate image of the
+distance to the reference photos: the median over all of them, identity/gate.py) plus the VLM's judgement of the request, for each candidate image of the
 attempt; the best candidate's verdict is the attempt's, every candidate's is recorded. Every check
 reports what it measured, and the VLM's feedback goes to the next attempt's prompt."""
 
@@ -9,10 +9,12 @@ from collections import OrderedDict
 
 from bullmq import AbortSignal, Job
 
-from ..checks.faces import Face, FaceAnalyzer, identity_distance
+from ..checks.faces import Face, FaceAnalyzer
 from ..checks.image_quality import grey_stddev, high_frequency_ratio
 from ..contracts.payloads import Check, ValidateInput, ValidateResult
+from ..contracts.references import reference_keys
 from ..contracts.vocabulary import phrases
+from ..identity.gate import distance_to_identity
 from ..images import decode_rgb
 from ..object_store import ObjectStore
 from ..settings import WorkerSettings
@@ -56,7 +58,36 @@ class ReferenceFaces:
         return face
 
 
-def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference_face: Face | None, expected: tuple[int, int]) -> list[Check]:
+def identity_check(settings: WorkerSettings, reference_faces: list[Face | None], face: Face | None) -> Check:
+    """The portrait's face against every reference photo's face (None: that photo has none): the
+    median distance over the photos with a face is the value (with one photo, its distance, as the
+    gate always was), each photo's own distance is kept in `distances`, in the photos' order."""
+    usable = [f for f in reference_faces if f is not None]
+    gate = distance_to_identity(face.embedding, [f.embedding for f in usable]) if face and usable else None
+    distances: list[float | None] = [None] * len(reference_faces)
+    if gate:
+        with_face = [i for i, f in enumerate(reference_faces) if f is not None]
+        for i, d in zip(with_face, gate.each):
+            distances[i] = round(d, 4)
+    distance = round(gate.median, 4) if gate else None
+    if not face:
+        detail = "no face in the generated image"
+    elif not usable:
+        detail = "no face in the reference photo" if len(reference_faces) == 1 else "no face in any reference photo"
+    elif len(reference_faces) == 1:
+        detail = "embedding distance to the reference face"
+    else:
+        listed = ", ".join("no face" if d is None else str(d) for d in distances)
+        detail = f"median embedding distance to {len(usable)} reference faces; each photo: {listed}"
+    check = _check("identity_distance", distance is not None and distance <= settings.identity_max_distance, distance,
+                   settings.identity_max_distance, detail)
+    first = reference_faces[0] if reference_faces else None
+    check["faceBoxes"] = {"reference": list(first.box) if first else None, "image": list(face.box) if face else None}
+    check["distances"] = distances
+    return check
+
+
+def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, reference_faces: list[Face | None], expected: tuple[int, int]) -> list[Check]:
     width, height = image.size
     stddev, noise = grey_stddev(image), high_frequency_ratio(image)
     checks = [
@@ -72,13 +103,7 @@ def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, r
     side_ratio = round(largest.side / min(width, height), 3) if largest else None
     checks.append(_check("face_size", side_ratio is not None and side_ratio >= settings.face_min_side_ratio, side_ratio,
                          settings.face_min_side_ratio, "face box side / image short side"))
-    distance = round(identity_distance(reference_face, largest), 4) if largest and reference_face else None
-    detail = "no face in the generated image" if not largest else ("no face in the reference photo" if not reference_face else
-                                                                    "embedding distance to the reference face")
-    identity = _check("identity_distance", distance is not None and distance <= settings.identity_max_distance, distance,
-                      settings.identity_max_distance, detail)
-    identity["faceBoxes"] = {"reference": list(reference_face.box) if reference_face else None, "image": list(largest.box) if largest else None}
-    checks.append(identity)
+    checks.append(identity_check(settings, reference_faces, largest))
     return checks
 
 
@@ -95,10 +120,10 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
                   references: ReferenceFaces | None = None) -> StepProcessor[ValidateInput, ValidateResult]:
     references = references or ReferenceFaces(store, faces)
 
-    async def judge(image_key: str, reference_face: Face | None, payload: ValidateInput) -> ValidateResult:
+    async def judge(image_key: str, reference_faces: list[Face | None], payload: ValidateInput) -> ValidateResult:
         image = decode_rgb(await asyncio.to_thread(store.get_bytes, image_key), "generated image")
         expected = (payload["expectedWidth"], payload["expectedHeight"])
-        checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_face, expected)
+        checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_faces, expected)
         instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
         judged = await asyncio.to_thread(ask_json, vlm, [image], instruction, JUDGE_ANSWER)
         checks += [_check(f"vlm_{aspect}", judged[aspect]["ok"], judged[aspect]["ok"], detail=judged[aspect]["note"])
@@ -106,8 +131,8 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
         return verdict(settings, checks, judged["feedback"])
 
     async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
-        reference_face = await asyncio.to_thread(references.largest, payload["referenceImageKey"])
-        verdicts = [await judge(key, reference_face, payload) for key in payload["imageKeys"]]
+        reference_faces = [await asyncio.to_thread(references.largest, key) for key in reference_keys(payload)]
+        verdicts = [await judge(key, reference_faces, payload) for key in payload["imageKeys"]]
         # A passing candidate beats any failing one; then the higher score; then the earlier one.
         best = max(range(len(verdicts)), key=lambda i: (verdicts[i]["passed"], verdicts[i]["score"], -i))
         return {**verdicts[best], "best": best,
