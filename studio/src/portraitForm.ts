@@ -30,7 +30,7 @@ function choice(name: string, options: Record<string, string>, selected: string,
   return h('div', { class: 'choice' }, h('label', { for: id }, words(name)), select, meaning);
 }
 
-/** A new portrait: the photo, the parameters, candidates per attempt and identity LoRAs. */
+/** A new portrait: the photos, the parameters, candidates per attempt and identity LoRAs. */
 export async function portraitForm(api: Api, navigate: (hash: string) => void): Promise<HTMLElement> {
   const [vocabulary, rules] = await Promise.all([api.get<Vocabulary>('/parameters'), api.get<UploadRules>('/studio/upload-rules.json', { anonymous: true })]);
   const photo = photoInput(rules);
@@ -62,10 +62,11 @@ export async function portraitForm(api: Api, navigate: (hash: string) => void): 
     h('button', { type: 'submit', class: 'primary' }, 'Create portrait'),
   );
   const problem = submitOnce(form, async (idempotencyKey) => {
-    const file = photo.photo();
-    if (!file) throw new Error('choose a photo the checks above accept first.');
+    const files = photo.photos();
+    if (files.length === 0) throw new Error('choose photos the checks above accept first.');
     const body = new FormData();
-    body.append('image_file', file, file.name);
+    // In the order shown: the first is the one a single-image model and the prompt step use.
+    for (const file of files) body.append('image_file', file, file.name);
     const chosen = Object.fromEntries([...form.querySelectorAll<HTMLSelectElement>('.choices select')].map((s) => [s.name, s.value]));
     body.append('parameters', JSON.stringify(chosen));
     body.append('candidates', candidates.value);

@@ -229,6 +229,55 @@ describe('the studio page and the client examples, against a live stack', () => 
     await page.context().close();
   }, PORTRAIT_DEADLINE_MS + 60_000);
 
+  it('sends several photos of the person in the order shown, refusing a fifth or a non-image by its position first, and the job uses them all', async () => {
+    const { page, errors } = await openStudio('#/portrait');
+    const submissions: string[] = [];
+    page.on('request', (r) => void (r.method() === 'POST' && r.url().endsWith('/jobs') && submissions.push(r.url())));
+    await page.getByText('several help the portrait keep the likeness, and the first is the one a model that takes a single photo uses').waitFor();
+    const photos = page.getByLabel('Your photos');
+    const jpeg = async (name: string, width = 480) => ({ name, mimeType: 'image/jpeg', buffer: await referencePhoto({ width, height: 600 }) });
+
+    // The page applies the server's rules to each photo and names the one it refuses; nothing is sent.
+    await photos.setInputFiles(await Promise.all([1, 2, 3, 4, 5].map((n) => jpeg(`me-${n}.jpg`))));
+    await page.getByText('Photo 5 of 5 (me-5.jpg) cannot be used: it is one too many; choose 1 to 4 photos.').waitFor();
+    await photos.setInputFiles([await jpeg('me-1.jpg'), { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') }, await jpeg('me-3.jpg')]);
+    await page.getByText('Photo 2 of 3 (notes.txt) cannot be used: it is text/plain; the API takes JPEG, PNG, WebP.').waitFor();
+    expect(await photos.getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('.previews img').count()).toBe(0);
+    await page.getByRole('button', { name: 'Create portrait' }).click();
+    expect(submissions).toEqual([]);
+
+    // Three that fit: a preview of each, in order, the first marked as the one a single-image model uses.
+    await photos.setInputFiles([await jpeg('front.jpg', 480), await jpeg('left.jpg', 400), await jpeg('right.jpg', 360)]);
+    await page.getByText('3 photos chosen; they are sent in the order shown.').waitFor();
+    expect(await page.locator('.previews figcaption').allInnerTexts()).toEqual([
+      expect.stringMatching(/^Photo 1: front\.jpg: 480×600, .*\s*The first: a model that takes one photo renders from this one\.$/),
+      expect.stringMatching(/^Photo 2: left\.jpg: 400×600, /),
+      expect.stringMatching(/^Photo 3: right\.jpg: 360×600, /),
+    ]);
+    for (const [n, width] of [[1, 480], [2, 400], [3, 360]]) expect(await loadedWidth(page.getByAltText(`Preview of photo ${n}`))).toBe(width);
+    expect(await photos.getAttribute('aria-invalid')).toBeNull();
+    expect(await unlabelledControls(page)).toEqual([]);
+    await screenshot(page, '9-portrait-several-photos');
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.locator('html').evaluate((html: { scrollWidth: number }) => html.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, '10-portrait-several-photos-phone');
+
+    await page.getByRole('button', { name: 'Create portrait' }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f]{24}$/);
+    const jobId = page.url().split('/').pop()!;
+    expect(submissions).toHaveLength(1);
+    expect((await api().get(`/jobs/${jobId}`)).body.reference_count).toBe(3);
+    const details = page.locator('.job-details');
+    await details.getByText('Reference photos').waitFor();
+    expect(await details.locator('dt:has-text("Reference photos") + dd').innerText()).toBe('3');
+    // Its render is not what this test is about: it is stopped, so the next tests have the worker.
+    expect((await api().post(`/jobs/${jobId}/cancel`)).status).toBe(202);
+    await live.waitForJob(jobId, undefined, 120_000);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  }, PORTRAIT_DEADLINE_MS + 60_000);
+
   it("pages through the caller's history with the cursor, filtered by status, by keyboard", async () => {
     // Its own tenant, so the counts are known: six jobs, each cancelled at once.
     const key = (await createApiKey('history')).key;
