@@ -21,6 +21,10 @@ export function instantGpuSteps(config: Config) {
       embeddingsKey: `${job.data.outputPrefix}/embeddings.json`,
     }),
     train_identity: (job) => ({ loraKey: job.data.loraKey, stepsDone: job.data.recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 }),
+    evaluate_identity: (job) => ({
+      renders: [false, true].map((withLora) => ({ key: `${job.data.outputPrefix}/0.${withLora ? 'with' : 'without'}-lora.png`, prompt: 'n/a', withLora, faceFound: true, distance: withLora ? 0.4 : 0.6 })),
+      summary: { medianDistanceWithLora: 0.4, medianDistanceWithoutLora: 0.6, rendersWithFace: { withLora: 1, withoutLora: 1 } },
+    }),
   };
   const connection = connectRedis(config.REDIS_URL);
   const workers = (Object.entries(GPU_QUEUES) as [GpuQueue, StepName][]).map(

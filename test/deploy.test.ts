@@ -64,6 +64,6 @@ describe('deployment files', () => {
       scaledOn[target.metadata.name] = (scaled.spec.triggers as { metadata: { listName: string } }[]).map((t) => waitLists[t.metadata.listName]);
     }
     redis.disconnect();
-    expect(scaledOn).toEqual({ 'gpu-worker': ['portrait-generate'], 'gpu-generations': ['generate'], 'gpu-training': ['train_identity', 'prepare_identity'] });
+    expect(scaledOn).toEqual({ 'gpu-worker': ['portrait-generate'], 'gpu-generations': ['generate'], 'gpu-training': ['train_identity', 'prepare_identity', 'evaluate_identity'] });
   });
 });

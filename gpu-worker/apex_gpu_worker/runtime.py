@@ -3,6 +3,7 @@ made by its step's maker (STEP_PROCESSORS), and one BullMQ worker per queue."""
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -90,6 +91,12 @@ class StepModels:
         return pipe
 
     @cached_property
+    def training_lock(self) -> threading.Lock:
+        """Held by whichever step uses the training pipeline: a run trains on it with its adapter,
+        an evaluation renders with another; one at a time."""
+        return threading.Lock()
+
+    @cached_property
     def vlm(self):
         return build_vlm(self.settings)
 
@@ -134,7 +141,13 @@ def _prepare_identity(models: StepModels, queue: str) -> StepProcessor:
 def _train_identity(models: StepModels, queue: str) -> StepProcessor:
     from .steps.train_identity import train_identity_step
 
-    return train_identity_step(models.settings, models.store, models.training_pipeline, models.events)
+    return train_identity_step(models.settings, models.store, models.training_pipeline, models.events, models.training_lock)
+
+
+def _evaluate_identity(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.evaluate_identity import evaluate_identity_step
+
+    return evaluate_identity_step(models.settings, models.store, models.training_pipeline, models.faces, models.training_lock)
 
 
 # Makes a step's processor for one of its queues. A new GPU step (its queue and pool come from
@@ -146,6 +159,7 @@ STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
     "report": _report,
     "prepare_identity": _prepare_identity,
     "train_identity": _train_identity,
+    "evaluate_identity": _evaluate_identity,
 }
 
 
@@ -167,7 +181,7 @@ def _check_tiny_models(settings: WorkerSettings, queues: tuple[str, ...]) -> Non
     if text or portraits:
         loaded.update({"APEX_GPU_UPSCALER_MODELS": Path(entry) for entry in settings.upscaler_models if Path(entry).parent == TINY_MODELS})
     catalogue = step_catalogue(settings.contracts_dir)
-    if any(catalogue.step_of(q) == "train_identity" for q in queues):
+    if any(catalogue.step_of(q) in ("train_identity", "evaluate_identity") for q in queues):
         setting = "APEX_GPU_TRAINING_MODEL" if settings.training_model else "APEX_GPU_PORTRAIT_MODEL" if settings.portrait_model else "APEX_GPU_FLUX_MODEL"
         loaded[setting] = Path(training_model(settings))
     if any(catalogue.queues[q].pool == "vlm" for q in queues) and settings.vlm_backend == "transformers":

@@ -1,7 +1,9 @@
 """The identity steps through real queues, Redis and MinIO with the tiny models: prepare_identity
 refuses a photo set naming the photo it cannot use, and frames, captions and embeds one it can;
 train_identity trains to the end and leaves a LoRA diffusers loads, resumes from its S3 checkpoint
-after its worker process is SIGKILLed, and stops within a step when cancelled."""
+after its worker process is SIGKILLed, and stops within a step when cancelled; evaluate_identity
+renders each held-out portrait without and with the LoRA (same seed), takes the LoRA out again, and
+measures each render's face against the identity's photos."""
 
 import asyncio
 import io
@@ -9,7 +11,9 @@ import json
 import signal
 import time
 
+import numpy as np
 import pytest
+import torch
 from bullmq import Queue
 from PIL import Image, ImageEnhance, ImageOps
 from redis.asyncio import Redis
@@ -20,9 +24,13 @@ from apex_gpu_worker.checks.faces import FaceAnalyzer
 from apex_gpu_worker.contracts.redis_keys import RedisKeys
 from apex_gpu_worker.job_events import JobEvents
 from apex_gpu_worker.runtime import StepModels
+from apex_gpu_worker.identity.evaluation import likeness, summary
 from apex_gpu_worker.step_worker import start_step_worker
+from apex_gpu_worker.steps.evaluate_identity import evaluate_identity_step
 from apex_gpu_worker.steps.prepare_identity import prepare_identity_step
 from apex_gpu_worker.steps.train_identity import train_identity_step
+from apex_gpu_worker.training.lora_trainer import LoraTrainer
+from apex_gpu_worker.training.recipe import TrainingRecipe
 from support.queue_runs import run_step, wait_until_done
 from test_worker_process import start_worker
 
@@ -234,3 +242,77 @@ async def test_a_cancelled_training_ends_within_a_step_and_trains_no_further(set
     await asyncio.sleep(1)
     assert [e["train_step"] for e in await progress_events(settings)][-1] == ended_at  # nothing trains on
     assert listed(store, payload["loraKey"]) == []
+
+
+@pytest.fixture
+async def evaluate_worker(training_settings, store):
+    pipe = StepModels(training_settings, ("evaluate_identity",)).training_pipeline
+    worker = start_step_worker("evaluate_identity", evaluate_identity_step(training_settings, store, pipe, FaceAnalyzer()), training_settings)
+    yield worker
+    await worker.close()
+
+
+def trained_identity(settings, store) -> dict:
+    """A LoRA trained on a pipeline of its own and the photos' embeddings, where train_identity and
+    prepare_identity leave them."""
+    pipe = StepModels(settings, ("train_identity",)).training_pipeline
+    photos = [Image.open(io.BytesIO(store.get_bytes(k))) for k in framed_photos(store)]
+    trainer = LoraTrainer(pipe, TrainingRecipe(steps=6, rank=4, learning_rate=8e-3, resolution=SIDE, seed=3, checkpoint_every=6),
+                          photos, ["a photo of ohwx person"] * len(photos))
+    trainer.run()
+    store.put_bytes(f"{PREFIX}/lora.safetensors", trainer.export_lora(), "application/octet-stream")
+    trainer.close()
+    face = FaceAnalyzer().faces(astronaut())[0]
+    embeddings = {"photos": [{"key": f"{PREFIX}/photos/0.png", "embedding": face.embedding.tolist(), "faceBox": list(face.box)}]}
+    store.put_bytes(f"{PREFIX}/photos/embeddings.json", json.dumps(embeddings).encode(), "application/json")
+    return {"identityId": IDENTITY, "embeddingsKey": f"{PREFIX}/photos/embeddings.json", "loraKey": f"{PREFIX}/lora.safetensors",
+            "seed": 7, "size": SIDE, "steps": 2, "triggerToken": "ohwx", "outputPrefix": f"{PREFIX}/evaluation"}
+
+
+def pixels(store, key: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(store.get_bytes(key))).convert("RGB"))
+
+
+def render_never_touched_by_a_lora(settings, prompt: str, seed: int, steps: int) -> np.ndarray:
+    pipe = StepModels(settings, ("evaluate_identity",)).training_pipeline
+    output = pipe(prompt=prompt, width=SIDE, height=SIDE, num_inference_steps=steps, guidance_scale=settings.default_guidance,
+                  generator=torch.Generator("cpu").manual_seed(seed))
+    return np.asarray(output.images[0].convert("RGB"))
+
+
+async def test_evaluate_renders_each_held_out_portrait_without_and_with_the_lora_and_takes_the_lora_out(training_settings, store, evaluate_worker):
+    payload = {**trained_identity(training_settings, store), "prompts": ["in a navy suit", "outdoors, warm light"]}
+    job, state = await run_step(training_settings, "evaluate_identity", payload)
+    assert state == "completed", job.failedReason
+    renders = job.returnvalue["renders"]
+    prompts = ["a photo of ohwx person, in a navy suit", "a photo of ohwx person, outdoors, warm light"]
+    assert [(r["key"], r["prompt"], r["withLora"]) for r in renders] == [
+        (f"{PREFIX}/evaluation/{i}.{kind}-lora.png", prompt, kind == "with") for i, prompt in enumerate(prompts) for kind in ("without", "with")]
+    for without, with_lora in zip(renders[::2], renders[1::2]):
+        assert not np.array_equal(pixels(store, without["key"]), pixels(store, with_lora["key"]))  # the same seed: the LoRA made the difference
+    assert np.array_equal(pixels(store, renders[0]["key"]), render_never_touched_by_a_lora(training_settings, prompts[0], 7, 2))
+    # Random weights draw noise: no face, no distance.
+    assert all(r["faceFound"] is False and r["distance"] is None for r in renders)
+    assert job.returnvalue["summary"] == {"medianDistanceWithLora": None, "medianDistanceWithoutLora": None,
+                                          "rendersWithFace": {"withLora": 0, "withoutLora": 0}}
+
+    # The adapter was taken out: the next evaluation's render without the LoRA is the untouched pipeline's.
+    held_out = {k: v for k, v in payload.items() if k != "prompts"} | {"count": 1, "outputPrefix": f"{PREFIX}/evaluation-2"}
+    again, state = await run_step(training_settings, "evaluate_identity", held_out)
+    assert state == "completed", again.failedReason
+    first = again.returnvalue["renders"][0]
+    assert (len(again.returnvalue["renders"]), first["withLora"]) == (2, False)
+    assert np.array_equal(pixels(store, first["key"]), render_never_touched_by_a_lora(training_settings, first["prompt"], 7, 2))
+
+
+def test_a_render_showing_the_person_has_a_face_and_its_median_distance_to_the_identity_and_the_summary_reads_it():
+    faces = FaceAnalyzer()
+    references = [faces.faces(image)[0].embedding for image in astronaut_variants()[:3]]
+    person = likeness(ImageOps.mirror(astronaut()), faces, references)
+    noise = likeness(Image.fromarray(data.coffee()), faces, references)
+    assert person.face_found and person.distance < 0.6  # the same person, by dlib's threshold
+    assert (noise.face_found, noise.distance) == (False, None)
+    assert summary([(False, noise), (True, person), (False, person)]) == {
+        "medianDistanceWithLora": person.distance, "medianDistanceWithoutLora": person.distance,
+        "rendersWithFace": {"withLora": 1, "withoutLora": 1}}
+    assert summary([(True, noise), (False, noise)])["medianDistanceWithLora"] is None

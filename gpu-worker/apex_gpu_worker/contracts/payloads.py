@@ -10,13 +10,60 @@ from typing import Literal, NotRequired, TypedDict
 
 
 # The GPU steps with contracts (<step>.input/result); which queues carry them: contracts/steps.json.
-StepName = Literal["generate", "prepare_identity", "prompt", "report", "train_identity", "validate"]
-STEP_NAMES: tuple[StepName, ...] = ("generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
+StepName = Literal[
+    "evaluate_identity",
+    "generate",
+    "prepare_identity",
+    "prompt",
+    "report",
+    "train_identity",
+    "validate",
+]
+STEP_NAMES: tuple[StepName, ...] = ("evaluate_identity", "generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
 
 
 class Trace(TypedDict):
     traceparent: str
     tracestate: NotRequired[str]
+
+
+class EvaluateIdentityInput(TypedDict):
+    trace: NotRequired[Trace]
+    identityId: str
+    embeddingsKey: str
+    loraKey: str
+    prompts: NotRequired[list[str]]
+    count: NotRequired[int]
+    seed: int
+    size: int
+    steps: NotRequired[int]
+    triggerToken: str
+    outputPrefix: str
+
+
+class Render(TypedDict):
+    key: str
+    prompt: str
+    withLora: bool
+    faceFound: bool
+    distance: float | None
+
+
+class RendersWithFace(TypedDict):
+    withLora: int
+    withoutLora: int
+
+
+class Summary(TypedDict):
+    medianDistanceWithLora: float | None
+    medianDistanceWithoutLora: float | None
+    rendersWithFace: RendersWithFace
+
+
+class EvaluateIdentityResult(TypedDict):
+    renders: list[Render]
+    summary: Summary
+    timings: NotRequired[dict[str, float]]
 
 
 Upscale = Literal[1, 2, 4]

@@ -32,9 +32,11 @@ def recipe_of(payload: TrainIdentityInput) -> TrainingRecipe:
                           seed=r["seed"], checkpoint_every=r["checkpointEvery"])
 
 
-def train_identity_step(settings: WorkerSettings, store: ObjectStore, pipe, events: JobEvents | None = None) -> StepProcessor[TrainIdentityInput, TrainIdentityResult]:
-    """`pipe`: the training pipeline, this process's own; one run at a time trains on it."""
-    training = threading.Lock()
+def train_identity_step(settings: WorkerSettings, store: ObjectStore, pipe, events: JobEvents | None = None,
+                        lock: "threading.Lock | None" = None) -> StepProcessor[TrainIdentityInput, TrainIdentityResult]:
+    """`pipe`: the training pipeline, this process's own; `lock`: held while a run trains on it, and
+    by evaluate_identity while it renders on it."""
+    training = lock or threading.Lock()
 
     def photo(key: str) -> Image.Image:
         return decode_rgb(store.get_bytes(key), "prepared photo")

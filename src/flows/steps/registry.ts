@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { EvaluateIdentityStepInput, EvaluateIdentityStepResult } from '../contracts/evaluateIdentityStep';
 import { GenerateStepInput, GenerateStepResult } from '../contracts/generateStep';
 import { PrepareIdentityStepInput, PrepareIdentityStepResult } from '../contracts/prepareIdentityStep';
 import { PromptStepInput, PromptStepResult } from '../contracts/promptStep';
@@ -38,9 +39,11 @@ export const STEPS = {
   generate: { input: GenerateStepInput, result: GenerateStepResult, pool: 'diffusion', workflowQueues: { portrait: 'portrait-generate' } },
   validate: { input: ValidateStepInput, result: ValidateStepResult, pool: 'vlm' },
   report: { input: ReportStepInput, result: ReportStepResult, pool: 'vlm' },
-  // Identities (issue 21): an identity's photos framed, captioned and embedded, then a LoRA learnt from them.
+  // Identities (issue 21): an identity's photos framed, captioned and embedded, a LoRA learnt from
+  // them, then held-out portraits rendered with and without it and compared with the photos.
   prepare_identity: { input: PrepareIdentityStepInput, result: PrepareIdentityStepResult, pool: 'training' },
   train_identity: { input: TrainIdentityStepInput, result: TrainIdentityStepResult, pool: 'training' },
+  evaluate_identity: { input: EvaluateIdentityStepInput, result: EvaluateIdentityStepResult, pool: 'training' },
 } as const satisfies Record<string, StepDefinition>;
 
 export type StepName = keyof typeof STEPS;
