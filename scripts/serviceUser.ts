@@ -30,19 +30,23 @@ function ids(): Ids {
   return serviceIds;
 }
 
+/** Folders this process already opened to SERVICE_USER: every service and data folder shares /root and the cache. */
+const granted = new Set<string>();
+
 /**
  * Lets SERVICE_USER pass through every directory above `path` (execute only, for that user only,
  * by an ACL): root's home is 700, and the data directory or a built binary may be under it.
  */
 function grantPassage(path: string) {
   const { uid } = ids();
-  const blocked: string[] = [];
   for (let dir = dirname(resolve(path)); ; dir = dirname(dir)) {
     const st = statSync(dir);
-    if (!(st.mode & 0o001) && st.uid !== uid) blocked.push(dir);
+    if (!(st.mode & 0o001) && st.uid !== uid && !granted.has(dir)) {
+      execFileSync('setfacl', ['-m', `u:${SERVICE_USER}:x`, dir]);
+      granted.add(dir);
+    }
     if (dir === '/') break;
   }
-  for (const dir of blocked) execFileSync('setfacl', ['-m', `u:${SERVICE_USER}:x`, dir]);
 }
 
 /** setfacl, which grantPassage needs as root (Debian's acl package). */
