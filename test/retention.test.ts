@@ -121,6 +121,7 @@ describe('retention (RETENTION_INPUTS_DAYS=1, RETENTION_OUTPUTS_DAYS=30, on a cl
     expect(await runRetention(deps())).toMatchObject({ inputs: 1 });
     const retry = await api().post(`/jobs/${id}/retry`);
     expect([retry.status, retry.body.error.code]).toEqual([409, 'not_retryable']);
+    expect(retry.body.error.message).toMatch(/erased/); // the photo's erasure, not 'only failed jobs'
   });
 
   it('a retry that read the job before its photo was erased starts nothing', async () => {

@@ -50,6 +50,7 @@ def measure(model: str, side: int, checkpointing: bool, args, device: str, dtype
             "checkpoint_seconds": round(checkpoint_seconds, 3),
             "checkpoint_mib": round(len(checkpoint) / 2**20, 1),
             "peak_memory_gib": harness.peak_memory_gib(),
+            # GPU time only: encoding, steps and checkpoints; not their uploads or the LoRA's export.
             "default_recipe_seconds": round(encode_seconds + DEFAULT.steps * per_step + DEFAULT.steps // DEFAULT.checkpoint_every * checkpoint_seconds, 1),
             "loss_finite": all(np.isfinite(trainer.losses)),
         })

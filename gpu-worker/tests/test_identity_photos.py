@@ -73,6 +73,7 @@ def test_a_photo_with_one_adequate_face_is_framed_around_it_at_the_training_reso
     assert result.image.size == (256, 256) and result.embedding.shape == (128,)
     again = analyzer.faces(result.image)  # the framed photo still shows the same person's face, upright
     assert len(again) == 1 and np.linalg.norm(again[0].embedding - result.embedding) < 0.6
+    assert 0.3 < again[0].side / 256 < 0.55  # framed around the face (FACE_SHARE 0.4), not the whole photo shrunk (~0.18)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,12 @@ import type { StepName } from './steps/registry';
 
 /** A stable 24-hex id (the shape of the public MongoDB ids) from its parts: a batch's children, a schedule's firings. */
 export const derivedId = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
+/** A batch's generation for its request at `index`: the fan-out makes it, erasure finds it again. */
+export const batchGenerationId = (batchId: string, index: number) => derivedId(batchId, 'generation', String(index));
+/** A batch's portrait job for one inbox photo (the same photo unchanged, the same job). */
+export const inboxJobId = (batchId: string, key: string, etag: string) => derivedId(batchId, key, etag);
+/** The batch one firing of a schedule starts. */
+export const scheduleBatchId = (firingJobId: string) => derivedId('schedule-firing', firingJobId);
 
 /** The orchestrator job of a portrait job's cycle (a retry starts cycle 2, 3, ...). */
 export const portraitJobId = (jobId: string, cycle = 1) => (cycle === 1 ? `portrait-${jobId}` : `portrait-${jobId}-c${cycle}`);
@@ -28,16 +34,11 @@ export const webhookId = (resourceId: string, ...transition: (string | number)[]
 
 /**
  * Where a resource's objects live in S3_BUCKET: everything of a portrait job (its reference photo,
- * every attempt's images) under one prefix, a generation's images under another, an identity's
- * under a third, so erasing one deletes one prefix. Images sent to a caller's own `destination` bucket are the caller's.
+ * every attempt's images) under one prefix, a generation's images under another, so erasing one
+ * deletes one prefix (an identity's objects go under `identities/<id>/`, named by its steps' jobs). Images sent to a caller's own `destination` bucket are the caller's.
  */
 export const jobObjectsPrefix = (jobId: string) => `jobs/${jobId}/`;
 export const generationObjectsPrefix = (generationId: string) => `generations/${generationId}/`;
-/**
- * Everything of an identity (issue 21): its photos, their framed copies and embeddings, training
- * checkpoints and its LoRA, all biometric data, under one prefix that its erasure deletes.
- */
-export const identityObjectsPrefix = (identityId: string) => `identities/${identityId}/`;
 /**
  * A job's reference photos, `<prefix>reference.<ext>` then `<prefix>reference.<n>.<ext>` for the
  * n-th of several: all under `reference.`, the inputs that retention erases first.

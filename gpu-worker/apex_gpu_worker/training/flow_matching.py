@@ -5,7 +5,7 @@ import torch
 
 
 def sample_sigmas(batch_size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """Logit-normal noise levels (mean 0, std 1), as in SD3 and the FLUX training scripts: most
+    """Logit-normal noise levels (mean 0, std 1), SD3's choice and one of the FLUX scripts' options: most
     steps in the middle of the path, where the model learns most."""
     normal = torch.randn(batch_size, generator=generator, device="cpu").to(device)
     return torch.sigmoid(normal)

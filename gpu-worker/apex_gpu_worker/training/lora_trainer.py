@@ -118,9 +118,7 @@ class LoraTrainer:
     def resume(self, checkpoint: TrainingCheckpoint):
         from peft.utils import set_peft_model_state_dict
 
-        set_peft_model_state_dict(self.transformer, checkpoint.adapter, adapter_name=ADAPTER)
-        for parameter in self.parameters:
-            parameter.data = parameter.data.float()
+        set_peft_model_state_dict(self.transformer, checkpoint.adapter, adapter_name=ADAPTER)  # copied into the fp32 parameters
         self.optimizer.load_state_dict(checkpoint.optimizer)
         self.generator.set_state(checkpoint.generator)
         self.step = checkpoint.step

@@ -42,7 +42,7 @@ class Flux1Inputs:
         return Sample(packed, {"encoder_hidden_states": prompt_embeds, "pooled_projections": pooled, "txt_ids": text_ids, "img_ids": img_ids})
 
     def predict(self, transformer, noisy: torch.Tensor, sigmas: torch.Tensor, sample: Sample) -> torch.Tensor:
-        # FLUX.1 [dev]-style models embed a guidance value; the training scripts train them at 1.
+        # FLUX.1 [dev]-style models embed a guidance value; trained at 1 here (scripts differ: diffusers' defaults to 3.5).
         guidance = torch.ones_like(sigmas) if transformer.config.guidance_embeds else None
         dtype = transformer.dtype
         cond = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sample.conditioning.items()}

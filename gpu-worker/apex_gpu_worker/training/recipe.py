@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TrainingRecipe:
-    """Defaults follow the hosted trainers users compare us with (Replicate's flux-dev-lora-trainer:
-    1,000 steps, rank 16, lr 4e-4, batch 1; diffusers' klein script: lr 1e-4 at 512 px). A checkpoint every
+    """Defaults near the trainers users compare us with: Replicate's flux-dev-lora-trainer's 1,000
+    steps, rank 16 and batch 1, and diffusers' klein script's more cautious lr 1e-4 at 512 px
+    (Replicate uses 4e-4); not tuned here, where no real weights can be trained. A checkpoint every
     `checkpoint_every` steps bounds the work a killed worker repeats."""
 
     steps: int = 1000

@@ -2,13 +2,13 @@ import type { Config } from '../../config';
 import type { BatchItem } from '../../store/batchModel';
 import { claimPhoto } from '../../store/processedPhotoModel';
 import type { PortraitParameters } from '../contracts/portraitParameters';
-import { derivedId } from '../ids';
+import { inboxJobId } from '../ids';
 import { normalizeReferenceImage } from '../portrait/referenceImage';
 import { createPortraitJob, enqueuePortraitJob, type SubmissionDeps } from '../portrait/submission';
 import type { ParentJob } from '../queues';
 
 /** How many keys one run looks at under a prefix (already-taken photos included). */
-const LIST_LIMIT = 10_000;
+export const INBOX_LIST_LIMIT = 10_000;
 
 export type SkippedPhoto = { key: string; reason: string };
 
@@ -36,11 +36,11 @@ export async function portraitsFromInbox(
 ): Promise<{ items: BatchItem[]; skipped: SkippedPhoto[] }> {
   const items: BatchItem[] = [];
   const skipped: SkippedPhoto[] = [];
-  const objects = await deps.objects.list(inboxRoot(deps.config, run.tenant, run.prefix), LIST_LIMIT);
+  const objects = await deps.objects.list(inboxRoot(deps.config, run.tenant, run.prefix), INBOX_LIST_LIMIT);
   for (const object of objects) {
     if (items.length + skipped.length >= run.maxPhotos || (await run.cancelled())) break;
     if (object.key.endsWith('/')) continue; // a folder marker
-    const jobId = derivedId(run.batchId, object.key, object.etag);
+    const jobId = inboxJobId(run.batchId, object.key, object.etag);
     if (!(await claimPhoto(run.dedupScope, object.key, object.etag, jobId))) continue;
     if (object.size > deps.config.MAX_UPLOAD_BYTES) {
       skipped.push({ key: object.key, reason: `larger than ${deps.config.MAX_UPLOAD_BYTES} bytes` });

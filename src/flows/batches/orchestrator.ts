@@ -7,7 +7,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import { isCancelled } from '../cancellation';
 import type { BatchJobData } from '../contracts/batch';
 import { submitGeneration } from '../generation/submission';
-import { derivedId, webhookId } from '../ids';
+import { batchGenerationId, webhookId } from '../ids';
 import { addJobEvent } from '../jobEvents';
 import { type ParentJob, QueueName, type QueueSet } from '../queues';
 import { StepRunner } from '../steps/stepRunner';
@@ -74,7 +74,7 @@ export class BatchOrchestrator {
     const items: BatchItem[] = [];
     for (const [index, request] of target.requests.entries()) {
       if (await cancelled()) break;
-      const id = derivedId(batchId, 'generation', String(index));
+      const id = batchGenerationId(batchId, index);
       await submitGeneration({ config: this.config, queue: this.queues.get(QueueName.generation) }, { id, tenant, request, parent });
       items.push({ kind: 'generation', id });
     }

@@ -8,7 +8,7 @@ import { forgetPhotos } from '../../store/processedPhotoModel';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
 import type { BatchJobData } from '../contracts/batch';
 import type { ScheduleFireData, ScheduleRequest } from '../contracts/schedule';
-import { derivedId } from '../ids';
+import { scheduleBatchId } from '../ids';
 import { scheduleLockKey } from '../redisKeys';
 import type { WebhookSpec } from '../webhooks/events';
 import { scheduleScope } from './submission';
@@ -101,7 +101,7 @@ export function scheduleFireProcessor(deps: { config: Config; batchQueue: Queue<
   return async (job: Job<ScheduleFireData>): Promise<{ batchId: string | null }> => {
     const schedule = await ScheduleModel.findById(job.data.scheduleId).lean<ScheduleDocument>();
     if (!schedule) return { batchId: null }; // deleted between the firing and now
-    const batchId = derivedId('schedule-firing', job.id!);
+    const batchId = scheduleBatchId(job.id!);
     const scheduleId = String(schedule._id);
     await submitBatch(deps, { id: batchId, tenant: schedule.tenant, target: schedule.target, scheduleId, webhook: schedule.webhook ?? undefined });
     await ScheduleModel.updateOne({ _id: scheduleId }, { $set: { lastFiredAt: new Date(), lastBatchId: batchId } });

@@ -1,14 +1,13 @@
 import { Job } from 'bullmq';
 import type { BatchDocument, BatchItem } from '../../store/batchModel';
 import type { BatchJobData, BatchTarget } from '../contracts/batch';
-import { inboxRoot } from '../batches/inboxPhotos';
-import { batchJobId, derivedId } from '../ids';
+import { INBOX_LIST_LIMIT, inboxRoot } from '../batches/inboxPhotos';
+import { batchGenerationId, batchJobId, inboxJobId } from '../ids';
 import { QueueName } from '../queues';
 import type { ErasureDeps, ResourceKind } from './erasureTarget';
 import { MODELS } from './resourceModels';
 
 /** How many inbox objects are looked at for a batch's children (as many as its fan-out lists). */
-const INBOX_LIST_LIMIT = 10_000;
 
 /** What a batch may have made children from: its target (prompts included: held in memory only), as its document or its BullMQ job says. */
 export type BatchSource = { id: string; tenant: string; target?: BatchTarget; items: BatchItem[] };
@@ -23,7 +22,7 @@ export async function batchSource(deps: ErasureDeps, id: string, tenant: string,
  * Every child a batch made or is making, found whatever the fan-out has written so far (its `items`
  * are written only when the fan-out ends): the items listed, the children its BullMQ job waits for
  * or has seen end, and those whose ids derive from its target (orchestrator.ts, inboxPhotos.ts:
- * `derivedId(batch, 'generation', index)`, `derivedId(batch, key, etag)`) and that have a document.
+ * `batchGenerationId`, `inboxJobId`) and that have a document.
  * Read again on each pass while the batch's job exists, and once after it is gone, so a child added
  * while a pass ran is found too.
  */
@@ -33,9 +32,9 @@ export async function findBatchChildren(deps: ErasureDeps, source: BatchSource):
   for (const [id, kind] of await dependenciesOf(deps, source.id)) found.set(id, kind);
   const derived = new Map<string, ResourceKind>();
   if (source.target?.type === 'generations') {
-    for (const index of source.target.requests.keys()) derived.set(derivedId(source.id, 'generation', String(index)), 'generation');
+    for (const index of source.target.requests.keys()) derived.set(batchGenerationId(source.id, index), 'generation');
   } else if (source.target?.type === 'portraits_from_prefix') {
-    for (const o of await deps.objects.list(inboxRoot(deps.config, source.tenant, source.target.prefix), INBOX_LIST_LIMIT)) derived.set(derivedId(source.id, o.key, o.etag), 'job');
+    for (const o of await deps.objects.list(inboxRoot(deps.config, source.tenant, source.target.prefix), INBOX_LIST_LIMIT)) derived.set(inboxJobId(source.id, o.key, o.etag), 'job');
   }
   for (const kind of ['job', 'generation'] as const) {
     const ids = [...derived].filter(([id, k]) => k === kind && !found.has(id)).map(([id]) => id);

@@ -8,7 +8,7 @@ import { forgetPhotosFor, photosTakenAt, photosTakenFor, type TakenPhoto } from 
 import { ScheduleModel } from '../../store/scheduleModel';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import type { BatchJobData, BatchTarget } from '../contracts/batch';
-import { batchJobId, derivedId, generationObjectsPrefix, jobObjectsPrefix } from '../ids';
+import { batchGenerationId, batchJobId, generationObjectsPrefix, inboxJobId, jobObjectsPrefix, scheduleBatchId } from '../ids';
 import { QueueName, type QueueSet } from '../queues';
 import type { ResourceKind } from './erasureTarget';
 
@@ -49,19 +49,19 @@ export async function eraseTakenPhotos(objects: ObjectStore, photos: TakenPhoto[
 async function forgetBatchTraces(deps: { objects: ObjectStore; queues: QueueSet }, batch: BatchDocument): Promise<void> {
   const id = batch._id.toHexString();
   const skipped = (batch.skipped as { key: string }[]).map((s) => s.key);
-  const turnedDown = (await photosTakenAt(skipped)).filter((p) => p.jobId === derivedId(id, p.key, p.etag));
+  const turnedDown = (await photosTakenAt(skipped)).filter((p) => p.jobId === inboxJobId(id, p.key, p.etag));
   await eraseTakenPhotos(deps.objects, turnedDown);
   if (!batch.scheduleId) return;
   await ScheduleModel.updateMany({ _id: batch.scheduleId, lastBatchId: id }, { $unset: { lastBatchId: 1 } });
-  // The firing's return value names the batch (schedules.ts derives the batch id from the firing's id).
+  // The firing that started the batch (its id gives the batch's: scheduleBatchId) is removed with it.
   const scheduleQueue = deps.queues.get(QueueName.schedule);
   for (const firing of await scheduleQueue.getJobs(['completed', 'failed'], 0, 1000)) {
-    if (firing?.id && derivedId('schedule-firing', firing.id) === id) await firing.remove().catch(() => undefined);
+    if (firing?.id && scheduleBatchId(firing.id) === id) await firing.remove().catch(() => undefined);
   }
 }
 
 /** What a batch's generation request says once its generation was erased: its text (the prompts) is gone, its shape stays. */
-export const ERASED_PROMPT = '[erased]';
+const ERASED_PROMPT = '[erased]';
 
 /**
  * A child erased on its own leaves its batch, which goes on without it: its item and its line in
@@ -91,7 +91,7 @@ async function forgetChildOfBatches(queues: QueueSet, id: string): Promise<void>
 /** The index of the generation request that made this child (ids derive from it: orchestrator.ts), or -1. */
 function requestIndexOf(batchId: string, target: BatchTarget, childId: string): number {
   if (target?.type !== 'generations') return -1;
-  return target.requests.findIndex((_, index) => derivedId(batchId, 'generation', String(index)) === childId);
+  return target.requests.findIndex((_, index) => batchGenerationId(batchId, index) === childId);
 }
 
 async function forgetRequestInBatchJob(queues: QueueSet, batchId: string, index: number): Promise<void> {

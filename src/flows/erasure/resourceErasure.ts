@@ -11,7 +11,6 @@ import { nowOf, streamsSince, type ErasureDeps, type ErasureTarget, type Erasure
 import { addPendingErasure } from './pendingErasureSet';
 import { MODELS } from './resourceModels';
 
-export { MODELS } from './resourceModels';
 
 /** A resource being erased; a batch carries what it makes children from, read once (its document goes in the first pass). */
 type Open = PassEntry & { batch?: BatchSource };

@@ -31,11 +31,10 @@ export async function eraseTenant(deps: ErasureDeps, tenant: string, trigger: Er
   const keys = (await ApiKeyModel.deleteMany(mine)).deletedCount;
   const schedules = await ScheduleModel.find(mine, { _id: 1, createdAt: 1 }).lean<{ _id: unknown; createdAt?: Date }[]>();
   const scheduleDeps = { config: deps.config, redis: deps.redis, scheduleQueue: deps.queues.get(QueueName.schedule) };
-  for (const s of schedules) {
-    await deleteSchedule(scheduleDeps, String(s._id));
-    // Its firings' traces in the schedule queue (the scheduler's delayed job and its events).
-    await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, [{ id: String(s._id), since: streamsSince(s.createdAt) }]);
-  }
+  for (const s of schedules) await deleteSchedule(scheduleDeps, String(s._id));
+  // Their firings' traces in the schedule queue (the scheduler's delayed jobs and their events), in one sweep.
+  const traces = schedules.map((s) => ({ id: String(s._id), since: streamsSince(s.createdAt) }));
+  if (traces.length > 0) await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, traces);
   const result: TenantErasure = { keys, schedules: schedules.length, erased: { batch: 0, job: 0, generation: 0 }, inboxPhotos: 0, pending: 0 };
   for (const kind of ['batch', 'job', 'generation'] as const) {
     for (;;) {

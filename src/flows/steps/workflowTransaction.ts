@@ -5,7 +5,7 @@ import type { ChainableCommander } from 'ioredis';
  * A workflow transition's Redis writes — the next step's child job and deadline, the workflow
  * job's new state, its events and metrics — in one MULTI: one round trip, and all of them or none,
  * so a crash can never leave a child queued without the state that records it. The step runner
- * (stepRunner.ts) is its user.
+ * (stepRunner.ts) opens and commits it; the orchestrators add their own writes to it.
  */
 export type WorkflowTransaction = ChainableCommander;
 
