@@ -16,6 +16,7 @@ export function instantGpuSteps(config: Config) {
     }),
     validate: () => ({ passed: true, score: 0.9, checks: [], feedback: '' }),
     report: () => ({ summary: 'n/a', failedChecks: [], suggestions: [] }),
+    caption_identity: (job) => ({ photos: job.data.photos.map(({ key }: { key: string }) => ({ key, caption: 'a photo of tok person' })) }),
     prepare_identity: (job) => ({
       photos: job.data.photoKeys.map((_: string, i: number) => ({ key: `${job.data.outputPrefix}/${i}.png`, caption: 'a photo of tok person' })),
       embeddingsKey: `${job.data.outputPrefix}/embeddings.json`,

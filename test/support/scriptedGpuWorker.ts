@@ -91,6 +91,7 @@ export class ScriptedGpuWorker {
       failedChecks: [],
       suggestions: ['try a different reference photo'],
     }),
+    caption_identity: ({ photos, triggerToken }) => ({ photos: photos.map(({ key }) => ({ key, caption: `a photo of ${triggerToken} person` })) }),
     prepare_identity: ({ photoKeys, outputPrefix, triggerToken }) => ({
       photos: photoKeys.map((_, i) => ({ key: `${outputPrefix}/${i}.png`, caption: `a photo of ${triggerToken} person` })),
       embeddingsKey: `${outputPrefix}/embeddings.json`,

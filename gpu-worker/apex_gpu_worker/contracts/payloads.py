@@ -11,6 +11,7 @@ from typing import Literal, NotRequired, TypedDict
 
 # The GPU steps with contracts (<step>.input/result); which queues carry them: contracts/steps.json.
 StepName = Literal[
+    "caption_identity",
     "evaluate_identity",
     "generate",
     "prepare_identity",
@@ -19,12 +20,32 @@ StepName = Literal[
     "train_identity",
     "validate",
 ]
-STEP_NAMES: tuple[StepName, ...] = ("evaluate_identity", "generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
+STEP_NAMES: tuple[StepName, ...] = ("caption_identity", "evaluate_identity", "generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
 
 
 class Trace(TypedDict):
     traceparent: str
     tracestate: NotRequired[str]
+
+
+class Photo(TypedDict):
+    key: str
+
+
+class CaptionIdentityInput(TypedDict):
+    trace: NotRequired[Trace]
+    identityId: str
+    photos: list[Photo]
+    triggerToken: str
+
+
+class CaptionIdentityResultPhoto(TypedDict):
+    key: str
+    caption: str
+
+
+class CaptionIdentityResult(TypedDict):
+    photos: list[CaptionIdentityResultPhoto]
 
 
 class EvaluateIdentityInput(TypedDict):
@@ -148,13 +169,8 @@ class PrepareIdentityInput(TypedDict):
     outputPrefix: str
 
 
-class Photo(TypedDict):
-    key: str
-    caption: str
-
-
 class PrepareIdentityResult(TypedDict):
-    photos: list[Photo]
+    photos: list[CaptionIdentityResultPhoto]
     embeddingsKey: str
 
 
@@ -305,7 +321,7 @@ class Recipe(TypedDict):
 class TrainIdentityInput(TypedDict):
     trace: NotRequired[Trace]
     identityId: str
-    photos: list[Photo]
+    photos: list[CaptionIdentityResultPhoto]
     recipe: Recipe
     checkpointKey: str
     loraKey: str

@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import { CaptionIdentityStepInput, CaptionIdentityStepResult } from '../contracts/captionIdentityStep';
+import { CheckIdentityPhotosStepInput, CheckIdentityPhotosStepResult } from '../contracts/checkIdentityPhotosStep';
 import { EvaluateIdentityStepInput, EvaluateIdentityStepResult } from '../contracts/evaluateIdentityStep';
 import { GenerateStepInput, GenerateStepResult } from '../contracts/generateStep';
 import { PrepareIdentityStepInput, PrepareIdentityStepResult } from '../contracts/prepareIdentityStep';
@@ -19,7 +21,7 @@ import { ValidateStepInput, ValidateStepResult } from '../contracts/validateStep
  */
 export type GpuPool = 'diffusion' | 'vlm' | 'training';
 /** The workflows that queue GPU steps. */
-export type Workflow = 'portrait' | 'generation';
+export type Workflow = 'portrait' | 'generation' | 'identity';
 
 export type StepDefinition = {
   /** The contract both languages validate: the payload queued and the result returned. */
@@ -39,6 +41,10 @@ export const STEPS = {
   generate: { input: GenerateStepInput, result: GenerateStepResult, pool: 'diffusion', workflowQueues: { portrait: 'portrait-generate' } },
   validate: { input: ValidateStepInput, result: ValidateStepResult, pool: 'vlm' },
   report: { input: ReportStepInput, result: ReportStepResult, pool: 'vlm' },
+  // An identity's photo captions, by the VLM that judges portraits (issue 21).
+  caption_identity: { input: CaptionIdentityStepInput, result: CaptionIdentityStepResult, pool: 'vlm' },
+  // Each photo sent for an identity has one adequate face: POST /identities waits for it (issue 21).
+  check_identity_photos: { input: CheckIdentityPhotosStepInput, result: CheckIdentityPhotosStepResult, pool: 'vlm' },
   // Identities (issue 21): an identity's photos framed, captioned and embedded, a LoRA learnt from
   // them, then held-out portraits rendered with and without it and compared with the photos.
   prepare_identity: { input: PrepareIdentityStepInput, result: PrepareIdentityStepResult, pool: 'training' },
