@@ -132,10 +132,22 @@ def _report(models: StepModels, queue: str) -> StepProcessor:
     return report_step(models.store, models.vlm)
 
 
+def _caption_identity(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.caption_identity import caption_identity_step
+
+    return caption_identity_step(models.store, models.vlm)
+
+
 def _prepare_identity(models: StepModels, queue: str) -> StepProcessor:
     from .steps.prepare_identity import prepare_identity_step
 
     return prepare_identity_step(models.settings, models.store, models.faces)
+
+
+def _check_identity_photos(models: StepModels, queue: str) -> StepProcessor:
+    from .steps.check_identity_photos import check_identity_photos_step
+
+    return check_identity_photos_step(models.settings, models.store, models.faces)
 
 
 def _train_identity(models: StepModels, queue: str) -> StepProcessor:
@@ -157,7 +169,9 @@ STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
     "generate": _generate,
     "validate": _validate,
     "report": _report,
+    "caption_identity": _caption_identity,
     "prepare_identity": _prepare_identity,
+    "check_identity_photos": _check_identity_photos,
     "train_identity": _train_identity,
     "evaluate_identity": _evaluate_identity,
 }

@@ -1,8 +1,9 @@
 """Step `prepare_identity`: an identity's photos as training and the identity gate need them. Each
 photo is decoded, turned upright and refused unless it shows exactly one face of adequate size (the
 refusal names its index and why); the rest are framed around the face as squares at the training
-resolution and written to S3 under the identity's prefix, each with a caption around the trigger
-token, and the face embeddings go beside them as one small JSON for the gate."""
+resolution and written to S3 under the identity's prefix, each with the plain caption `a photo of
+<token> person` (caption_identity, on the VLM pool, adds what each photo shows), and the face
+embeddings go beside them as one small JSON for the gate."""
 
 import asyncio
 import io
@@ -13,17 +14,12 @@ from bullmq import AbortSignal, Job
 from ..checks.faces import FaceAnalyzer
 from ..contracts.payloads import PrepareIdentityInput, PrepareIdentityResult
 from ..contracts.step_errors import IdentityPhotoRefused, StepCancelled, UnreadableImage
+from ..identity.captions import trigger_phrase
 from ..identity.photos import PhotoRefused, PreparedPhoto, prepare_photo
 from ..images import decode_rgb
 from ..object_store import ObjectStore
 from ..settings import WorkerSettings
 from ..step_worker import StepProcessor
-
-
-def caption_for(trigger_token: str) -> str:
-    """A fixed template for now: captions written by the VLM from each photo (what the person wears,
-    the light, the setting) are a later step of identities (issue 21)."""
-    return f"a photo of {trigger_token} person"
 
 
 def prepare_identity_step(settings: WorkerSettings, store: ObjectStore, faces: FaceAnalyzer) -> StepProcessor[PrepareIdentityInput, PrepareIdentityResult]:
@@ -45,7 +41,8 @@ def prepare_identity_step(settings: WorkerSettings, store: ObjectStore, faces: F
                 raise StepCancelled("cancelled by request")
             photos.append(await asyncio.to_thread(prepared, index, key, payload["resolution"]))
         prefix = payload["outputPrefix"]
-        caption = caption_for(payload["triggerToken"])
+        # The plain caption; caption_identity (the VLM pool) writes each photo's own description after it.
+        caption = trigger_phrase(payload["triggerToken"])
         results = []
         for index, photo in enumerate(photos):
             buffer = io.BytesIO()
