@@ -42,18 +42,29 @@ EDIT_PROMPT = "Change the attire to a business casual blazer and the background 
 
 
 class CountedGenerate:
-    """Wraps the VLM's generate to record each call's prompt and answer lengths in tokens."""
+    """Wraps the VLM's generate to record each call's rows (answers asked at once), prompt length
+    (padded, per row) and the tokens it decoded over all rows (a row that ended early is padded)."""
 
-    def __init__(self, model):
+    def __init__(self, model, pad_token_id: int | None):
         self.calls: list[dict] = []
         self._generate = model.generate
+        self._pad = pad_token_id
         model.generate = self
 
     def __call__(self, **inputs):
         output = self._generate(**inputs)
-        prompt = inputs["input_ids"].shape[1]
-        self.calls.append({"prompt_tokens": prompt, "answer_tokens": output.shape[1] - prompt})
+        rows, prompt = inputs["input_ids"].shape
+        answers = output[:, prompt:]
+        decoded = int((answers != self._pad).sum()) if self._pad is not None else answers.numel()
+        self.calls.append({"rows": rows, "prompt_tokens": prompt, "answer_tokens": decoded})
         return output
+
+
+def attempt_counts(calls: list[dict]) -> dict:
+    """What one attempt asked of the VLM: its generate calls (a batched call counts once), the
+    prompt tokens it prefilled and the tokens it decoded, over every row of every call."""
+    return {"vlm_calls": len(calls), "prompt_tokens": sum(c["prompt_tokens"] * c.get("rows", 1) for c in calls),
+            "decoded_tokens": sum(c["answer_tokens"] for c in calls)}
 
 
 def vlm_alone(model, processor, photo, instruction: str, long_answer: int, repeats: int) -> dict:
@@ -116,13 +127,16 @@ def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm
                                        references=(prepare_reference(photo, args.size, args.size, None),))
     warmup, _ = harness.timed(engine.generate, warmup_request, harness.never_cancelled)  # compiles; the VLM is warm already
     counted.calls.clear()
-    attempts = [attempt(settings, vlm, faces, reference_face, engine, photo, lora, card, card["steps"], args.size, instructions)
-                for lora in loras[1:]]
+    attempts, counts = [], []
+    for lora in loras[1:]:
+        before = len(counted.calls)
+        attempts.append(attempt(settings, vlm, faces, reference_face, engine, photo, lora, card, card["steps"], args.size, instructions))
+        counts.append(attempt_counts(counted.calls[before:]))
     mean = {part: round(sum(a[part] for a in attempts) / len(attempts), 3) for part in attempts[0]}
     gpu = sum(seconds for part, seconds in mean.items() if not part.endswith("_cpu"))
     row = {"portrait_model": model, "class": type(pipe).__name__, "size": args.size, "steps": card["steps"],
            "answer_tokens_stated": args.answer_tokens, "vlm_answers": counted.calls,
-           "parts_seconds_mean": mean, "runs_total_seconds": [round(sum(a.values()), 3) for a in attempts],
+           "parts_seconds_mean": mean, "runs_vlm_counts": counts, "runs_total_seconds": [round(sum(a.values()), 3) for a in attempts],
            "runs_parts_seconds": [{part: round(seconds, 3) for part, seconds in a.items()} for a in attempts],
            "gpu_seconds": round(gpu, 3), "cpu_seconds": round(sum(mean.values()) - gpu, 3),
            "attempt_seconds": round(sum(mean.values()), 3), "warmup_seconds": round(warmup, 1),
@@ -152,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     model, processor = architectures.vlm(device, dtype, args.tiny_dir, full_size=not args.tiny)
     photo = harness.reference_photo(args.size)
     results.add({"vlm": "alone, no JSON constraint", **vlm_alone(model, processor, photo, instructions["prompt"], args.per_token_sample, 2)})
-    counted = CountedGenerate(model)
+    counted = CountedGenerate(model, processor.tokenizer.pad_token_id)
     first_token = harness.resident_vlm(model, processor, max_new_tokens=1)
     vlm = harness.resident_vlm(model, processor, max_new_tokens=args.answer_tokens)
     # Warm-up: each question's first answer also compiles its JSON grammar (once per process).

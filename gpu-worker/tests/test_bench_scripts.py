@@ -57,6 +57,9 @@ def test_the_attempt_bench_times_every_part_of_an_attempt_with_the_vlm_resident(
         "validate_image_statistics_cpu", "validate_faces_and_identity_cpu", "validate_judge_vlm"}
     assert klein["attempt_seconds"] == pytest.approx(klein["gpu_seconds"] + klein["cpu_seconds"], abs=0.002)
     assert [1 <= call["answer_tokens"] <= 12 for call in klein["vlm_answers"]] == [True, True]  # the prompt's and the judge's
+    counts, = klein["runs_vlm_counts"]  # per attempt: what it asked of the VLM
+    assert counts == {"vlm_calls": 2, "prompt_tokens": sum(c["prompt_tokens"] for c in klein["vlm_answers"]),
+                      "decoded_tokens": sum(c["answer_tokens"] for c in klein["vlm_answers"])}
 
 
 def test_the_flux_bench_times_eager_and_compiled_with_a_hotswapped_lora(tiny):
