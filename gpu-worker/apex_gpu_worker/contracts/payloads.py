@@ -12,6 +12,7 @@ from typing import Literal, NotRequired, TypedDict
 # The GPU steps with contracts (<step>.input/result); which queues carry them: contracts/steps.json.
 StepName = Literal[
     "caption_identity",
+    "check_identity_photos",
     "evaluate_identity",
     "generate",
     "prepare_identity",
@@ -20,7 +21,7 @@ StepName = Literal[
     "train_identity",
     "validate",
 ]
-STEP_NAMES: tuple[StepName, ...] = ("caption_identity", "evaluate_identity", "generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
+STEP_NAMES: tuple[StepName, ...] = ("caption_identity", "check_identity_photos", "evaluate_identity", "generate", "prepare_identity", "prompt", "report", "train_identity", "validate")
 
 
 class Trace(TypedDict):
@@ -46,6 +47,22 @@ class CaptionIdentityResultPhoto(TypedDict):
 
 class CaptionIdentityResult(TypedDict):
     photos: list[CaptionIdentityResultPhoto]
+
+
+class CheckIdentityPhotosInput(TypedDict):
+    trace: NotRequired[Trace]
+    identityId: str
+    photoKeys: list[str]
+
+
+class CheckIdentityPhotosResultPhoto(TypedDict):
+    accepted: bool
+    reason: NotRequired[str]
+    faceBox: NotRequired[list[int]]
+
+
+class CheckIdentityPhotosResult(TypedDict):
+    photos: list[CheckIdentityPhotosResultPhoto]
 
 
 class EvaluateIdentityInput(TypedDict):
@@ -99,6 +116,12 @@ class Lora(TypedDict):
     scale: float
 
 
+class IdentityLora(TypedDict):
+    key: str
+    triggerToken: str
+    scale: float
+
+
 class Destination(TypedDict):
     bucket: str
     prefix: NotRequired[str]
@@ -123,6 +146,7 @@ class GenerateInput(TypedDict):
     referenceImageKey: NotRequired[str]
     referenceImageKeys: NotRequired[list[str]]
     loras: list[Lora]
+    identityLora: NotRequired[IdentityLora]
     destination: NotRequired[Destination]
     secrets: NotRequired[str]
     outputPrefix: str
@@ -266,11 +290,20 @@ class Check(TypedDict):
     distances: NotRequired[list[float | None]]
 
 
+Status = Literal["judged", "skipped"]
+
+
+class Judgement(TypedDict):
+    status: Status
+    reason: NotRequired[str]
+
+
 class Candidate(TypedDict):
     passed: bool
     score: float
     checks: list[Check]
     feedback: str
+    judgement: NotRequired[Judgement]
     imageKey: str
 
 
@@ -279,6 +312,7 @@ class Verdict(TypedDict):
     score: float
     checks: list[Check]
     feedback: str
+    judgement: NotRequired[Judgement]
     best: int
     candidates: NotRequired[list[Candidate]]
 
@@ -354,5 +388,6 @@ class ValidateResult(TypedDict):
     score: float
     checks: list[Check]
     feedback: str
+    judgement: NotRequired[Judgement]
     best: NotRequired[int]
     candidates: NotRequired[list[Candidate]]

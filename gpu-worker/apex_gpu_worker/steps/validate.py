@@ -1,7 +1,8 @@
 """Step `validate`: deterministic checks (dimensions, blank/noise, one adequate face, identity
 distance to the reference photos: the median over all of them, identity/gate.py) plus the VLM's judgement of the request, for each candidate image of the
 attempt; the best candidate's verdict is the attempt's, every candidate's is recorded. Every check
-reports what it measured, and the VLM's feedback goes to the next attempt's prompt."""
+reports what it measured, and the VLM's feedback goes to the next attempt's prompt. The cheap checks
+run first: a candidate that fails a gating one is never shown to the VLM (it cannot pass anyway)."""
 
 import asyncio
 import threading
@@ -107,13 +108,43 @@ def deterministic_checks(settings: WorkerSettings, faces: FaceAnalyzer, image, r
     return checks
 
 
+def failed_gates(settings: WorkerSettings, checks: list[Check]) -> list[Check]:
+    """The gating checks among `checks` that failed (APEX_GPU_GATING_CHECKS; empty: every check gates)."""
+    gating = set(settings.gating_checks) or {c["name"] for c in checks}
+    return [c for c in checks if c["name"] in gating and not c["passed"]]
+
+
+def _named(checks: list[Check]) -> str:
+    return ", ".join(f"{c['name']} ({c['value']})" for c in checks)
+
+
 def verdict(settings: WorkerSettings, checks: list[Check], vlm_feedback: str) -> ValidateResult:
     score = sum(c["passed"] for c in checks) / len(checks)
-    gating = set(settings.gating_checks) or {c["name"] for c in checks}
-    passed = score >= settings.pass_score and all(c["passed"] for c in checks if c["name"] in gating)
-    failed = [f"{c['name']} ({c['value']})" for c in checks if not c["passed"]]
-    feedback = vlm_feedback if not failed else f"{vlm_feedback} Failed checks: {', '.join(failed)}."
+    passed = score >= settings.pass_score and not failed_gates(settings, checks)
+    failed = [c for c in checks if not c["passed"]]
+    feedback = vlm_feedback if not failed else f"{vlm_feedback} Failed checks: {_named(failed)}."
     return {"passed": passed, "score": round(score, 4), "checks": checks, "feedback": feedback.strip()[:2000]}
+
+
+def unjudged_verdict(settings: WorkerSettings, checks: list[Check], gates: list[Check]) -> ValidateResult:
+    """A candidate that failed a gating deterministic check cannot pass whatever the VLM says, so it
+    is not shown to the VLM: its verdict rests on the deterministic checks, whose failures are the
+    next attempt's feedback, and records why the judgement was skipped."""
+    reason = f"failed gating checks: {_named(gates)}"
+    return {**verdict(settings, checks, ""), "judgement": {"status": "skipped", "reason": reason[:2000]}}
+
+
+def judged_verdict(settings: WorkerSettings, checks: list[Check], judged: dict) -> ValidateResult:
+    checks = checks + [_check(f"vlm_{aspect}", judged[aspect]["ok"], judged[aspect]["ok"], detail=judged[aspect]["note"])
+                       for aspect in JUDGED_ASPECTS]
+    return {**verdict(settings, checks, judged["feedback"]), "judgement": {"status": "judged"}}
+
+
+def best_candidate(verdicts: list[ValidateResult]) -> int:
+    """A passing candidate beats any failing one; then one the VLM judged (it cleared every gate)
+    beats one stopped at a gate; then the higher score; then the earlier one."""
+    return max(range(len(verdicts)), key=lambda i: (verdicts[i]["passed"], verdicts[i]["judgement"]["status"] == "judged",
+                                                    verdicts[i]["score"], -i))
 
 
 def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend, faces: FaceAnalyzer,
@@ -123,18 +154,17 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
     async def judge(image_key: str, reference_faces: list[Face | None], payload: ValidateInput) -> ValidateResult:
         image = decode_rgb(await asyncio.to_thread(store.get_bytes, image_key), "generated image")
         expected = (payload["expectedWidth"], payload["expectedHeight"])
+        # The cheap checks first: the VLM sees only a candidate that cleared every gate.
         checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_faces, expected)
+        if gates := failed_gates(settings, checks):
+            return unjudged_verdict(settings, checks, gates)
         instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
-        judged = await asyncio.to_thread(ask_json, vlm, [image], instruction, JUDGE_ANSWER)
-        checks += [_check(f"vlm_{aspect}", judged[aspect]["ok"], judged[aspect]["ok"], detail=judged[aspect]["note"])
-                   for aspect in JUDGED_ASPECTS]
-        return verdict(settings, checks, judged["feedback"])
+        return judged_verdict(settings, checks, await asyncio.to_thread(ask_json, vlm, [image], instruction, JUDGE_ANSWER))
 
     async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
         reference_faces = [await asyncio.to_thread(references.largest, key) for key in reference_keys(payload)]
         verdicts = [await judge(key, reference_faces, payload) for key in payload["imageKeys"]]
-        # A passing candidate beats any failing one; then the higher score; then the earlier one.
-        best = max(range(len(verdicts)), key=lambda i: (verdicts[i]["passed"], verdicts[i]["score"], -i))
+        best = best_candidate(verdicts)
         return {**verdicts[best], "best": best,
                 "candidates": [{**v, "imageKey": key} for v, key in zip(verdicts, payload["imageKeys"])]}
 

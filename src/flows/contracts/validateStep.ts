@@ -39,6 +39,10 @@ const Verdict = z.object({
   checks: z.array(ValidationCheck),
   /** Feeds the next attempt's prompt step. */
   feedback: z.string(),
+  /** Whether the VLM judged this image: `skipped` when a gating deterministic check failed first (the image is not shown to the VLM; `reason` names the failed checks, which are the feedback). Absent in verdicts from before it was recorded. */
+  judgement: z
+    .strictObject({ status: z.enum(['judged', 'skipped']), reason: z.string().max(2000).optional() })
+    .optional(),
 });
 
 /** The best candidate's verdict, which candidate that is, and every candidate's own verdict. */
