@@ -46,6 +46,10 @@ export const EnvSchema = z.object({
   STEP_BACKOFF_MS: z.coerce.number().int().min(1).default(2000),
   /** A step not finished this long after it was queued fails the job instead of hanging. */
   STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15 * 60_000),
+  /** An identity's training step's deadline from being queued (a queue of trainings ahead of it included). */
+  IDENTITY_TRAINING_TIMEOUT_MS: z.coerce.number().int().min(100).default(6 * 3600_000),
+  /** How long POST /identities waits for the face check of its photos before it answers 503 (nothing kept). */
+  IDENTITY_PHOTO_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   /** Seconds finished step jobs stay in Redis: long enough for a replaying orchestrator to find them. */
   STEP_RETENTION_S: z.coerce.number().int().min(60).default(7 * 24 * 3600),
 
@@ -95,6 +99,10 @@ export const EnvSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
   WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).default(5000),
+  /** A delivery attempt's whole deadline (connect, headers and body of the answer): a receiver dripping bytes is cut at it. */
+  WEBHOOK_ATTEMPT_DEADLINE_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Deliveries of one tenant a notifier process runs at once (of its 20): the others wait, so one tenant's slow receivers never hold every slot. */
+  WEBHOOK_CONCURRENCY_PER_TENANT: z.coerce.number().int().min(1).default(5),
 
   /** AES-256-GCM key (32 bytes, base64) for per-request secrets; without it, requests carrying secrets are refused. */
   SECRETS_KEY: z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded').optional(),
@@ -137,6 +145,54 @@ export const EnvSchema = z.object({
   /** An append-only file of every erasure (ids only), kept outside the backed-up data: replayed at start so a restore cannot bring erased data back. */
   ERASURE_LOG: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
 
+  /**
+   * Fair share between tenants (src/flows/fairness/). GPU steps are dispatched by priority: a step's
+   * priority is 1 + (the tenant's GPU steps queued or running) / its weight, so between tenants with
+   * work waiting the GPU takes their steps in turn, and a lone tenant still gets every worker.
+   * A tenant with GPU_IN_FLIGHT_PER_TENANT steps queued or running waits before it queues another.
+   */
+  GPU_WEIGHT: z.coerce.number().int().min(1).max(100).default(1),
+  GPU_IN_FLIGHT_PER_TENANT: z.coerce.number().int().min(1).default(1000),
+  /**
+   * A request's cost in GPU units (one unit: one denoising step over one megapixel; gpuCost.ts has the
+   * formula): one request (a batch or a schedule's firing counts whole) costing more is refused with 422.
+   */
+  GPU_COST_MAX_PER_REQUEST: z.coerce.number().int().min(1).default(50_000),
+  /**
+   * GPU units a tenant may spend per GPU_BUDGET_WINDOW_S, across every API process (Redis): beyond,
+   * 429 with Retry-After until the window refills; 0 turns the budget off. A schedule whose firings
+   * in one window (with the tenant's other schedules') would cost more is refused when created.
+   */
+  GPU_BUDGET_UNITS: z.coerce.number().int().min(0).default(1_000_000),
+  GPU_BUDGET_WINDOW_S: z.coerce.number().int().min(1).default(3600),
+  /**
+   * Per-tenant overrides of the settings above, as JSON: {"acme": {"weight": 2, "inFlight": 50,
+   * "budgetUnits": 5000000}}. A tenant not listed gets the defaults.
+   */
+  TENANT_LIMITS: z.preprocess(
+    (v) => (v === undefined || v === '' ? '{}' : v),
+    z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON like {"acme": {"weight": 2, "inFlight": 50, "budgetUnits": 5000000}}' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z.record(
+          z.string().min(1),
+          z.strictObject({
+            weight: z.number().int().min(1).max(100).optional(),
+            inFlight: z.number().int().min(1).optional(),
+            budgetUnits: z.number().int().min(0).optional(),
+          }),
+        ),
+      ),
+  ),
+
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
   /**
    * Uploads (POST /jobs) received and decoded at once per API process; UPLOAD_QUEUE more wait (a
@@ -144,6 +200,13 @@ export const EnvSchema = z.object({
    */
   UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(4),
   UPLOAD_QUEUE: z.coerce.number().int().min(0).default(100),
+  /**
+   * One tenant's share of those: at most this many of its uploads received at once and this many
+   * waiting (unset: half of each, at least 1), so a tenant's slow clients never take every slot;
+   * beyond its waiting share a tenant gets 429.
+   */
+  UPLOAD_CONCURRENCY_PER_TENANT: z.coerce.number().int().min(1).optional(),
+  UPLOAD_QUEUE_PER_TENANT: z.coerce.number().int().min(0).optional(),
   /** A request's headers must arrive within this (slow-header clients are cut with 408). */
   HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** A whole request, its body included, must arrive within this: 120 s carries a 20 MB upload at 1.4 Mbit/s. */

@@ -24,7 +24,7 @@ describe('a replayed workflow transition', () => {
 
     for (let run = 0; run < 2; run++) {
       const tx = await openWorkflowTransaction(stack.portraitQueue);
-      await addStepJob(tx, stack.config, stepQueue, parent, 'prompt', 'replayed-a1-prompt', input);
+      await addStepJob(tx, stack.config, stepQueue, parent, 'prompt', 'replayed-a1-prompt', input, 1);
       await commitWorkflowTransaction(tx);
     }
 

@@ -33,3 +33,7 @@ export const eventStreamLeasesKey = (prefix: string, tenant: string) => `${prefi
 export const scheduleLockKey = (prefix: string, tenant: string) => `${prefix}:schedules-lock:${tenant}`;
 /** Erasures still to finish (a step was running): JSON {kind, id, tenant, since} -> when to try next (a sorted set the orchestrators sweep). */
 export const pendingErasuresKey = (prefix: string) => `${prefix}:erasures-pending`;
+/** A tenant's GPU steps queued or running: `<queue>/<stepJobId>` -> when it was queued (a sorted set; fair dispatch counts it). */
+export const tenantGpuWorkKey = (prefix: string, tenant: string) => `${prefix}:gpu-work:${tenant}`;
+/** GPU units a tenant spent in one budget window (the key's TTL is the rest of the window). */
+export const gpuBudgetKey = (prefix: string, tenant: string, window: number) => `${prefix}:gpu-budget:${tenant}:${window}`;

@@ -48,7 +48,7 @@ export class GenerationOrchestrator {
       const generationQueue = this.queues.get(QueueName.generation);
       const tx = await this.runner.begin(generationQueue);
       addJobEvent(tx, prefix, generationId, 'status', { status: 'running' });
-      const step = { step: 'generate' as const, queue: stepQueue, stepJobId: stepId, input: STEPS.generate.input.parse(input) };
+      const step = { tenant: job.data.tenant ?? 'local', step: 'generate' as const, queue: stepQueue, stepJobId: stepId, input: STEPS.generate.input.parse(input) };
       await this.runner.queueStepAndPark(tx, { queue: generationQueue, job, token: token!, data: { ...job.data, queued: true } }, step);
     }
     const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, generationId), this.runner.readOutcome(stepQueue, stepId)]);
@@ -68,7 +68,7 @@ export class GenerationOrchestrator {
     }
     await GenerationModel.updateOne({ _id: generationId }, { $set: { status, ...fields, finishedAt: new Date() } });
     const tx = await this.runner.begin(this.queues.get(QueueName.generation));
-    this.runner.foldOutcome(tx, 'generate', stepQueue, stepId, outcome);
+    this.runner.foldOutcome(tx, job.data.tenant ?? 'local', 'generate', stepQueue, stepId, outcome);
     addJobEvent(tx, prefix, generationId, 'status', { status });
     const event = { generation_id: generationId, status };
     const type = `generation.${status as 'completed' | 'failed' | 'cancelled'}` as const;

@@ -97,7 +97,7 @@ export class PortraitOrchestrator {
       const tx = await this.runner.begin(portraitQueue);
       if (unannounced) await this.announceOutcome(tx, state, unannounced);
       await this.announceStep(tx, state, { step: plan.step, attempt: plan.attempt, status: 'queued' });
-      const step = { step: plan.step, queue: this.stepQueue(plan.step), stepJobId: plan.record.stepJobId, input: plan.input };
+      const step = { tenant: state.tenant ?? 'local', step: plan.step, queue: this.stepQueue(plan.step), stepJobId: plan.record.stepJobId, input: plan.input };
       await this.runner.queueStepAndPark(tx, { queue: portraitQueue, job, token: token!, data: state }, step);
       unannounced = undefined;
       // Not parked: a replay found the step already finished; the loop reads it.
@@ -136,7 +136,7 @@ export class PortraitOrchestrator {
     logger.info('portrait job finished', { status, attempts: state.attempts.length });
     const tx = await this.runner.begin(this.queues.get(QueueName.portrait));
     if (unannounced) await this.announceOutcome(tx, state, unannounced);
-    if (abandoned) this.runner.abandon(tx, this.stepQueue(abandoned.step), abandoned.stepJobId);
+    if (abandoned) this.runner.abandon(tx, state.tenant ?? 'local', this.stepQueue(abandoned.step), abandoned.stepJobId);
     addJobEvent(tx, this.config.QUEUE_PREFIX, state.jobId, 'status', { status });
     this.metrics.portraitFinished(tx, status, state.attempts.length);
     await this.notify(tx, state, `job.${status}` as WebhookEvent, webhookId(state.jobId, ...cycleOf(state), status), { status });
@@ -147,7 +147,7 @@ export class PortraitOrchestrator {
   private async announceOutcome(tx: WorkflowTransaction, state: PortraitState, folded: UnannouncedOutcome): Promise<void> {
     const { step, attempt, stepJobId, outcome } = folded;
     await this.announceStep(tx, state, { step, attempt, status: outcome.status });
-    this.runner.foldOutcome(tx, step, this.stepQueue(step), stepJobId, outcome);
+    this.runner.foldOutcome(tx, state.tenant ?? 'local', step, this.stepQueue(step), stepJobId, outcome);
   }
 
   /** A step's transition: its event in the job's log and its `job.step` webhook. */

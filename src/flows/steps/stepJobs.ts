@@ -13,7 +13,8 @@ import { addStepDeadline } from './stepDeadlines';
  * deterministic id (a replay gets the existing job), retries with backoff, the parent released
  * when the step fails (it records the failure instead of hanging), and a deadline after which the
  * watchdog releases it if it never finishes (stepDeadlines.ts). The step continues the
- * orchestrator's trace.
+ * orchestrator's trace. Its priority orders it among the waiting steps (fair dispatch between
+ * tenants, fairness/fairDispatch.ts).
  */
 export async function addStepJob<S extends StepName>(
   tx: WorkflowTransaction,
@@ -23,6 +24,8 @@ export async function addStepJob<S extends StepName>(
   step: S,
   stepJobId: string,
   input: StepInput<S>,
+  priority: number,
+  timeoutMs = config.STEP_TIMEOUT_MS,
 ): Promise<void> {
   const retention = { age: config.STEP_RETENTION_S };
   const trace = currentTraceCarrier();
@@ -33,10 +36,11 @@ export async function addStepJob<S extends StepName>(
     ignoreDependencyOnFailure: true,
     removeOnComplete: retention,
     removeOnFail: retention,
+    priority,
   }, stepJobId);
   // As Job.create does it, but on the transaction's MULTI (as FlowProducer adds its jobs).
   await child.addJob(asBullMQTransaction(tx), { parentKey: child.parentKey, parentDependenciesKey: `${child.parentKey}:dependencies` });
-  addStepDeadline(tx, config.QUEUE_PREFIX, queue.name as GpuQueue, stepJobId, Date.now() + config.STEP_TIMEOUT_MS);
+  addStepDeadline(tx, config.QUEUE_PREFIX, queue.name as GpuQueue, stepJobId, Date.now() + timeoutMs);
 }
 
 /** The fields of BullMQ's job hash that say how a job ended (as Job.fromJSON reads them). */

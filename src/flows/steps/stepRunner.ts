@@ -1,4 +1,4 @@
-import { WaitingChildrenError, type Job, type Queue } from 'bullmq';
+import { DelayedError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { logger } from '../../logger';
@@ -6,6 +6,7 @@ import { readStepFailure } from '../contracts/stepErrors';
 import type { GpuQueue } from '../queues';
 import type { WorkflowMetrics } from '../workflowMetrics';
 import type { StepOutcome } from './outcomes';
+import { countStepEnded, countStepQueued, planStepDispatch } from '../fairness/fairDispatch';
 import type { StepInput, StepName } from './registry';
 import { clearStepDeadline } from './stepDeadlines';
 import { addStepJob, parkUntilStepEnds, readStepOutcome } from './stepJobs';
@@ -14,8 +15,19 @@ import { commitAndPark, commitWorkflowTransaction, openWorkflowTransaction, save
 /** A workflow job that parks: its queue, the job, the processor's lock token, and the state it saves. */
 export type ParkingJob = { queue: Queue; job: Job; token: string; data: unknown };
 
-/** A GPU step as a workflow queues it: on which queue, under which deterministic id, with what input. */
-export type QueuedStep<S extends StepName = StepName> = { step: S; queue: Queue; stepJobId: string; input: StepInput<S> };
+/** A GPU step as a workflow queues it: whose (the tenant it is dispatched and counted for), on which queue, under which deterministic id, with what input. */
+export type QueuedStep<S extends StepName = StepName> = {
+  tenant: string;
+  step: S;
+  queue: Queue;
+  stepJobId: string;
+  input: StepInput<S>;
+  /** From being queued to the watchdog's release: STEP_TIMEOUT_MS unless the step needs longer (an identity's training). */
+  timeoutMs?: number;
+};
+
+/** How long a workflow whose tenant is at its cap of GPU steps in flight waits before it tries to queue its step again. */
+const IN_FLIGHT_RETRY_MS = 1000;
 
 /**
  * How every workflow (portraits, generations, batches) hands work over and takes it back, with
@@ -40,11 +52,22 @@ export class StepRunner {
   }
 
   /**
-   * Queues the step as the job's child, saves the job's state and parks it, all in the transaction:
-   * throws WaitingChildrenError once parked; returns when a replay found the step already finished.
+   * Queues the step as the job's child (with its tenant's fair-dispatch priority, and counted as the
+   * tenant's), saves the job's state and parks it, all in the transaction: throws
+   * WaitingChildrenError once parked; returns when a replay found the step already finished. A
+   * tenant at its cap of GPU steps in flight queues nothing: the transaction is dropped and the job
+   * moves to delayed (DelayedError), to replay this transition a little later.
    */
   async queueStepAndPark<S extends StepName>(tx: WorkflowTransaction, parking: ParkingJob, step: QueuedStep<S>): Promise<void> {
-    await addStepJob(tx, this.config, step.queue, parking.job, step.step, step.stepJobId, step.input);
+    const gpuQueue = step.queue.name as GpuQueue;
+    const dispatch = await planStepDispatch(this.connection, this.config, step.tenant, gpuQueue, step.stepJobId);
+    if (!dispatch.admitted) {
+      tx.discard();
+      await parking.job.moveToDelayed(Date.now() + IN_FLIGHT_RETRY_MS + Math.floor(Math.random() * IN_FLIGHT_RETRY_MS), parking.token);
+      throw new DelayedError();
+    }
+    await addStepJob(tx, this.config, step.queue, parking.job, step.step, step.stepJobId, step.input, dispatch.priority, step.timeoutMs);
+    countStepQueued(tx, this.config, step.tenant, gpuQueue, step.stepJobId);
     return this.saveAndPark(tx, parking);
   }
 
@@ -71,19 +94,22 @@ export class StepRunner {
 
   /**
    * The Redis side of folding a step's outcome, on the transition that follows it: its metrics, its
-   * deadline cleared. A failure's own wording (which callers never see) goes to the log here.
+   * deadline cleared, no longer counted as its tenant's. A failure's own wording (which callers
+   * never see) goes to the log here.
    */
-  foldOutcome(tx: WorkflowTransaction, step: StepName, stepQueue: Queue, stepJobId: string, outcome: StepOutcome): void {
+  foldOutcome(tx: WorkflowTransaction, tenant: string, step: StepName, stepQueue: Queue, stepJobId: string, outcome: StepOutcome): void {
     if (outcome.status === 'failed') {
       const { code, detail } = readStepFailure(outcome.reason);
       logger.warn('step failed', { step, stepJobId, code: code ?? 'step_failed', detail });
     }
     this.metrics.stepFinished(tx, step, outcome);
     clearStepDeadline(tx, this.config.QUEUE_PREFIX, stepQueue.name as GpuQueue, stepJobId);
+    countStepEnded(tx, this.config, tenant, stepQueue.name as GpuQueue, stepJobId);
   }
 
-  /** Clears the deadline of a step the workflow no longer waits for (a cancel left it unfinished). */
-  abandon(tx: WorkflowTransaction, stepQueue: Queue, stepJobId: string): void {
+  /** Clears the deadline and the count of a step the workflow no longer waits for (a cancel left it unfinished). */
+  abandon(tx: WorkflowTransaction, tenant: string, stepQueue: Queue, stepJobId: string): void {
     clearStepDeadline(tx, this.config.QUEUE_PREFIX, stepQueue.name as GpuQueue, stepJobId);
+    countStepEnded(tx, this.config, tenant, stepQueue.name as GpuQueue, stepJobId);
   }
 }
