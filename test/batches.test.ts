@@ -19,7 +19,8 @@ describe('batches (fan-out/fan-in) and schedules', () => {
   let other: string;
   beforeAll(async () => {
     stack = await startStack({
-      config: { AUTH_MODE: 'required', SCHEDULE_MIN_INTERVAL_S: '1', WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE: 'true' },
+      // No GPU budget: its schedule fires every second (3600 firings of up to 100 portraits an hour); budgets are gpuBudget.test.ts's.
+      config: { AUTH_MODE: 'required', SCHEDULE_MIN_INTERVAL_S: '1', WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE: 'true', GPU_BUDGET_UNITS: '0' },
       notifier: true,
       gpu: {
         generate: async (input, job) => {

@@ -12,6 +12,8 @@ const scheduleSchema = new Schema(
     webhook: { type: Schema.Types.Mixed },
     lastFiredAt: { type: Date },
     lastBatchId: { type: String },
+    /** What its firings may cost in one GPU budget window, reckoned at creation (batches/schedules.ts scheduleWindowCost). */
+    gpuUnitsPerWindow: { type: Number },
   },
   { timestamps: true, minimize: false, versionKey: false },
 );

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Config } from '../../config';
 import { childStatuses } from '../../flows/batches/progress';
 import { submitBatch } from '../../flows/batches/submission';
+import { batchCost } from '../../flows/fairness/gpuCost';
 import { requestCancel } from '../../flows/cancellation';
 import { BatchRequest } from '../../flows/contracts/batch';
 import { JobId } from '../../flows/contracts/common';
@@ -16,6 +17,7 @@ import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { BatchModel, type BatchDocument } from '../../store/batchModel';
 import { TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
+import { chargeGpuUnits } from '../gpuCharge';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { findBatch, newestFirstPage, PAGE_QUERY } from '../tenantResources';
@@ -43,7 +45,11 @@ export function batchesRouter(deps: { config: Config; redis: Redis; queues: Queu
     }
     id = claim.replayOf ?? id;
     try {
-      await submitBatch({ config: deps.config, batchQueue }, { id, tenant, target, webhook });
+      const charge = await chargeGpuUnits(deps, res, tenant, batchCost(target, deps.config.MAX_ATTEMPTS), 'target');
+      await submitBatch({ config: deps.config, batchQueue }, { id, tenant, target, webhook }).catch(async (e: unknown) => {
+        await charge.refund();
+        throw e;
+      });
     } catch (e) {
       await claim.release();
       throw e;

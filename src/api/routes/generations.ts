@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
 import { GenerationRequest, upscaledSizeFits } from '../../flows/contracts/generation';
+import { generationCost } from '../../flows/fairness/gpuCost';
 import { submitGeneration } from '../../flows/generation/submission';
 import { eraseResources } from '../../flows/erasure/resourceErasure';
 import { QueueName, type QueueSet } from '../../flows/queues';
@@ -15,6 +16,7 @@ import { GenerationModel, type GenerationDocument } from '../../store/generation
 import type { ObjectStore } from '../../store/objectStore';
 import { GENERATION_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
+import { chargeGpuUnits } from '../gpuCharge';
 import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { generationView } from '../views/generation';
@@ -63,7 +65,11 @@ export function generationsRouter(deps: { config: Config; redis: Redis; objects:
     id = claim.replayOf ?? id;
     let doc: GenerationDocument;
     try {
-      doc = await submitGeneration({ config: deps.config, queue }, { id, tenant, request, secrets, webhook });
+      const charge = await chargeGpuUnits(deps, res, tenant, generationCost(request));
+      doc = await submitGeneration({ config: deps.config, queue }, { id, tenant, request, secrets, webhook }).catch(async (e: unknown) => {
+        await charge.refund();
+        throw e;
+      });
     } catch (e) {
       await claim.release();
       throw e;

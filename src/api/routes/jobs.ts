@@ -14,6 +14,7 @@ import type { ReportStepResult } from '../../flows/contracts/reportStep';
 import { InvalidReferenceImage, normalizeReferenceImage } from '../../flows/portrait/referenceImage';
 import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
+import { portraitCost } from '../../flows/fairness/gpuCost';
 import { retryPortraitJob, submitPortraitJob, type ReferenceUpload, type SubmissionDeps } from '../../flows/portrait/submission';
 import { eraseResources } from '../../flows/erasure/resourceErasure';
 import type { QueueSet } from '../../flows/queues';
@@ -25,6 +26,7 @@ import { ApiError, referenceImageRefusal } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { jobReportView, jobView } from '../views/job';
 import { findJob, newestFirstPage, PAGE_QUERY } from '../tenantResources';
+import { chargeGpuUnits } from '../gpuCharge';
 import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
@@ -191,7 +193,11 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
           return res.status(200).location(`/jobs/${claim.replayOf}`).json({ job_id: claim.replayOf, status: job?.status ?? 'pending', message: 'Job already created for this Idempotency-Key' });
         }
         try {
-          await submitPortraitJob(deps, { tenant, parameters, candidates, references, jobId, webhook, loras, secrets });
+          const charge = await chargeGpuUnits(deps, res, tenant, portraitCost({ parameters, candidates: candidates ?? 1 }, deps.config.MAX_ATTEMPTS));
+          await submitPortraitJob(deps, { tenant, parameters, candidates, references, jobId, webhook, loras, secrets }).catch(async (e: unknown) => {
+            await charge.refund();
+            throw e;
+          });
         } catch (e) {
           await claim.release();
           throw e;
@@ -222,8 +228,17 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
     if (job.inputsErasedAt) {
       throw new ApiError(409, 'not_retryable', 'the reference photo was erased when its retention period ended; submit the photo again as a new job', undefined, { status: job.status });
     }
-    if (!RETRYABLE_STATUSES.includes(job.status) || !(await retryPortraitJob(deps, job))) {
-      throw new ApiError(409, 'not_retryable', `only failed jobs can be retried; this one is ${job.status}`, undefined, { status: job.status });
+    const notRetryable = () => new ApiError(409, 'not_retryable', `only failed jobs can be retried; this one is ${job.status}`, undefined, { status: job.status });
+    if (!RETRYABLE_STATUSES.includes(job.status)) throw notRetryable();
+    // A new cycle renders again: it costs what the job cost when it was created.
+    const charge = await chargeGpuUnits(deps, res, job.tenant, portraitCost({ parameters: job.parameters, candidates: job.candidates ?? 1 }, deps.config.MAX_ATTEMPTS));
+    const retried = await retryPortraitJob(deps, job).catch(async (e: unknown) => {
+      await charge.refund();
+      throw e;
+    });
+    if (!retried) {
+      await charge.refund();
+      throw notRetryable();
     }
     res.status(202).location(`/jobs/${job._id.toHexString()}`).json({ job_id: job._id.toHexString(), status: 'pending', message: 'a new attempt cycle started' });
   });

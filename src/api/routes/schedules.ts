@@ -7,6 +7,7 @@ import { ScheduleRequest } from '../../flows/contracts/schedule';
 import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
+import { batchCost } from '../../flows/fairness/gpuCost';
 import { callerOf } from '../auth';
 import { ApiError } from '../errors';
 import { findSchedule } from '../tenantResources';
@@ -33,8 +34,24 @@ export function schedulesRouter(deps: { config: Config; redis: Redis; queues: Qu
     const webhook = await checkWebhook(deps.config, request.webhook ?? {}, DEFAULT_BATCH_EVENTS);
     const { tenant } = callerOf(res);
     const id = new Types.ObjectId().toHexString();
-    if (!(await createSchedule(scheduleDeps, { id, tenant, request, webhook }))) {
+    const firingCost = batchCost(request.target, deps.config.MAX_ATTEMPTS);
+    if (firingCost > deps.config.GPU_COST_MAX_PER_REQUEST) {
+      throw new ApiError(422, 'gpu_cost_too_high', `each firing's batch costs ${firingCost} GPU units; one request may cost at most ${deps.config.GPU_COST_MAX_PER_REQUEST}`, 'target', { cost: firingCost, max_per_request: deps.config.GPU_COST_MAX_PER_REQUEST });
+    }
+    const creation = await createSchedule(scheduleDeps, { id, tenant, request, webhook });
+    if (!creation.created && creation.reason === 'too_many') {
       throw new ApiError(409, 'too_many_schedules', `a tenant may have at most ${deps.config.SCHEDULE_MAX_PER_TENANT} schedules; delete one first`);
+    }
+    if (!creation.created) {
+      const { cost, committed, budget } = creation;
+      const window = deps.config.GPU_BUDGET_WINDOW_S;
+      throw new ApiError(
+        422,
+        'schedule_over_gpu_budget',
+        `this schedule's firings would cost ${cost} GPU units per ${window} s and this tenant's other schedules ${committed}, more than its GPU budget of ${budget} units per ${window} s; fire less often or run fewer or smaller items`,
+        'cron',
+        { cost, committed, budget_units: budget, window_s: window },
+      );
     }
     res.status(201).location(`/schedules/${id}`).json(await view((await ScheduleModel.findById(id).lean<ScheduleDocument>())!));
   });

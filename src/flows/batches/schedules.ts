@@ -6,8 +6,10 @@ import type { Config } from '../../config';
 import { logger } from '../../logger';
 import { forgetPhotos } from '../../store/processedPhotoModel';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
-import type { BatchJobData } from '../contracts/batch';
+import type { BatchJobData, BatchTarget } from '../contracts/batch';
 import type { ScheduleFireData, ScheduleRequest } from '../contracts/schedule';
+import { batchCost } from '../fairness/gpuCost';
+import { tenantLimits } from '../fairness/tenantLimits';
 import { scheduleBatchId } from '../ids';
 import { scheduleLockKey } from '../redisKeys';
 import type { WebhookSpec } from '../webhooks/events';
@@ -35,20 +37,66 @@ export function checkCron(cron: string, tz: string, minIntervalS: number): { fie
 
 export type ScheduleDeps = { config: Config; redis: Redis; scheduleQueue: Queue<ScheduleFireData> };
 
+/** How far ahead a schedule's firings are looked at: a week and a day, so weekly patterns are seen whole. */
+const FIRING_HORIZON_S = 8 * 24 * 3600;
+/** At most this many firings are looked at (cron-parser takes about 25 µs each): enough to see an hour's window fill at one firing a second. */
+const MAX_FIRINGS_LOOKED_AT = 5000;
+
 /**
- * The schedule document, then its BullMQ job scheduler (upserted: re-running is harmless). False,
- * creating nothing, when the tenant already has SCHEDULE_MAX_PER_TENANT schedules: counting and
- * creating happen under the tenant's lock, so parallel requests cannot pass the limit together.
+ * The most times a cron fires within any `windowS` seconds over the next week and a day (a daily
+ * 03:00 cron: 1; every minute: 60 per hour), looking at its next 5000 firings at most; counting
+ * stops once the peak passes `stopAbove`.
  */
-export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest; webhook?: WebhookSpec }): Promise<boolean> {
+export function peakFiringsPerWindow(cron: string, tz: string, from: Date, windowS: number, stopAbove = Infinity): number {
+  const expression = CronExpressionParser.parse(cron, { tz, strict: false, currentDate: from });
+  const end = from.getTime() + FIRING_HORIZON_S * 1000;
+  const times: number[] = [];
+  let first = 0;
+  let peak = 0;
+  for (let t = expression.next().getTime(); t <= end && times.length < MAX_FIRINGS_LOOKED_AT && peak <= stopAbove; t = expression.next().getTime()) {
+    times.push(t);
+    while (times[first] <= t - windowS * 1000) first++;
+    peak = Math.max(peak, times.length - first);
+  }
+  return peak;
+}
+
+/**
+ * What a schedule's firings may cost in one GPU budget window (gpuCost.ts): its batch's cost times
+ * its most firings in a window; once past `stopAbove` units it stops counting (it is refused anyway).
+ */
+export function scheduleWindowCost(config: Config, schedule: { cron: string; tz: string; target: BatchTarget }, stopAbove = Infinity, now = new Date()): number {
+  const perFiring = batchCost(schedule.target, config.MAX_ATTEMPTS);
+  return perFiring * peakFiringsPerWindow(schedule.cron, schedule.tz, now, config.GPU_BUDGET_WINDOW_S, perFiring > 0 ? stopAbove / perFiring : Infinity);
+}
+
+/** A schedule created, or why not: the tenant has its most schedules, or its schedules' firings would cost more than its GPU budget per window. */
+export type ScheduleCreation = { created: true } | { created: false; reason: 'too_many' } | { created: false; reason: 'over_budget'; cost: number; committed: number; budget: number };
+
+/**
+ * The schedule document, then its BullMQ job scheduler (upserted: re-running is harmless). Nothing
+ * is created when the tenant already has SCHEDULE_MAX_PER_TENANT schedules, or when this one's
+ * firings in one GPU budget window, with its other schedules' (`committed`), would cost more than
+ * its budget: counting and creating happen under the tenant's lock, so parallel requests cannot
+ * pass either limit together.
+ */
+export async function createSchedule(deps: ScheduleDeps, schedule: { id: string; tenant: string; request: ScheduleRequest; webhook?: WebhookSpec }): Promise<ScheduleCreation> {
   const { id, tenant, request, webhook } = schedule;
   const lock = scheduleLockKey(deps.config.QUEUE_PREFIX, tenant);
-  const created = await underLock(deps.redis, lock, async () => {
-    if ((await ScheduleModel.countDocuments({ tenant })) >= deps.config.SCHEDULE_MAX_PER_TENANT) return false;
-    await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target, webhook });
-    return true;
+  const budget = tenantLimits(deps.config, tenant).budgetUnits;
+  // Reckoned before the lock (up to a tenth of a second for a cron firing every second); the others' were stored with them.
+  const cost = scheduleWindowCost(deps.config, request, budget > 0 ? budget : Infinity);
+  const creation = await underLock(deps.redis, lock, async (): Promise<ScheduleCreation> => {
+    const others = await ScheduleModel.find({ tenant }, { cron: 1, tz: 1, target: 1, gpuUnitsPerWindow: 1 }).lean<Pick<ScheduleDocument, 'cron' | 'tz' | 'target' | 'gpuUnitsPerWindow'>[]>();
+    if (others.length >= deps.config.SCHEDULE_MAX_PER_TENANT) return { created: false, reason: 'too_many' };
+    if (budget > 0) {
+      const committed = others.reduce((sum, other) => sum + (other.gpuUnitsPerWindow ?? scheduleWindowCost(deps.config, other as { cron: string; tz: string; target: BatchTarget })), 0);
+      if (cost + committed > budget) return { created: false, reason: 'over_budget', cost, committed, budget };
+    }
+    await ScheduleModel.create({ _id: id, tenant, name: request.name, cron: request.cron, tz: request.tz, target: request.target, webhook, gpuUnitsPerWindow: cost });
+    return { created: true };
   });
-  if (!created) return false;
+  if (!creation.created) return creation;
   try {
     await deps.scheduleQueue.upsertJobScheduler(
       id,
@@ -59,7 +107,7 @@ export async function createSchedule(deps: ScheduleDeps, schedule: { id: string;
     await ScheduleModel.deleteOne({ _id: id });
     throw err;
   }
-  return true;
+  return creation;
 }
 
 const LOCK_TTL_MS = 10_000;
