@@ -15,13 +15,14 @@ from ..checks.image_quality import grey_stddev, high_frequency_ratio
 from ..contracts.payloads import Check, ValidateInput, ValidateResult
 from ..contracts.references import reference_keys
 from ..contracts.vocabulary import phrases
+from ..identity.embeddings import identity_faces
 from ..identity.gate import distance_to_identity
 from ..images import decode_rgb
 from ..object_store import ObjectStore
 from ..settings import WorkerSettings
 from ..step_worker import StepProcessor
 from ..vlm.answers import JUDGE_ANSWER, JUDGED_ASPECTS
-from ..vlm.backend import VlmBackend, ask_json
+from ..vlm.backend import VlmBackend, ask_json_batch
 from ..vlm.templates import render
 
 
@@ -151,19 +152,25 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
                   references: ReferenceFaces | None = None) -> StepProcessor[ValidateInput, ValidateResult]:
     references = references or ReferenceFaces(store, faces)
 
-    async def judge(image_key: str, reference_faces: list[Face | None], payload: ValidateInput) -> ValidateResult:
+    async def checked(image_key: str, reference_faces: list[Face | None], payload: ValidateInput):
         image = decode_rgb(await asyncio.to_thread(store.get_bytes, image_key), "generated image")
         expected = (payload["expectedWidth"], payload["expectedHeight"])
-        # The cheap checks first: the VLM sees only a candidate that cleared every gate.
-        checks = await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_faces, expected)
-        if gates := failed_gates(settings, checks):
-            return unjudged_verdict(settings, checks, gates)
-        instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
-        return judged_verdict(settings, checks, await asyncio.to_thread(ask_json, vlm, [image], instruction, JUDGE_ANSWER))
+        return image, await asyncio.to_thread(deterministic_checks, settings, faces, image, reference_faces, expected)
 
     async def run(payload: ValidateInput, job: Job, signal: AbortSignal) -> ValidateResult:
-        reference_faces = [await asyncio.to_thread(references.largest, key) for key in reference_keys(payload)]
-        verdicts = [await judge(key, reference_faces, payload) for key in payload["imageKeys"]]
+        if "identityEmbeddingsKey" in payload:  # an identity's portrait: every photo's face, as prepare_identity kept it
+            reference_faces = identity_faces(await asyncio.to_thread(store.get_bytes, payload["identityEmbeddingsKey"]))
+        else:
+            reference_faces = [await asyncio.to_thread(references.largest, key) for key in reference_keys(payload)]
+        # The cheap checks first, for every candidate; the VLM sees only those that cleared every
+        # gate, all of them in one batched judgement.
+        candidates = [await checked(key, reference_faces, payload) for key in payload["imageKeys"]]
+        gates = [failed_gates(settings, checks) for _, checks in candidates]
+        judged = [image for (image, _), failed in zip(candidates, gates) if not failed]
+        instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
+        answers = iter(await asyncio.to_thread(ask_json_batch, vlm, [([image], instruction) for image in judged], JUDGE_ANSWER))
+        verdicts = [unjudged_verdict(settings, checks, failed) if failed else judged_verdict(settings, checks, next(answers))
+                    for (_, checks), failed in zip(candidates, gates)]
         best = best_candidate(verdicts)
         return {**verdicts[best], "best": best,
                 "candidates": [{**v, "imageKey": key} for v, key in zip(verdicts, payload["imageKeys"])]}

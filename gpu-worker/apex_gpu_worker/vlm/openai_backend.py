@@ -3,6 +3,7 @@
 
 import base64
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from PIL import Image
@@ -42,6 +43,18 @@ class OpenAIBackend:
         if response.is_error:  # not raise_for_status(): its message names the server's URL, and callers read it
             raise RuntimeError(f"VLM server error: HTTP {response.status_code}")
         return response.json()["choices"][0]["message"]["content"] or ""
+
+    def complete_batch(self, requests: list[tuple[list[Image.Image], str]], schema: dict, temperature: float) -> list[str]:
+        """Every request at once, each on its own connection: the server batches what arrives
+        together (vLLM's continuous batching), so n answers take about the time of the longest."""
+        if len(requests) == 1:
+            return [self.complete(*requests[0], schema, temperature)]
+        with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="vlm-request") as pool:
+            return list(pool.map(lambda request: self.complete(*request, schema, temperature), requests))
+
+    def warm(self, schemas: tuple[dict, ...]) -> dict:
+        """Nothing to build here: the server compiles its own grammars (vLLM caches them per schema)."""
+        return {"backend": "openai", "grammars_compiled": 0}
 
     def close(self) -> None:
         self._client.close()

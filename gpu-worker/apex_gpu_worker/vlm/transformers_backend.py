@@ -12,6 +12,7 @@ from .json_decoding import JsonConstraint
 class TransformersBackend:
     def __init__(self, model: str, device: str, dtype: torch.dtype, max_new_tokens: int):
         self._processor = AutoProcessor.from_pretrained(model)
+        self._processor.tokenizer.padding_side = "left"  # a batch's answers all start where its prompts end
         self._model = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype).to(device).eval()
         self._device = device
         self._max_new_tokens = max_new_tokens
@@ -24,9 +25,17 @@ class TransformersBackend:
         self._lock = threading.Lock()  # one generation at a time on the shared model
 
     def complete(self, images: list[Image.Image], instruction: str, schema: dict, temperature: float) -> str:
-        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": instruction}]
-        text = self._processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
-        inputs = self._processor(text=text, images=images or None, return_tensors="pt").to(self._device)
+        return self.complete_batch([(images, instruction)], schema, temperature)[0]
+
+    def complete_batch(self, requests: list[tuple[list[Image.Image], str]], schema: dict, temperature: float) -> list[str]:
+        """One generate for every request: the prompts are left-padded to the longest (a candidate's
+        images at one size tile alike, so a validation's prompts are the same length and nothing is
+        padded), each row decoded under its own copy of the schema's grammar."""
+        texts = [self._processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "image"} for _ in images] + [{"type": "text", "text": instruction}]}],
+            add_generation_prompt=True) for images, instruction in requests]
+        images = [list(images) for images, _ in requests]
+        inputs = self._processor(text=texts, images=images if any(images) else None, padding=True, return_tensors="pt").to(self._device)
         prompt_length = inputs["input_ids"].shape[1]
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         with self._lock, torch.inference_mode():
@@ -34,6 +43,7 @@ class TransformersBackend:
                 **inputs,
                 max_new_tokens=self._max_new_tokens,
                 logits_processor=[self._json.logits_processor(schema)],
+                pad_token_id=self._processor.tokenizer.pad_token_id,
                 **sampling,
             )
-        return self._processor.tokenizer.decode(output[0, prompt_length:], skip_special_tokens=True)
+        return self._processor.tokenizer.batch_decode(output[:, prompt_length:], skip_special_tokens=True)
