@@ -21,6 +21,7 @@ export function instantGpuSteps(config: Config) {
       photos: job.data.photoKeys.map((_: string, i: number) => ({ key: `${job.data.outputPrefix}/${i}.png`, caption: 'a photo of tok person' })),
       embeddingsKey: `${job.data.outputPrefix}/embeddings.json`,
     }),
+    check_identity_photos: (job) => ({ photos: job.data.photoKeys.map(() => ({ accepted: true, faceBox: [10, 10, 60, 60] })) }),
     train_identity: (job) => ({ loraKey: job.data.loraKey, stepsDone: job.data.recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 }),
     evaluate_identity: (job) => ({
       renders: [false, true].map((withLora) => ({ key: `${job.data.outputPrefix}/0.${withLora ? 'with' : 'without'}-lora.png`, prompt: 'n/a', withLora, faceFound: true, distance: withLora ? 0.4 : 0.6 })),

@@ -19,6 +19,7 @@ import { docsRouter } from './routes/docs';
 import { eventsRouter } from './routes/events';
 import { generationsRouter } from './routes/generations';
 import { healthRouter } from './routes/health';
+import { identitiesRouter } from './routes/identities';
 import { jobsRouter } from './routes/jobs';
 import { metrics } from './routes/metrics';
 import { schedulesRouter } from './routes/schedules';
@@ -63,6 +64,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(generationsRouter(deps));
   app.use(batchesRouter(deps));
   app.use(schedulesRouter(deps));
+  app.use(identitiesRouter(deps));
   app.use(notFound);
   app.use(errorHandler);
   return app;

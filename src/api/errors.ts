@@ -16,7 +16,7 @@ export class ApiError extends Error {
   }
 }
 
-/** HTTP status of each reason a photo is refused (the upload field is always image_file). */
+/** HTTP status of each reason a photo is refused. */
 const REFERENCE_IMAGE_STATUS: Record<InvalidReferenceImage['code'], number> = {
   unsupported_image_type: 415,
   image_too_large: 413,
@@ -24,9 +24,9 @@ const REFERENCE_IMAGE_STATUS: Record<InvalidReferenceImage['code'], number> = {
   image_too_small: 400,
 };
 
-/** A refused photo as the API answers it: the upload field, and with several photos which one (0 = the first). */
-export function referenceImageRefusal(err: InvalidReferenceImage, index?: number): ApiError {
-  return new ApiError(REFERENCE_IMAGE_STATUS[err.code], err.code, err.message, 'image_file', index === undefined ? undefined : { index });
+/** A refused photo as the API answers it: the upload field (image_file, an identity's photos), and with several photos which one (0 = the first). */
+export function referenceImageRefusal(err: InvalidReferenceImage, index?: number, field = 'image_file'): ApiError {
+  return new ApiError(REFERENCE_IMAGE_STATUS[err.code], err.code, err.message, field, index === undefined ? undefined : { index });
 }
 
 /** Which dependency an error says is unreachable (a 503 the client may retry), if any. */

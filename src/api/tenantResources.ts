@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { JobId } from '../flows/contracts/common';
 import { BatchModel, type BatchDocument } from '../store/batchModel';
 import { GenerationModel, type GenerationDocument } from '../store/generationModel';
+import { IdentityModel, type IdentityDocument } from '../store/identityModel';
 import { JobModel, type JobDocument } from '../store/jobModel';
 import { ScheduleModel, type ScheduleDocument } from '../store/scheduleModel';
 import { callerOf } from './auth';
 import { ApiError } from './errors';
 
 /**
- * The caller's resource named by `:id` (a job, generation, batch or schedule): a malformed id is a
+ * The caller's resource named by `:id` (a job, generation, batch, schedule or identity): a malformed id is a
  * 400, and another tenant's resource answers exactly like a missing one (404).
  */
 export async function findOwned<T extends { tenant: string }>(model: Model<any>, kind: string, req: Request, res: Response): Promise<T> {
@@ -25,6 +26,7 @@ export const findJob = (req: Request, res: Response) => findOwned<JobDocument>(J
 export const findGeneration = (req: Request, res: Response) => findOwned<GenerationDocument>(GenerationModel, 'generation', req, res);
 export const findBatch = (req: Request, res: Response) => findOwned<BatchDocument>(BatchModel, 'batch', req, res);
 export const findSchedule = (req: Request, res: Response) => findOwned<ScheduleDocument>(ScheduleModel, 'schedule', req, res);
+export const findIdentity = (req: Request, res: Response) => findOwned<IdentityDocument>(IdentityModel, 'identity', req, res);
 
 /** The paging parameters every list takes: at most `limit` per page, continuing after `cursor` (the last id of the page before). */
 export const PAGE_QUERY = { cursor: JobId.optional(), limit: z.coerce.number().int().min(1).max(100).default(20) };

@@ -19,6 +19,7 @@ export const scheduleBatchId = (firingJobId: string) => derivedId('schedule-firi
 export const portraitJobId = (jobId: string, cycle = 1) => (cycle === 1 ? `portrait-${jobId}` : `portrait-${jobId}-c${cycle}`);
 export const generationJobId = (generationId: string) => `generation-${generationId}`;
 export const batchJobId = (batchId: string) => `batch-${batchId}`;
+export const identityJobId = (identityId: string) => `identity-${identityId}`;
 
 /**
  * A GPU step of a workflow: per attempt for a portrait's prompt/generate/validate, once per cycle
@@ -35,10 +36,12 @@ export const webhookId = (resourceId: string, ...transition: (string | number)[]
 /**
  * Where a resource's objects live in S3_BUCKET: everything of a portrait job (its reference photo,
  * every attempt's images) under one prefix, a generation's images under another, so erasing one
- * deletes one prefix (an identity's objects go under `identities/<id>/`, named by its steps' jobs). Images sent to a caller's own `destination` bucket are the caller's.
+ * deletes one prefix. Images sent to a caller's own `destination` bucket are the caller's.
  */
 export const jobObjectsPrefix = (jobId: string) => `jobs/${jobId}/`;
 export const generationObjectsPrefix = (generationId: string) => `generations/${generationId}/`;
+/** Everything of an identity (its photos, what its steps made of them, its LoRA and checkpoints): biometric data, erased as one prefix. */
+export const identityObjectsPrefix = (identityId: string) => `identities/${identityId}/`;
 /**
  * A job's reference photos, `<prefix>reference.<ext>` then `<prefix>reference.<n>.<ext>` for the
  * n-th of several: all under `reference.`, the inputs that retention erases first.

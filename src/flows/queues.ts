@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BatchJobData } from './contracts/batch';
 import type { GenerationJobData } from './contracts/generation';
+import type { IdentityJobData } from './contracts/identity';
 import type { PortraitState } from './contracts/portraitState';
 import type { ScheduleFireData } from './contracts/schedule';
 import { GPU_QUEUES, stepQueue, type GpuQueue, type StepInput, type StepName, type StepOfQueue } from './steps/registry';
@@ -17,6 +18,8 @@ export const QueueName = {
   portrait: 'portrait',
   generation: 'generation',
   batch: 'batch',
+  /** An identity's workflow: its photos prepared and captioned, a LoRA trained, then evaluated. */
+  identity: 'identity',
   /** One job per firing of a schedule (BullMQ job schedulers); each starts a batch. */
   schedule: 'schedule',
   /** The retention sweep, fired by a job scheduler in the orchestrator role. */
@@ -28,6 +31,8 @@ export const QueueName = {
   portraitGenerate: stepQueue('generate', 'portrait'),
   validate: 'validate',
   report: 'report',
+  /** POST /identities waits for it: each photo's face, before anything is kept. */
+  checkIdentityPhotos: 'check_identity_photos',
   /** The notifier: one webhook delivery per job. */
   notify: 'notify',
 } as const satisfies Record<string, string> & Partial<Record<StepName, StepName>>;
@@ -38,6 +43,7 @@ export type QueuePayloads = {
   portrait: PortraitState;
   generation: GenerationJobData;
   batch: BatchJobData;
+  identity: IdentityJobData;
   schedule: ScheduleFireData;
   retention: Record<string, never>;
   notify: NotifyJobData;

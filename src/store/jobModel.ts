@@ -33,6 +33,8 @@ const jobSchema = new Schema(
     sealedSecrets: { type: String },
     /** The first reference photo (a job stored before several photos has only this one). */
     reference: { type: referencePhoto, required: true },
+    /** A portrait of a learnt identity: its id (the references are its photos, the LoRA its). */
+    identityId: { type: String, index: true },
     /** Every reference photo, in upload order; the first is `reference`. */
     references: { type: [referencePhoto], default: undefined },
     attempts: { type: [Schema.Types.Mixed], default: [] },

@@ -1,5 +1,5 @@
 import mongoose, { type Model } from 'mongoose';
-import { UNFINISHED_STATUSES } from './statuses';
+import { TERMINAL_STATUSES } from './statuses';
 
 /**
  * A process's share of the database's concurrent operations, unless MONGO_URL sets `maxPoolSize`.
@@ -39,9 +39,9 @@ export async function pingMongo(): Promise<void> {
 export const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
 
 /**
- * Ends a job, generation or batch the system itself could not run, unless it already ended; the
+ * Ends a job, generation, batch or identity the system itself could not run, unless it already ended; the
  * message is shown to the user (the detail belongs in the log).
  */
 export async function markUnfinishedFailed(model: Model<any>, id: string, message: string): Promise<void> {
-  await model.updateOne({ _id: id, status: { $in: UNFINISHED_STATUSES } }, { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } });
+  await model.updateOne({ _id: id, status: { $nin: [...TERMINAL_STATUSES] } }, { $set: { status: 'failed', error: { code: 'internal', message }, finishedAt: new Date() } });
 }

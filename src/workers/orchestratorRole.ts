@@ -14,6 +14,8 @@ import type { BatchJobData } from '../flows/contracts/batch';
 import type { GenerationJobData } from '../flows/contracts/generation';
 import type { PortraitState } from '../flows/contracts/portraitState';
 import { GenerationOrchestrator } from '../flows/generation/orchestrator';
+import type { IdentityJobData } from '../flows/contracts/identity';
+import { IdentityOrchestrator } from '../flows/identity/orchestrator';
 import { appendJobEvent } from '../flows/jobEvents';
 import { PortraitOrchestrator } from '../flows/portrait/orchestrator';
 import { QueueName, QueueSet } from '../flows/queues';
@@ -23,6 +25,7 @@ import { WorkflowMetrics } from '../flows/workflowMetrics';
 import { connectRedis } from '../redis';
 import { BatchModel } from '../store/batchModel';
 import { GenerationModel } from '../store/generationModel';
+import { IdentityModel } from '../store/identityModel';
 import { JobModel } from '../store/jobModel';
 import { markUnfinishedFailed } from '../store/mongo';
 import { ObjectStore } from '../store/objectStore';
@@ -39,7 +42,7 @@ async function markOrchestrationFailed(connection: Redis, prefix: string, model:
 }
 
 /**
- * The orchestrator role: portrait state machines, generations, batches, schedule firings, the step
+ * The orchestrator role: portrait state machines, generations, batches, identities, schedule firings, the step
  * watchdog, and people's data: the retention sweep, erasures still to finish, and at start the
  * erasure log's replay (`erasureReplay`: done once it resolves).
  */
@@ -53,6 +56,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
   const orchestrator = new PortraitOrchestrator(config, connection, queues, metrics);
   const generations = new GenerationOrchestrator(config, connection, queues, metrics);
   const batches = new BatchOrchestrator(config, connection, objects, queues, metrics);
+  const identities = new IdentityOrchestrator(config, connection, objects, queues, metrics);
   const erasure: ErasureDeps = { config, redis: connection, objects, queues };
   const workers = startQueueWorkers(
     [
@@ -72,6 +76,11 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
         processor: batches.process,
         onFinalFailure: (job: Job<BatchJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, BatchModel, job.data.batchId, 'batch'),
       },
+      {
+        queue: QueueName.identity,
+        processor: identities.process,
+        onFinalFailure: (job: Job<IdentityJobData>) => markOrchestrationFailed(connection, config.QUEUE_PREFIX, IdentityModel, job.data.identityId, 'identity'),
+      },
       { queue: QueueName.schedule, processor: scheduleFireProcessor({ config, batchQueue: queues.get(QueueName.batch) }), options: { concurrency: 5 } },
       { queue: QueueName.retention, processor: retentionProcessor(erasure), options: { concurrency: 1 } },
     ],
@@ -84,7 +93,7 @@ export function startOrchestratorRole(config: Config, concurrency = config.ORCHE
       maxStalledCount: config.ORCHESTRATOR_MAX_STALLS,
     },
   );
-  const cancels = listenForCancels(config.REDIS_URL, config.QUEUE_PREFIX, [orchestrator.releaseCancelled, generations.releaseCancelled]);
+  const cancels = listenForCancels(config.REDIS_URL, config.QUEUE_PREFIX, [orchestrator.releaseCancelled, generations.releaseCancelled, identities.releaseCancelled]);
   const watchdog = startStepDeadlineSweeper(connection, config.QUEUE_PREFIX, config.STEP_TIMEOUT_MS, (queue, stepJobId) =>
     releaseStep(queues.get(queue), stepJobId, 'detach'),
   );

@@ -26,7 +26,8 @@ export class ScriptedGpuWorker {
     private readonly config: Config,
     private readonly connection: ConnectionOptions,
     private readonly objects: ObjectStore,
-    private readonly script: GpuScript = {},
+    /** What each step does instead of its default; a test may change it between its cases. */
+    readonly script: GpuScript = {},
     private readonly steps: StepName[] = STEP_NAMES,
   ) {}
 
@@ -46,8 +47,9 @@ export class ScriptedGpuWorker {
     return this;
   }
 
+  /** The calls for a job, generation or identity (whose steps name it as identityId). */
   callsFor(jobId: string, step?: StepName) {
-    return this.calls.filter((c) => c.input.jobId === jobId && (!step || c.step === step));
+    return this.calls.filter((c) => (c.input.jobId ?? c.input.identityId) === jobId && (!step || c.step === step));
   }
 
   /** Forced: a scripted step that never finishes must not hold the test up. */
@@ -92,11 +94,21 @@ export class ScriptedGpuWorker {
       suggestions: ['try a different reference photo'],
     }),
     caption_identity: ({ photos, triggerToken }) => ({ photos: photos.map(({ key }) => ({ key, caption: `a photo of ${triggerToken} person` })) }),
-    prepare_identity: ({ photoKeys, outputPrefix, triggerToken }) => ({
-      photos: photoKeys.map((_, i) => ({ key: `${outputPrefix}/${i}.png`, caption: `a photo of ${triggerToken} person` })),
-      embeddingsKey: `${outputPrefix}/embeddings.json`,
-    }),
-    train_identity: ({ recipe, loraKey }) => ({ loraKey, stepsDone: recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 }),
+    // The framed photos and their embeddings as the real step writes them: photo i's face lies i²/10
+    // from the origin along one axis (of 5 photos, 2, 1, 3, 0, 4 is the order of typicality: bestPhotos.ts).
+    prepare_identity: async ({ photoKeys, outputPrefix, triggerToken }) => {
+      const photos = photoKeys.map((_, i) => ({ key: `${outputPrefix}/${i}.png`, caption: `a photo of ${triggerToken} person` }));
+      const embeddings = photos.map(({ key }, i) => ({ key, embedding: Array.from({ length: 128 }, (_, d) => (d === 0 ? (i * i) / 10 : 0)), faceBox: [40, 40, 160, 160] }));
+      await this.objects.put(`${outputPrefix}/embeddings.json`, Buffer.from(JSON.stringify({ model: 'dlib_face_recognition_resnet_model_v1', photos: embeddings })), 'application/json');
+      for (const { key } of photos) await this.objects.put(key, Buffer.from('framed photo'), 'image/png');
+      return { photos, embeddingsKey: `${outputPrefix}/embeddings.json` };
+    },
+    // Every photo shows one face: the real check (dlib on real faces) is the Python worker's, tested there and in identities.test.ts.
+    check_identity_photos: ({ photoKeys }) => ({ photos: photoKeys.map(() => ({ accepted: true, faceBox: [40, 40, 160, 160] })) }),
+    train_identity: async ({ recipe, loraKey }) => {
+      await this.objects.put(loraKey, Buffer.from('a LoRA'), 'application/octet-stream');
+      return { loraKey, stepsDone: recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 };
+    },
     // Training helped: every render shows a face, closer to the photos with the LoRA than without.
     evaluate_identity: ({ outputPrefix, prompts, count }) => {
       const held = prompts ?? Array.from({ length: count ?? 3 }, (_, i) => `held-out portrait ${i}`);

@@ -1,12 +1,13 @@
 import { Router, type Request, type Response } from 'express';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
-import { findBatch, findGeneration, findJob } from '../tenantResources';
+import { findBatch, findGeneration, findIdentity, findJob } from '../tenantResources';
 import { deliveryListView, type DeliveryOwner, type StoredDelivery } from '../views/delivery';
 
 type Owned = { _id: { toHexString(): string } };
 
 /**
- * GET /jobs/:id/deliveries, /generations/:id/deliveries and /batches/:id/deliveries: every webhook
+ * GET /jobs/:id/deliveries, /generations/:id/deliveries, /batches/:id/deliveries and
+ * /identities/:id/deliveries: every webhook
  * delivery attempt for the resource, oldest first, as the notifier recorded it.
  */
 export function deliveriesRouter(): Router {
@@ -19,5 +20,6 @@ export function deliveriesRouter(): Router {
   router.get('/jobs/:id/deliveries', list('job', findJob));
   router.get('/generations/:id/deliveries', list('generation', findGeneration));
   router.get('/batches/:id/deliveries', list('batch', findBatch));
+  router.get('/identities/:id/deliveries', list('identity', findIdentity));
   return router;
 }

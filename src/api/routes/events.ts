@@ -6,7 +6,7 @@ import { compareStreamIds, parseJobEvents, parseStreamId, type JobEvent } from '
 import { jobEventsKey } from '../../flows/redisKeys';
 import { TERMINAL_STATUSES } from '../../store/statuses';
 import { EventStreamEnded, EventStreamSlots } from '../eventStreamSlots';
-import { findBatch, findGeneration, findJob } from '../tenantResources';
+import { findBatch, findGeneration, findIdentity, findJob } from '../tenantResources';
 
 const HEARTBEAT_MS = 15_000;
 /** Log entries read at once when a finished resource's log is replayed. */
@@ -15,8 +15,8 @@ const sseMessage = (e: JobEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON
 const isTerminal = (e: JobEvent) => e.type === 'status' && TERMINAL_STATUSES.has(String(e.data.status));
 
 /**
- * GET /jobs/:id/events, /generations/:id/events and /batches/:id/events: Server-Sent Events from
- * the resource's event log (status transitions, steps, generation progress), ending with the
+ * GET /jobs/:id/events, /generations/:id/events, /batches/:id/events and /identities/:id/events:
+ * Server-Sent Events from the resource's event log (status transitions, steps, generation and training progress), ending with the
  * terminal status. `Last-Event-ID` (or `?last_event_id=`) resumes after that event. Every stream of
  * the process is read through one shared Redis connection (JobEventStreams); EventStreamSlots caps
  * how many may be open and ends those whose API key is revoked.
@@ -104,5 +104,6 @@ export function eventsRouter(deps: { config: Config; redis: Redis }): Router {
   router.get('/jobs/:id/events', async (req, res) => stream(req, res, await findJob(req, res)));
   router.get('/generations/:id/events', async (req, res) => stream(req, res, await findGeneration(req, res)));
   router.get('/batches/:id/events', async (req, res) => stream(req, res, await findBatch(req, res)));
+  router.get('/identities/:id/events', async (req, res) => stream(req, res, await findIdentity(req, res)));
   return router;
 }

@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
-import { MAX_REFERENCE_PHOTOS } from '../../flows/contracts/common';
+import { IdentityId, MAX_REFERENCE_PHOTOS } from '../../flows/contracts/common';
+import { identityReferenceOf } from '../../flows/identity/portraitReference';
+import { IdentityModel, type IdentityDocument } from '../../store/identityModel';
 import { LoraSpec } from '../../flows/contracts/generateStep';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
@@ -15,7 +17,7 @@ import { InvalidReferenceImage, normalizeReferenceImage } from '../../flows/port
 import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
 import { portraitCost } from '../../flows/fairness/gpuCost';
-import { retryPortraitJob, submitPortraitJob, type ReferenceUpload, type SubmissionDeps } from '../../flows/portrait/submission';
+import { retryPortraitJob, submitPortraitJob, type IdentityReference, type ReferenceUpload, type SubmissionDeps } from '../../flows/portrait/submission';
 import { eraseResources } from '../../flows/erasure/resourceErasure';
 import type { QueueSet } from '../../flows/queues';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
@@ -31,8 +33,8 @@ import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
-const ALLOWED_FIELDS = ['parameters', 'candidates', 'webhook_url', 'webhook_events', 'loras', 'hf_token'];
-const EXPECTED_FORM = `send multipart/form-data with 1 to ${MAX_REFERENCE_PHOTOS} photos of the person, each as an image_file part, and optional fields parameters (JSON), candidates, webhook_url, webhook_events, loras (JSON), hf_token`;
+const ALLOWED_FIELDS = ['parameters', 'candidates', 'webhook_url', 'webhook_events', 'loras', 'hf_token', 'identity_id'];
+const EXPECTED_FORM = `send multipart/form-data with 1 to ${MAX_REFERENCE_PHOTOS} photos of the person, each as an image_file part (or identity_id: a ready identity of yours), and optional fields parameters (JSON), candidates, webhook_url, webhook_events, loras (JSON), hf_token`;
 const TOO_MANY_PHOTOS = `send 1 to ${MAX_REFERENCE_PHOTOS} photos, each as an image_file part`;
 
 /** How many image_file parts multer has begun to receive: the one a size limit stops is the last. */
@@ -89,7 +91,7 @@ export const JobListQuery = z.strictObject({ status: z.enum(JOB_STATUSES).option
  * A request's identity for Idempotency-Key: its fields and the exact uploaded bytes; of a secret,
  * only whether it was sent (its value stays out of the fingerprint).
  */
-function requestHash(fields: { parameters: unknown; candidates: number; webhook: unknown; loras: unknown; secrets: string[] }, files: Buffer[]): string {
+function requestHash(fields: { parameters: unknown; candidates: number; webhook: unknown; loras: unknown; secrets: string[]; identityId: string | null }, files: Buffer[]): string {
   const hash = createHash('sha256').update(JSON.stringify(fields));
   // Each photo's length before its bytes, so two photos cannot hash like one made of both.
   for (const file of files) hash.update('\0').update(String(file.length)).update('\0').update(file);
@@ -139,6 +141,16 @@ function parseHfToken(raw: unknown, config: SubmissionDeps['config']): { hf_toke
   return { hf_token: raw };
 }
 
+/** The caller's identity named by `identity_id`, ready for portraits; otherwise a 4xx naming identity_id. */
+async function readyIdentity(raw: unknown, tenant: string): Promise<IdentityReference> {
+  if (typeof raw !== 'string' || !IdentityId.safeParse(raw).success) throw new ApiError(400, 'invalid_identity_id', 'identity_id must be one 24-character hex identity id, sent once', 'identity_id');
+  const identity = await IdentityModel.findById(raw).lean<IdentityDocument>();
+  if (!identity || identity.tenant !== tenant) throw new ApiError(404, 'identity_not_found', `no identity with id ${raw}`, 'identity_id');
+  const reference = identityReferenceOf(identity);
+  if (!reference) throw new ApiError(409, 'identity_not_ready', `identity ${raw} is ${identity.status}; portraits need a ready identity`, 'identity_id', { status: identity.status });
+  return reference;
+}
+
 function notReady(job: JobDocument, what: string): ApiError {
   return new ApiError(409, 'not_ready', `job is ${job.status}; ${what}`, undefined, { status: job.status });
 }
@@ -159,7 +171,11 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
     res.json({ ...PORTRAIT_VOCABULARY, resolution: RESOLUTIONS, defaults: PortraitParameters.parse({}) });
   });
 
-  const gate = uploadGate({ concurrency: deps.config.UPLOAD_CONCURRENCY, queue: deps.config.UPLOAD_QUEUE });
+  const gate = uploadGate({
+    concurrency: deps.config.UPLOAD_CONCURRENCY,
+    queue: deps.config.UPLOAD_QUEUE,
+    perTenant: { concurrency: deps.config.UPLOAD_CONCURRENCY_PER_TENANT, queue: deps.config.UPLOAD_QUEUE_PER_TENANT },
+  });
 
   router.post('/jobs', (req, res, next) => {
     if (!req.is('multipart/form-data')) {
@@ -179,13 +195,16 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
         const { candidates } = parseOr400(Candidates, { candidates: req.body?.candidates || undefined }, 'invalid_candidates');
         const secrets = parseHfToken(req.body?.hf_token, deps.config);
         const files = (req.files ?? []) as Express.Multer.File[];
-        if (files.length === 0) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file', 'image_file');
+        const identityId = req.body?.identity_id === undefined || req.body.identity_id === '' ? undefined : req.body.identity_id;
+        if (identityId !== undefined && files.length > 0) throw new ApiError(400, 'ambiguous_person', 'send either image_file photos or identity_id, not both', 'identity_id');
+        if (files.length === 0 && identityId === undefined) throw new ApiError(400, 'missing_file', 'image_file is required: send the photo (JPEG, PNG or WebP) as image_file, or identity_id', 'image_file');
         const events = typeof req.body?.webhook_events === 'string' ? req.body.webhook_events.split(',').map((e: string) => e.trim()) : undefined;
         const webhook = await checkWebhook(deps.config, { url: req.body?.webhook_url, events }, DEFAULT_WEBHOOK_EVENTS, { url: 'webhook_url', events: 'webhook_events' });
-        const references = await checkedReferences(files, deps.config);
         const { tenant } = callerOf(res);
+        const identity = identityId === undefined ? undefined : await readyIdentity(identityId, tenant);
+        const references = identity ? [] : await checkedReferences(files, deps.config);
         const jobId = new Types.ObjectId().toHexString();
-        const fingerprint = () => requestHash({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [] }, files.map((f) => f.buffer));
+        const fingerprint = () => requestHash({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [], identityId: identityId ?? null }, files.map((f) => f.buffer));
         const claim = await claimRequest(req, tenant, fingerprint, jobId);
         if (claim.replayOf) {
           const job = await JobModel.findById(claim.replayOf).lean<JobDocument>();
@@ -194,7 +213,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
         }
         try {
           const charge = await chargeGpuUnits(deps, res, tenant, portraitCost({ parameters, candidates: candidates ?? 1 }, deps.config.MAX_ATTEMPTS));
-          await submitPortraitJob(deps, { tenant, parameters, candidates, references, jobId, webhook, loras, secrets }).catch(async (e: unknown) => {
+          await submitPortraitJob(deps, { tenant, parameters, candidates, references, identity, jobId, webhook, loras, secrets }).catch(async (e: unknown) => {
             await charge.refund();
             throw e;
           });
@@ -228,11 +247,17 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
     if (job.inputsErasedAt) {
       throw new ApiError(409, 'not_retryable', 'the reference photo was erased when its retention period ended; submit the photo again as a new job', undefined, { status: job.status });
     }
+    // A portrait of an identity renders with the identity as it is now: it must still be there, and ready.
+    const identity = job.identityId ? await IdentityModel.findOne({ _id: job.identityId, tenant: job.tenant }).lean<IdentityDocument>() : undefined;
+    const reference = identity ? identityReferenceOf(identity) : undefined;
+    if (job.identityId && !reference) {
+      throw new ApiError(409, 'not_retryable', `identity ${job.identityId} was deleted or is not ready; start a new job`, undefined, { status: job.status });
+    }
     const notRetryable = () => new ApiError(409, 'not_retryable', `only failed jobs can be retried; this one is ${job.status}`, undefined, { status: job.status });
     if (!RETRYABLE_STATUSES.includes(job.status)) throw notRetryable();
     // A new cycle renders again: it costs what the job cost when it was created.
     const charge = await chargeGpuUnits(deps, res, job.tenant, portraitCost({ parameters: job.parameters, candidates: job.candidates ?? 1 }, deps.config.MAX_ATTEMPTS));
-    const retried = await retryPortraitJob(deps, job).catch(async (e: unknown) => {
+    const retried = await retryPortraitJob(deps, job, reference).catch(async (e: unknown) => {
       await charge.refund();
       throw e;
     });

@@ -15,7 +15,7 @@ export const DeliveryView = z.object({
   at: Timestamp,
 });
 
-export type DeliveryOwner = 'job' | 'generation' | 'batch';
+export type DeliveryOwner = 'job' | 'generation' | 'batch' | 'identity';
 
 /** GET /{jobs|generations|batches}/{id}/deliveries: every attempt for the resource, oldest first. */
 export const deliveryList = (owner: DeliveryOwner) => z.object({ [`${owner}_id`]: JobId, deliveries: z.array(DeliveryView) });

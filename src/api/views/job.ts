@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobId, S3Key } from '../../flows/contracts/common';
+import { IdentityId, JobId, S3Key } from '../../flows/contracts/common';
 import { LoraSpec } from '../../flows/contracts/generateStep';
 import { PortraitParameters } from '../../flows/contracts/portraitParameters';
 import { AttemptRecord, JobError, PortraitState, StepRecord } from '../../flows/contracts/portraitState';
@@ -45,6 +45,7 @@ export const JobView = z.object({
   loras: z.array(LoraSpec),
   reference_image: z.object({ key: S3Key, width: z.number().int(), height: z.number().int() }).describe('the first reference photo'),
   reference_count: z.number().int().min(1).describe('how many reference photos the job renders from and validates against (image_file parts sent)'),
+  identity_id: IdentityId.nullable().describe('the learnt identity this is a portrait of (its photos are the references, its LoRA is applied); null for uploaded photos'),
   attempts: z.array(AttemptView),
   result: z.object({ attempt: z.number().int(), image_key: S3Key, score: z.number(), url: z.string().optional() }).nullable(),
   report: z.object({ step: StepView, available: z.boolean() }).nullable(),
@@ -111,6 +112,7 @@ export function jobView(doc: StoredJob): JobView {
     loras: doc.loras ?? [],
     reference_image: { key: doc.reference!.key, width: doc.reference!.width, height: doc.reference!.height },
     reference_count: doc.references?.length || 1, // a job stored before several photos had one
+    identity_id: doc.identityId ?? null,
     attempts: doc.attempts.map((a) => attemptView(jobId, a)),
     result: result ? { attempt: result.attempt, image_key: result.imageKey, score: result.score, ...(doc.status === 'completed' ? { url: `/jobs/${jobId}/result` } : {}) } : null,
     report: report ? { step: stepView(report.step), available: Boolean(report.result) } : null,

@@ -1,6 +1,6 @@
 import { WebhookSpec } from '../webhooks/events';
 import { z } from 'zod';
-import { AttemptNumber, JobId, ReferenceImageKeys, S3Key, TraceCarrier } from './common';
+import { AttemptNumber, IdentityId, JobId, ReferenceImageKeys, S3Key, TraceCarrier } from './common';
 import { GeneratedImage, LoraSpec, PixelProvenance } from './generateStep';
 import { PortraitParameters } from './portraitParameters';
 import { ReportStepResult } from './reportStep';
@@ -77,6 +77,11 @@ export const PortraitState = z.object({
   loras: z.array(LoraSpec).max(8).default([]),
   /** A private LoRA repo's hf_token, sealed for this job (flows/secrets.ts); opened only by the generate step. */
   secrets: z.string().max(8192).optional(),
+  /**
+   * A portrait of a learnt identity (POST /jobs with identity_id): its LoRA and trigger token go to
+   * every generate step, its photos' embeddings to the identity gate; its best photos are the references.
+   */
+  identity: z.object({ identityId: IdentityId, loraKey: S3Key, triggerToken: z.string(), embeddingsKey: S3Key }).optional(),
   /** Set once a cancel request is seen; the job then ends `cancelled` whatever its step did. */
   cancelled: z.boolean().optional(),
 });

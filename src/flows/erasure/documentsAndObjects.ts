@@ -1,6 +1,7 @@
 import { Job } from 'bullmq';
 import { BatchModel, type BatchDocument, type BatchItem } from '../../store/batchModel';
 import { GenerationModel } from '../../store/generationModel';
+import { IdentityModel } from '../../store/identityModel';
 import { forgetIdempotencyKeysOf } from '../../store/idempotencyModel';
 import { JobModel } from '../../store/jobModel';
 import type { ObjectStore } from '../../store/objectStore';
@@ -8,7 +9,7 @@ import { forgetPhotosFor, photosTakenAt, photosTakenFor, type TakenPhoto } from 
 import { ScheduleModel } from '../../store/scheduleModel';
 import { WebhookDeliveryModel } from '../../store/webhookDeliveryModel';
 import type { BatchJobData, BatchTarget } from '../contracts/batch';
-import { batchGenerationId, batchJobId, generationObjectsPrefix, inboxJobId, jobObjectsPrefix, scheduleBatchId } from '../ids';
+import { batchGenerationId, batchJobId, generationObjectsPrefix, identityObjectsPrefix, inboxJobId, jobObjectsPrefix, scheduleBatchId } from '../ids';
 import { QueueName, type QueueSet } from '../queues';
 import type { ResourceKind } from './erasureTarget';
 
@@ -23,6 +24,10 @@ export async function eraseDocumentsAndObjects(deps: { objects: ObjectStore; que
     const batch = await BatchModel.findById(id).lean<BatchDocument>();
     if (batch) await forgetBatchTraces(deps, batch);
     await BatchModel.deleteOne({ _id: id });
+  } else if (kind === 'identity') {
+    // Everything learnt from the person is under its prefix; portraits made of it stay with their jobs.
+    await IdentityModel.deleteOne({ _id: id });
+    await deps.objects.deletePrefix(identityObjectsPrefix(id));
   } else {
     await eraseTakenPhotos(deps.objects, await photosTakenFor([id]));
     await (kind === 'job' ? JobModel : GenerationModel).deleteOne({ _id: id });

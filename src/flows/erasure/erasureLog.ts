@@ -12,7 +12,7 @@ import type { ErasureKind, ErasureTarget } from './erasureTarget';
  */
 export type ErasureLogEntry = ErasureTarget<ErasureKind> & { at: string };
 
-const KINDS: readonly ErasureKind[] = ['job', 'generation', 'batch', 'tenant'];
+const KINDS: readonly ErasureKind[] = ['job', 'generation', 'batch', 'identity', 'tenant'];
 
 export async function appendErasures(path: string | undefined, targets: ErasureTarget<ErasureKind>[], at: Date): Promise<void> {
   if (!path || targets.length === 0) return;

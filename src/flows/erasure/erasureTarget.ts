@@ -4,7 +4,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import type { QueueSet } from '../queues';
 
 /** What can be erased: a resource by its id, or a tenant's whole data (id = the tenant). */
-export type ErasureKind = 'job' | 'generation' | 'batch' | 'tenant';
+export type ErasureKind = 'job' | 'generation' | 'batch' | 'identity' | 'tenant';
 export type ResourceKind = Exclude<ErasureKind, 'tenant'>;
 
 /** One erasure: ids only, never what the resource held (it is written to the erasure log). */

@@ -25,7 +25,7 @@ type Open = PassEntry & { batch?: BatchSource };
  * every pass (batchChildren.ts): a batch that is fanning out is still making them.
  */
 export async function eraseResources(deps: ErasureDeps, targets: ErasureTarget[], trigger: ErasureTrigger): Promise<{ erased: Record<ResourceKind, number>; pending: number }> {
-  const erased = { job: 0, generation: 0, batch: 0 };
+  const erased = { job: 0, generation: 0, batch: 0, identity: 0 };
   const seen = new Set<string>();
   let open = await adopt(deps, targets, seen, trigger);
   if (open.length === 0) return { erased, pending: 0 };
@@ -41,7 +41,7 @@ export async function eraseResources(deps: ErasureDeps, targets: ErasureTarget[]
   }
   for (const { target, since } of open) await addPendingErasure(deps, target, since);
   const metrics = new WorkflowMetrics(deps.config.QUEUE_PREFIX);
-  for (const kind of ['job', 'generation', 'batch'] as const) await metrics.erased(deps.redis, kind, trigger, erased[kind]);
+  for (const kind of ['job', 'generation', 'batch', 'identity'] as const) await metrics.erased(deps.redis, kind, trigger, erased[kind]);
   logger.info('erased', { trigger, resources: [...seen].join(','), stillRunning: open.length });
   return { erased, pending: open.length };
 }

@@ -28,7 +28,7 @@ export async function runRetention(deps: ErasureDeps): Promise<RetentionSweep> {
   const now = nowOf(deps);
   const at = { ...deps, now: () => now };
   const { RETENTION_INPUTS_DAYS: inputsDays, RETENTION_OUTPUTS_DAYS: outputsDays, RETENTION_BATCH_SIZE: size } = deps.config;
-  const sweep: RetentionSweep = { outputs: { batch: 0, job: 0, generation: 0 }, inputs: 0 };
+  const sweep: RetentionSweep = { outputs: { batch: 0, job: 0, generation: 0, identity: 0 }, inputs: 0 };
   if (outputsDays > 0) {
     const cutoff = new Date(now.getTime() - outputsDays * DAY_MS);
     for (const kind of ['batch', 'job', 'generation'] as const) {

@@ -20,7 +20,7 @@ export type TenantErasure = { keys: number; schedules: number; erased: Record<Re
  * A tenant's whole data: its API keys first (deleted, not revoked: a revoked key still names the
  * tenant and its label, and no request can add data once they are gone; the tenant-less mark that
  * keys were issued stays, so an `AUTH_MODE=auto` API does not open when the last tenant goes), its
- * schedules, every batch (with its children), job and generation through the one erasure path, and
+ * schedules, every batch (with its children), job, generation and identity through the one erasure path, and
  * its inbox folder. `createdUpTo`: only what existed by then (a replay must not erase a tenant of the
  * same name created after the erasure, nor a photo put in its inbox since).
  */
@@ -35,8 +35,8 @@ export async function eraseTenant(deps: ErasureDeps, tenant: string, trigger: Er
   // Their firings' traces in the schedule queue (the scheduler's delayed jobs and their events), in one sweep.
   const traces = schedules.map((s) => ({ id: String(s._id), since: streamsSince(s.createdAt) }));
   if (traces.length > 0) await eraseRedisTraces({ redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX }, traces);
-  const result: TenantErasure = { keys, schedules: schedules.length, erased: { batch: 0, job: 0, generation: 0 }, inboxPhotos: 0, pending: 0 };
-  for (const kind of ['batch', 'job', 'generation'] as const) {
+  const result: TenantErasure = { keys, schedules: schedules.length, erased: { batch: 0, job: 0, generation: 0, identity: 0 }, inboxPhotos: 0, pending: 0 };
+  for (const kind of ['batch', 'job', 'generation', 'identity'] as const) {
     for (;;) {
       const page = await MODELS[kind].find(mine, { _id: 1 }).limit(ROUND).lean<{ _id: unknown }[]>();
       if (page.length === 0) break;

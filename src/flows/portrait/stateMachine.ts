@@ -138,6 +138,7 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         numImages: state.candidates,
         ...references,
         loras: state.loras,
+        ...(state.identity ? { identityLora: { key: state.identity.loraKey, triggerToken: state.identity.triggerToken, scale: 1 } } : {}),
         ...(state.secrets ? { secrets: state.secrets } : {}),
         outputPrefix: `${jobObjectsPrefix(jobId)}attempts/${attempt.number}`,
       };
@@ -148,6 +149,8 @@ export function buildStepInput(state: PortraitState, next: StepRef): unknown {
         attempt: attempt.number,
         parameters,
         ...references,
+        // A portrait of an identity is checked against every photo of it, not only the references.
+        ...(state.identity ? { identityEmbeddingsKey: state.identity.embeddingsKey } : {}),
         imageKeys: attempt.images.map((i) => i.key),
         prompt: attempt.prompt!,
         expectedWidth: size.width,

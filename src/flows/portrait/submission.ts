@@ -17,6 +17,8 @@ import type { WebhookSpec } from '../webhooks/events';
 import { startRetryCycle } from './stateMachine';
 
 export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
+type StoredReference = { key: string; contentType: string; width: number; height: number; bytes: number };
+export type IdentityReference = NonNullable<PortraitState['identity']> & { photos: StoredReference[] };
 
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 
@@ -26,8 +28,10 @@ export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQue
 export type PortraitRequest = {
   tenant: string;
   parameters: PortraitParameters;
-  /** The person's photos, 1 to MAX_REFERENCE_PHOTOS, in upload order. */
+  /** The person's photos, 1 to MAX_REFERENCE_PHOTOS, in upload order (a portrait of an identity has its photos instead). */
   references: ReferenceUpload[];
+  /** A portrait of a learnt identity: its best photos (stored already, under the identity), its LoRA and trigger token, its embeddings. */
+  identity?: IdentityReference;
   jobId?: string;
   webhook?: WebhookSpec;
   loras?: LoraSpec[];
@@ -50,14 +54,17 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
   const { tenant, parameters, references, webhook, loras = [], candidates = 1 } = request;
   const jobId = request.jobId ?? new Types.ObjectId().toHexString();
   const secrets = request.secrets ? sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(jobId), request.secrets) : undefined;
-  const stored = references.map((reference, index) => ({
+  const { identity } = request;
+  // An identity's photos stay where they are (its erasure finds them); uploaded ones go under the job.
+  const stored: StoredReference[] = identity?.photos ?? references.map((reference, index) => ({
     key: referenceKeyOf(jobId, EXTENSIONS[reference.contentType] ?? 'bin', index),
     contentType: reference.contentType,
     width: reference.width,
     height: reference.height,
     bytes: reference.data.length,
   }));
-  await Promise.all(references.map((reference, index) => deps.objects.put(stored[index].key, reference.data, reference.contentType)));
+  if (!identity) await Promise.all(references.map((reference, index) => deps.objects.put(stored[index].key, reference.data, reference.contentType)));
+  const identityState = identity && { identityId: identity.identityId, loraKey: identity.loraKey, triggerToken: identity.triggerToken, embeddingsKey: identity.embeddingsKey };
   const referenceImageKeys = stored.map((r) => r.key);
   await JobModel.create({
     _id: jobId,
@@ -70,19 +77,21 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
     sealedSecrets: secrets,
     reference: stored[0],
     references: stored,
+    ...(identity ? { identityId: identity.identityId } : {}),
   }).catch((err) => {
     // A replayed batch fan-out (derived ids): the document exists and is left as it is.
     if (!isDuplicateKey(err)) throw err;
   });
-  return PortraitState.parse({ jobId, tenant, webhook, parameters, candidates, loras, secrets, referenceImageKey: referenceImageKeys[0], referenceImageKeys, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
+  return PortraitState.parse({ jobId, tenant, webhook, parameters, candidates, loras, secrets, referenceImageKey: referenceImageKeys[0], referenceImageKeys, identity: identityState, maxAttempts: deps.config.MAX_ATTEMPTS, trace: currentTraceCarrier() });
 }
 
 /**
  * POST /jobs/:id/retry: the job's state is rebuilt from its document, a new attempt cycle starts
- * (history kept), and a new orchestrator job runs it. Returns false when the job is not (or no
- * longer) in a failed state, e.g. a concurrent retry won.
+ * (history kept), and a new orchestrator job runs it; a portrait of an identity renders with what
+ * the identity is now (`identity`, which the caller found ready). Returns false when the job is not
+ * (or no longer) in a failed state, e.g. a concurrent retry won.
  */
-export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): Promise<boolean> {
+export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument, identity?: IdentityReference): Promise<boolean> {
   const jobId = doc._id.toHexString();
   const previous = PortraitState.parse({
     jobId,
@@ -95,6 +104,7 @@ export async function retryPortraitJob(deps: SubmissionDeps, doc: JobDocument): 
     referenceImageKey: doc.reference!.key,
     // A job stored before several photos has only `reference`.
     referenceImageKeys: doc.references?.length ? doc.references.map((r) => r.key) : undefined,
+    identity: identity && { identityId: identity.identityId, loraKey: identity.loraKey, triggerToken: identity.triggerToken, embeddingsKey: identity.embeddingsKey },
     maxAttempts: Math.max(1, (doc.attempts as unknown[]).length),
     attempts: doc.attempts,
     report: doc.report ?? undefined,

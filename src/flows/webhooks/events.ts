@@ -1,15 +1,17 @@
 import { z } from 'zod';
 
-/** What a webhook can be told: a job's terminal states and (opt-in) every step, a generation's end, a batch's end. */
+/** What a webhook can be told: a job's terminal states and (opt-in) every step, a generation's end, a batch's end, an identity's end. */
 export const WEBHOOK_EVENTS = [
   'job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled', 'job.step',
   'generation.completed', 'generation.failed', 'generation.cancelled',
   'batch.completed',
+  'identity.ready', 'identity.failed', 'identity.cancelled',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = ['job.completed', 'job.failed_validation', 'job.failed', 'job.cancelled'];
 export const DEFAULT_GENERATION_EVENTS: WebhookEvent[] = ['generation.completed', 'generation.failed', 'generation.cancelled'];
 export const DEFAULT_BATCH_EVENTS: WebhookEvent[] = ['batch.completed'];
+export const DEFAULT_IDENTITY_EVENTS: WebhookEvent[] = ['identity.ready', 'identity.failed', 'identity.cancelled'];
 
 export const WebhookSpec = z.object({
   url: z.url({ protocol: /^https?$/ }).max(2048),
