@@ -62,6 +62,15 @@ class ObjectStore:
     def get_bytes(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def etag(self, key: str) -> str | None:
+        """The version of the object S3 names (its ETag), or None where there is no such object."""
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=key)["ETag"]
+        except self._client.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def get_bytes_if_present(self, key: str) -> bytes | None:
         """The object's bytes, or None where there is no such object (other failures raise)."""
         try:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from apex_gpu_worker.diffusion import engine as engine_module
 from apex_gpu_worker.diffusion.engine import DiffusionEngine
-from apex_gpu_worker.diffusion.loras import HOTSWAP_TARGETS, LoraRequest
+from apex_gpu_worker.diffusion.loras import ATTENTION_PROJECTIONS, LoraRequest
 from apex_gpu_worker.settings import WorkerSettings
 from apex_gpu_worker.vlm import transformers_backend
 from apex_gpu_worker.vlm.transformers_backend import TransformersBackend
@@ -136,7 +136,7 @@ def random_lora_layers(transformer, rank: int, seed: int, strength: float = 0.25
     generator = torch.Generator().manual_seed(seed)
     layers = {}
     for name, module in transformer.named_modules():
-        if isinstance(module, torch.nn.Linear) and any(name.endswith(f".{target}") for target in HOTSWAP_TARGETS):
+        if isinstance(module, torch.nn.Linear) and any(name.endswith(f".{target}") for target in ATTENTION_PROJECTIONS):
             down = torch.randn(rank, module.in_features, generator=generator) / module.in_features**0.5
             up = torch.randn(module.out_features, rank, generator=generator) * strength / rank**0.5
             layers[f"{name}.lora_A.weight"], layers[f"{name}.lora_B.weight"] = down.to(torch.bfloat16), up.to(torch.bfloat16)

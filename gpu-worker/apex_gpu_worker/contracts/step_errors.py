@@ -38,6 +38,10 @@ class LoraUnusable(StepError, code="lora_unusable"):
     """A LoRA that is missing, private without access, unreadable or made for another model."""
 
 
+class IdentityLoraUnusable(StepError, code="identity_lora_unusable"):
+    """An identity's LoRA that is not in the bucket, does not read as safetensors, or does not fit the model."""
+
+
 class UnreadableImage(StepError, code="unreadable_image"):
     """Stored image bytes that do not decode, or would decode too large."""
 

@@ -19,7 +19,7 @@ from PIL import Image
 from ..contracts.step_errors import ContractViolation, StepCancelled
 from ..devices import resolve_device, resolve_dtype
 from ..settings import WorkerSettings, model_name
-from .loras import LoraRegistry, LoraRequest
+from .loras import AnyLoraRequest, LoraRegistry, LoraRequest
 from .quantization import check_quantization, quantize_transformer
 
 log = logging.getLogger("apex_gpu_worker.diffusion")
@@ -61,7 +61,7 @@ class GenerationRequest:
     num_images: int
     steps: int
     guidance: float
-    loras: list[LoraRequest]
+    loras: list[AnyLoraRequest]  # the Hub's, then an identity's own from the bucket
     # The person's photos, already prepared for the model (prepare_reference), the first one first;
     # editing models only. One that takes one image renders from the first.
     references: tuple[Image.Image, ...] = ()

@@ -1,11 +1,16 @@
 """LoRA adapters on a resident diffusion pipeline (text-to-image or portrait editing): base adapters from config, loaded once; per-request
 adapters downloaded from the Hugging Face Hub (the deployment's token), cached on disk by the Hub
-client and in memory as loaded adapters, least recently used evicted past a bound."""
+client and in memory as loaded adapters, least recently used evicted past a bound; and an identity's
+trained LoRA, read from the deployment's bucket into the same slots and cached with them."""
 
 import hashlib
 import logging
 import os
+import re
+import tempfile
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from huggingface_hub import hf_hub_download, list_repo_files
@@ -17,13 +22,17 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from ..contracts.step_errors import LoraUnusable
+from ..contracts.step_errors import IdentityLoraUnusable, LoraUnusable, StepError
+from ..training.model_inputs import Flux1Inputs, Flux2Inputs
 
 log = logging.getLogger("apex_gpu_worker.loras")
 
 # Under torch.compile every adapter slot exists before compiling, as a zero LoRA on these modules;
-# a request's LoRA is then hotswapped into a slot and must target a subset of them.
-HOTSWAP_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+# a request's LoRA is then hotswapped into a slot and must target a subset of them: the attention
+# projections Hub LoRAs train, and every block linear an identity's LoRA is trained on (either
+# FLUX family's; a pattern matches only the modules a model has).
+ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+HOTSWAP_TARGETS = "|".join([rf".*\.(?:{'|'.join(map(re.escape, ATTENTION_PROJECTIONS))})", f"(?:{Flux1Inputs.lora_targets})", f"(?:{Flux2Inputs.lora_targets})"])
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,32 @@ class LoraRequest:
         digest = hashlib.sha256(f"{self.repo}|{self.weight_name or ''}|{self.token or ''}".encode()).hexdigest()[:12]
         return f"lora_{digest}"
 
+    def unusable(self, detail: str) -> StepError:
+        return LoraUnusable(f"LoRA {self.repo} {detail}", repo=self.repo)
+
+
+@dataclass(frozen=True)
+class StoredLoraRequest:
+    """An identity's trained LoRA in the deployment's bucket, read by the worker's object store
+    (`fetch`), never from the Hub. One version of the object is one adapter (its ETag is part of the
+    name): a LoRA written again under the same key is loaded again, not served from the cache."""
+
+    key: str
+    etag: str
+    scale: float
+    fetch: Callable[[str], bytes] = field(compare=False, repr=False)
+
+    @property
+    def adapter_name(self) -> str:
+        digest = hashlib.sha256(f"s3|{self.key}|{self.etag}".encode()).hexdigest()[:12]
+        return f"lora_{digest}"
+
+    def unusable(self, detail: str) -> StepError:
+        return IdentityLoraUnusable(f"the identity's LoRA {self.key} {detail}")
+
+
+AnyLoraRequest = LoraRequest | StoredLoraRequest
+
 
 class LoraRegistry:
     def __init__(self, pipe, cache_dir, token: str | None, max_loaded: int, namespace: str = "lora"):
@@ -55,6 +90,7 @@ class LoraRegistry:
         self._base: list[LoraRequest] = []
         self._loaded: OrderedDict[str, str] = OrderedDict()  # adapter name -> slot it occupies
         self._free_slots = [f"{namespace}_slot_{i}" for i in range(max_loaded)]
+        self.stored_fetches = 0  # identity LoRAs read from the bucket (the rest were loaded already)
 
     def _base_name(self, lora: LoraRequest) -> str:
         return f"{self._namespace}_base_{lora.adapter_name}"
@@ -81,7 +117,7 @@ class LoraRegistry:
         self._hotswap = True
         self.activate([])
 
-    def activate(self, requested: list[LoraRequest]) -> None:
+    def activate(self, requested: list[AnyLoraRequest]) -> None:
         """Makes exactly the base adapters plus `requested` active, with their scales."""
         names, weights = [], []
         for lora in self._base:
@@ -95,12 +131,16 @@ class LoraRegistry:
         elif self._loaded or self._base:
             self._pipe.disable_lora()
 
-    def _ensure_loaded(self, lora: LoraRequest) -> str:
+    def _ensure_loaded(self, lora: AnyLoraRequest) -> str:
         name = lora.adapter_name
         if name in self._loaded:
             self._loaded.move_to_end(name)
             return self._loaded[name]
-        path = self._file(lora)
+        with self._weights(lora) as path:
+            return self._load_into_slot(lora, path)
+
+    def _load_into_slot(self, lora: AnyLoraRequest, path: str) -> str:
+        name = lora.adapter_name
         if self._free_slots:
             slot = self._free_slots.pop(0)
         else:
@@ -116,15 +156,55 @@ class LoraRegistry:
         except Exception as err:
             self._free_slots.append(slot)  # with hotswap it still holds earlier weights, never activated
             reason = str(err).replace(path, os.path.basename(path))  # the caller sees it: no server path
-            raise LoraUnusable(f"LoRA {lora.repo} cannot be applied to this model: {reason}", repo=lora.repo) from err
+            raise lora.unusable(f"cannot be applied to this model: {reason}") from err
         if slot not in self._transformer_adapters():
             self._free_slots.append(slot)
-            raise LoraUnusable(f"LoRA {lora.repo} has no weights for this model's transformer", repo=lora.repo)
+            raise lora.unusable("has no weights for this model's transformer")
         self._loaded[name] = slot
         return slot
 
     def _transformer_adapters(self) -> set[str]:
         return set(getattr(self._pipe.transformer, "peft_config", {}))
+
+    @contextmanager
+    def _weights(self, lora: AnyLoraRequest) -> Iterator[str]:
+        """The LoRA as a file diffusers loads (its safetensors metadata, such as lora_alpha, is read
+        from the file): a Hub LoRA's file in the Hub cache; an identity's in a private temporary
+        folder that is gone once it is loaded, so no copy of a person's LoRA outlives its erasure on disk."""
+        if isinstance(lora, LoraRequest):
+            yield self._file(lora)
+            return
+        try:
+            data = lora.fetch(lora.key)
+        except Exception as err:
+            if getattr(err, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise lora.unusable("is not in the bucket") from err
+            raise  # anything else may pass: the step is retried
+        self.stored_fetches += 1
+        with tempfile.TemporaryDirectory(prefix="apex-identity-lora-") as folder:
+            path = os.path.join(folder, "lora.safetensors")
+            with open(path, "wb") as file:
+                file.write(data)
+            self._check_fits(lora, path)
+            yield path
+
+    def _check_fits(self, lora: StoredLoraRequest, path: str) -> None:
+        """An identity's LoRA must name this transformer's layers with their shapes: diffusers loads
+        the layers that match and only warns about the rest, so a LoRA trained on another model
+        family (a training base other than the portrait model's) would be applied in part."""
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, "pt") as file:
+                shapes = {key: file.get_slice(key).get_shape() for key in file.keys()}
+        except Exception as err:
+            raise lora.unusable("is not a safetensors file") from err
+        modules = dict(self._pipe.transformer.named_modules())
+        layers = [key.removeprefix("transformer.").removesuffix(".lora_A.weight") for key in shapes if key.endswith(".lora_A.weight")]
+        misfits = [name for name in layers if not _fits(modules.get(name), shapes[f"transformer.{name}.lora_A.weight"],
+                                                          shapes.get(f"transformer.{name}.lora_B.weight"))]
+        if not layers or misfits:
+            raise lora.unusable(f"was not made for this model: {len(misfits) if layers else 'none'} of its {len(layers)} layers match none of the transformer's")
 
     def _file(self, lora: LoraRequest) -> str:
         try:
@@ -146,3 +226,9 @@ class LoraRegistry:
         if len(files) != 1:
             raise LoraUnusable(f"LoRA repo {repo} needs weight_name: it has {len(files)} .safetensors files", repo=repo)
         return files[0]
+
+
+def _fits(module, down_shape: list[int], up_shape: list[int] | None) -> bool:
+    """A LoRA layer's down (rank x in) and up (out x rank) projections fit a linear layer."""
+    return (module is not None and up_shape is not None and len(down_shape) == 2 and len(up_shape) == 2
+            and down_shape[1] == getattr(module, "in_features", None) and up_shape[0] == getattr(module, "out_features", None))

@@ -20,6 +20,14 @@ def trigger_phrase(trigger_token: str) -> str:
     return f"a photo of {person_phrase(trigger_token)}"
 
 
+def with_trigger_phrase(trigger_token: str, text: str) -> str:
+    """A render's instruction or prompt for an identity: `a photo of <token> person, <text>`, the
+    words its LoRA was trained under, first (so the token is within CLIP's 77 tokens however long
+    the rest is); a text that already begins with them is left as it is."""
+    phrase = trigger_phrase(trigger_token)
+    return text if text.startswith(phrase) else f"{phrase}, {text}"
+
+
 def clean_text(text: str) -> str:
     """One line of plain text: control characters dropped, runs of spaces made one, no stray
     separators at the ends."""

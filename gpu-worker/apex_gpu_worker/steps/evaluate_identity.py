@@ -21,7 +21,7 @@ from PIL import Image
 from ..checks.faces import FaceAnalyzer
 from ..contracts.payloads import EvaluateIdentityInput, EvaluateIdentityResult
 from ..contracts.step_errors import StepCancelled
-from ..identity.captions import trigger_phrase
+from ..identity.captions import with_trigger_phrase
 from ..identity.evaluation import likeness, summary
 from ..images import CONTENT_TYPES, encode
 from ..object_store import ObjectStore
@@ -95,7 +95,7 @@ def evaluate_identity_step(settings: WorkerSettings, store: ObjectStore, pipe, f
         references = [np.array(photo["embedding"]) for photo in embeddings["photos"]]
         lora = await asyncio.to_thread(store.get_bytes, payload["loraKey"])
         token = payload["triggerToken"]
-        prompts = [f"{trigger_phrase(token)}, {prompt}" for prompt in held_out_prompts(payload)]
+        prompts = [with_trigger_phrase(token, prompt) for prompt in held_out_prompts(payload)]
         render_started = time.perf_counter()
         pairs = await asyncio.to_thread(render_all, prompts, lora, payload, signal)
         render_seconds = time.perf_counter() - render_started

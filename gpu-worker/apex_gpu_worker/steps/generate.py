@@ -1,7 +1,9 @@
 """Step `generate`: a portrait attempt (its payload names the reference photos) is rendered by the
 image-editing model from the person's photos (all of them where the model takes a list, the first
 where it takes one) and the edit instruction; a plain generation by the
-text-to-image model from its prompt. The images are rendered within the model's native budget,
+text-to-image model from its prompt. A portrait of an identity also applies the identity's trained
+LoRA from the bucket (through the adapter slots Hub LoRAs use) and names the person in the
+instruction as its training captions did. The images are rendered within the model's native budget,
 brought to the requested size by the upscaler, and written to S3 with their generation metadata;
 the result says how their pixels were made."""
 
@@ -12,14 +14,15 @@ from bullmq import AbortSignal, Job
 from PIL import Image
 
 from ..checks.faces import largest_face_box
-from ..contracts.payloads import Destination, GenerateInput, GenerateResult
+from ..contracts.payloads import Destination, GenerateInput, GenerateResult, IdentityLora
 from ..contracts.references import reference_keys
-from ..contracts.step_errors import ContractViolation, DestinationRefused, OutputTooLarge
+from ..contracts.step_errors import ContractViolation, DestinationRefused, IdentityLoraUnusable, OutputTooLarge
 from ..diffusion.engine import DiffusionEngine, GenerationRequest
 from ..diffusion.reference import prepare_reference
-from ..diffusion.loras import LoraRequest
+from ..diffusion.loras import LoraRequest, StoredLoraRequest
 from ..diffusion.upscale_plan import UpscalePlan
 from ..diffusion.upscaler import Upscaler
+from ..identity.captions import with_trigger_phrase
 from ..images import CONTENT_TYPES, decode_rgb, encode
 from ..job_events import JobEvents
 from ..object_store import ObjectStore
@@ -45,6 +48,16 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
             return prepare_reference(photo, plan.native_width, plan.native_height, face)
 
         return tuple([await prepared(key) for key in reference_keys(payload)[:count]])
+
+    async def identity_loras(identity: IdentityLora | None) -> list[StoredLoraRequest]:
+        """The identity's LoRA, by the version of its object in the deployment's bucket (its bytes
+        are read only where that version is not loaded already); none without an identity."""
+        if not identity:
+            return []
+        etag = await asyncio.to_thread(store.etag, identity["key"])
+        if etag is None:
+            raise IdentityLoraUnusable(f"the identity's LoRA {identity['key']} is not in the bucket")
+        return [StoredLoraRequest(identity["key"], etag, identity.get("scale", 1.0), store.get_bytes)]
 
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
@@ -73,15 +86,16 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         if renderer is None:
             raise ContractViolation("this worker's queue serves portraits with the editing model, and this payload has no reference photo")
         plan = upscaler.plan(width, height, settings.native_max_megapixels, payload.get("upscale", 1))
+        identity = payload.get("identityLora")
         request = GenerationRequest(
-            prompt=payload["prompt"],
+            prompt=with_trigger_phrase(identity["triggerToken"], payload["prompt"]) if identity else payload["prompt"],
             seed=payload["seed"],
             width=plan.native_width,
             height=plan.native_height,
             num_images=payload["numImages"],
             steps=payload.get("steps", settings.default_steps),
             guidance=payload.get("guidance", settings.default_guidance),
-            loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0), hf_token) for l in payload["loras"]],
+            loras=[LoraRequest(l["repo"], l.get("weight_name"), l.get("scale", 1.0), hf_token) for l in payload["loras"]] + await identity_loras(identity),
             references=await references_for(payload, plan, renderer.max_references) if renderer is portrait_engine else (),
         )
         loop = asyncio.get_running_loop()

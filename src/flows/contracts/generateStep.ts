@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AttemptNumber, JobId, ReferenceImageKeys, S3Key, TraceCarrier } from './common';
+import { TriggerToken } from './prepareIdentityStep';
 
 /**
  * Hugging Face's repo-id grammar (huggingface_hub's validate_repo_id): owner/name, each part of
@@ -71,6 +72,18 @@ export const GenerateStepInput = z.strictObject({
   /** Every photo of the person, the first being referenceImageKey: a pipeline that takes a list gets them all, one that takes one image the first. */
   referenceImageKeys: ReferenceImageKeys.optional(),
   loras: z.array(LoraSpec).max(8),
+  /**
+   * A portrait of an identity: its trained LoRA (`train_identity`'s .safetensors, in the deployment's
+   * bucket), applied with `loras` through the same adapter slots, and its trigger token, which the
+   * worker puts into the instruction as the training captions name the person (`a photo of <token> person, ...`).
+   */
+  identityLora: z
+    .strictObject({
+      key: S3Key,
+      triggerToken: TriggerToken,
+      scale: z.number().min(0).max(4).default(1),
+    })
+    .optional(),
   /** A caller's own bucket for the images (its keys travel in `secrets`); the deployment's bucket otherwise. */
   destination: z
     .strictObject({

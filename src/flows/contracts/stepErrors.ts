@@ -23,6 +23,10 @@ export const STEP_ERRORS = {
     retryable: false,
     params: ['repo'],
   },
+  identity_lora_unusable: {
+    message: 'The identity’s trained LoRA cannot be used: it is missing from storage (the identity was erased or never finished training), damaged, or not made for this portrait model.',
+    retryable: false,
+  },
   unreadable_image: { message: 'An image of the job could not be decoded: the reference photo is damaged or too large.', retryable: false },
   secrets_unavailable: { message: 'The request’s sealed secrets cannot be opened by this deployment (altered, or sealed with another key): send them again with a new request.', retryable: false },
   destination_refused: { message: 'The destination bucket cannot be written: its endpoint is not allowed here, or its keys were not sent.', retryable: false },
