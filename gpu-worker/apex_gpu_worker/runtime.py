@@ -4,6 +4,7 @@ made by its step's maker (STEP_PROCESSORS), and one BullMQ worker per queue."""
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +20,8 @@ from .job_events import JobEvents
 from .object_store import ObjectStore
 from .settings import TINY_MODELS, WorkerSettings
 from .step_worker import StepProcessor, start_step_worker
+from .vlm.answers import JUDGE_ANSWER, PROMPT_ANSWER, REPORT_ANSWER
+from .vlm.caption_answer import CAPTION_ANSWER
 
 log = logging.getLogger("apex_gpu_worker")
 
@@ -177,6 +180,17 @@ STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
 }
 
 
+# The answers each VLM step asks for: their JSON grammars are compiled when the worker starts, not
+# by its first job (a step of the vlm pool without an entry fails tests/test_vlm_warmup.py).
+VLM_ANSWERS: dict[StepName, tuple[dict, ...]] = {
+    "prompt": (PROMPT_ANSWER,),
+    "validate": (JUDGE_ANSWER,),
+    "report": (REPORT_ANSWER,),
+    "caption_identity": (CAPTION_ANSWER,),
+    "check_identity_photos": (),  # on the vlm pool for its face models; asks the VLM nothing
+}
+
+
 def training_model(settings: WorkerSettings) -> str:
     """The base LoRAs are learnt on: APEX_GPU_TRAINING_MODEL, else the model portraits are rendered with."""
     return settings.training_model or settings.portrait_model or settings.flux_model
@@ -215,7 +229,20 @@ def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[
     _check_tiny_models(settings, queues)
     catalogue = step_catalogue(settings.contracts_dir)
     models = StepModels(settings, queues)
-    return {queue: STEP_PROCESSORS[catalogue.step_of(queue)](models, queue) for queue in queues}
+    processors = {queue: STEP_PROCESSORS[catalogue.step_of(queue)](models, queue) for queue in queues}
+    warm_up(models, [catalogue.step_of(queue) for queue in queues])
+    return processors
+
+
+def warm_up(models: StepModels, steps: list[StepName]) -> None:
+    """What a first job would otherwise build, built before the worker takes one: the JSON grammar
+    of every answer these steps ask the VLM for."""
+    schemas = tuple({id(schema): schema for step in steps for schema in VLM_ANSWERS.get(step, ())}.values())
+    if schemas:
+        started = time.perf_counter()
+        built = models.vlm.warm(schemas)
+        log.info("VLM warmed before the first job", extra={"fields": {
+            "answers": len(schemas), **built, "seconds": round(time.perf_counter() - started, 2)}})
 
 
 def build_vlm(settings: WorkerSettings):
