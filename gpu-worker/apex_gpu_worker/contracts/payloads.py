@@ -377,6 +377,7 @@ class ValidateInput(TypedDict):
     parameters: Parameters
     referenceImageKey: str
     referenceImageKeys: NotRequired[list[str]]
+    identityEmbeddingsKey: NotRequired[str]
     imageKeys: list[str]
     prompt: str
     expectedWidth: int

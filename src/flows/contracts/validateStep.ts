@@ -11,6 +11,12 @@ export const ValidateStepInput = z.strictObject({
   referenceImageKey: S3Key,
   /** Every photo of the person, the first being referenceImageKey: the identity gate compares the portrait's face with each. Absent: referenceImageKey alone. */
   referenceImageKeys: ReferenceImageKeys.optional(),
+  /**
+   * A portrait of an identity: the JSON of its photos' face embeddings that `prepare_identity` wrote.
+   * The identity gate then compares the portrait's face with every one of them (their median;
+   * `distances` lists each) instead of with the faces of the reference photos.
+   */
+  identityEmbeddingsKey: S3Key.optional(),
   /** The attempt's candidates (best of N): each is judged, the best one is the attempt's verdict. */
   imageKeys: z.array(S3Key).min(1).max(4),
   prompt: z.string(),
