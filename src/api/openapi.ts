@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Config } from '../config';
 import { BatchRequest } from '../flows/contracts/batch';
-import { JobId, MAX_REFERENCE_PHOTOS } from '../flows/contracts/common';
+import { IdentityId, JobId, MAX_REFERENCE_PHOTOS } from '../flows/contracts/common';
+import { IDENTITY_PHOTOS, IdentityTrainingOptions } from '../flows/contracts/identity';
 import { GenerationRequest } from '../flows/contracts/generation';
 import { LoraSpec } from '../flows/contracts/generateStep';
 import { PortraitParameters } from '../flows/contracts/portraitParameters';
@@ -9,11 +10,13 @@ import { ScheduleRequest } from '../flows/contracts/schedule';
 import { WEBHOOK_EVENTS } from '../flows/webhooks/events';
 import { BatchListQuery } from './routes/batches';
 import { GenerationListQuery } from './routes/generations';
+import { IdentityListQuery } from './routes/identities';
 import { JobListQuery } from './routes/jobs';
 import { BatchAccepted, BatchCancelling, BatchList, BatchView } from './views/batch';
 import { deliveryList } from './views/delivery';
 import { GenerationCancelling, GenerationList, GenerationView } from './views/generation';
 import { HealthView } from './views/health';
+import { IdentityAccepted, IdentityList, IdentityView, PhotoCheckView } from './views/identity';
 import { JobAccepted, JobList, JobReportView, JobView } from './views/job';
 import { ScheduleList, ScheduleView } from './views/schedule';
 
@@ -23,16 +26,16 @@ import { ScheduleList, ScheduleView } from './views/schedule';
  */
 
 export const ERROR_CODES = {
-  400: ['invalid_hf_token', 'invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts'],
+  400: ['invalid_hf_token', 'invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts', 'too_few_files', 'duplicate_field', 'invalid_name', 'invalid_training', 'invalid_identity_id', 'ambiguous_person'],
   401: ['unauthorized', 'admin_unauthorized'],
-  404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
-  409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules'],
+  404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'identity_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
+  409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules', 'identity_not_ready'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type', 'unsupported_charset', 'unsupported_content_encoding'],
-  422: ['idempotency_key_reused'],
+  422: ['idempotency_key_reused', 'photo_refused'],
   429: ['rate_limited', 'too_many_streams', 'too_many_failed_auth'],
   500: ['internal_error'],
-  503: ['dependency_unavailable', 'server_busy'],
+  503: ['dependency_unavailable', 'server_busy', 'face_check_unavailable'],
 } as const;
 
 const ErrorBody = z
@@ -79,7 +82,6 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
             'multipart/form-data': {
               schema: {
                 type: 'object',
-                required: ['image_file'],
                 properties: {
                   image_file: {
                     type: 'array',
@@ -94,6 +96,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
                   candidates: { type: 'integer', minimum: 1, maximum: 4, default: 1, description: 'images rendered per attempt in one batched call; validate judges each and keeps the best (best of N)' },
                   loras: { type: 'string', description: 'JSON array of identity LoRAs applied in every attempt: ' + JSON.stringify(z.toJSONSchema(LoraSpec, { io: 'input' })) },
                   hf_token: { type: 'string', description: "a private LoRA repo's Hugging Face token: sealed before it is stored, never returned (needs SECRETS_KEY)" },
+                  identity_id: { ...z.toJSONSchema(IdentityId), description: 'instead of image_file: a ready identity of yours. Its most typical photos are the references, its LoRA and trigger token go to every render, and the identity check compares the portrait with every photo of it' },
                 },
                 additionalProperties: false,
               },
@@ -208,6 +211,65 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
     '/schedules/{id}': {
       get: { operationId: 'getSchedule', summary: 'A schedule with its next and last run', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 200: json(ScheduleView, 'the schedule'), ...errors(400, 404, ...authErrors) } },
       delete: { operationId: 'deleteSchedule', summary: 'Stop the schedule (batches it started run on)', parameters: [{ ...idParam, description: 'a schedule id' }], responses: { 204: { description: 'deleted' }, ...errors(400, 404, ...authErrors) } },
+    },
+    '/identities': {
+      post: {
+        operationId: 'createIdentity',
+        summary: `Learn a person from ${IDENTITY_PHOTOS.min} to ${IDENTITY_PHOTOS.max} photos: each is checked (decoded, exactly one face of adequate size) before anything is kept, then the photos are framed and captioned, a LoRA is trained and evaluated`,
+        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['photos', 'name'],
+                properties: {
+                  photos: { type: 'array', items: { type: 'string', format: 'binary' }, minItems: IDENTITY_PHOTOS.min, maxItems: IDENTITY_PHOTOS.max, description: 'JPEG, PNG or WebP photos of the same person, one photos part each; a refused one is named by its index (0 = the first) and reason' },
+                  name: { type: 'string', minLength: 1, maxLength: 100, description: 'a label for the person' },
+                  training: { type: 'string', description: 'JSON object: ' + JSON.stringify(z.toJSONSchema(IdentityTrainingOptions, { io: 'input' })) },
+                  webhook_url: { type: 'string', format: 'uri', description: 'where to POST signed events (identity.ready, identity.failed, identity.cancelled)' },
+                  webhook_events: { type: 'string', description: `comma-separated, of: ${WEBHOOK_EVENTS.filter((e) => e.startsWith('identity.')).join(', ')}` },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: { 202: json(IdentityAccepted, 'accepted: follow GET /identities/{id}'), 200: json(IdentityAccepted, 'replayed: this Idempotency-Key already created it'), ...errors(400, 413, 415, 422, 503, ...authErrors) },
+      },
+      get: { operationId: 'listIdentities', summary: "The caller's identities, newest first, with cursor pagination (filter by status)", parameters: queryParameters(IdentityListQuery), responses: { 200: json(IdentityList, 'one page'), ...errors(400, ...authErrors) } },
+    },
+    '/identities/photo-check': {
+      post: {
+        operationId: 'checkIdentityPhoto',
+        summary: 'The face check POST /identities applies, for one photo, before uploading a set (nothing is kept)',
+        requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', required: ['photo'], properties: { photo: { type: 'string', format: 'binary' } }, additionalProperties: false } } } },
+        responses: { 200: json(PhotoCheckView, 'the verdict'), ...errors(400, 413, 415, 503, ...authErrors) },
+      },
+    },
+    '/identities/{id}': {
+      get: { operationId: 'getIdentity', summary: 'An identity: its status, live training progress (step, loss, ETA), the trained LoRA and the evaluation (likeness with and without it)', parameters: [{ ...idParam, description: 'an identity id' }], responses: { 200: json(IdentityView, 'the identity'), ...errors(400, 404, ...authErrors) } },
+      delete: {
+        operationId: 'deleteIdentity',
+        summary: 'Erase the identity (its training cancelled first): its photos, framed crops, captions, face embeddings, checkpoints, LoRA and evaluation renders. Portraits already made stay with their jobs',
+        parameters: [{ ...idParam, description: 'an identity id' }],
+        responses: { 204: { description: 'erased: afterwards it answers 404 and its Idempotency-Key can be used again' }, ...errors(400, 404, ...authErrors) },
+      },
+    },
+    '/identities/{id}/cancel': {
+      post: { operationId: 'cancelIdentity', summary: 'Stop learning the identity: a queued step never starts, training stops between two steps', parameters: [{ ...idParam, description: 'an identity id' }], responses: { 202: json(IdentityAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
+    },
+    '/identities/{id}/events': {
+      get: {
+        operationId: 'identityEvents',
+        summary: 'Server-Sent Events: each status, the trainer\'s progress (step, loss), then ready, failed or cancelled; resume with Last-Event-ID',
+        parameters: [{ ...idParam, description: 'an identity id' }, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+        responses: { 200: { description: 'an event stream (event: status | progress)', content: { 'text/event-stream': {} } }, ...errors(400, 404, 429, 503, ...authErrors) },
+      },
+    },
+    '/identities/{id}/deliveries': {
+      get: { operationId: 'identityWebhookDeliveries', summary: 'Every webhook delivery attempt of the identity', parameters: [{ ...idParam, description: 'an identity id' }], responses: { 200: json(deliveryList('identity'), 'attempts, oldest first'), ...errors(400, 404, ...authErrors) } },
     },
     '/jobs/{id}': {
       get: { operationId: 'getJob', summary: 'A job with every attempt, step and verdict', parameters: [idParam], responses: { 200: json(JobView, 'the job'), ...errors(400, 404, ...authErrors) } },
