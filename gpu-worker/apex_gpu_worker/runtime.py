@@ -20,7 +20,7 @@ from .job_events import JobEvents
 from .object_store import ObjectStore
 from .settings import TINY_MODELS, WorkerSettings
 from .step_worker import StepProcessor, start_step_worker
-from .vlm.answers import JUDGE_ANSWER, PROMPT_ANSWER, REPORT_ANSWER
+from .vlm.answers import JUDGE_ANSWER, PROMPT_ANSWER, PROMPT_REWRITE_ANSWER, REPORT_ANSWER
 from .vlm.caption_answer import CAPTION_ANSWER
 
 log = logging.getLogger("apex_gpu_worker")
@@ -183,7 +183,7 @@ STEP_PROCESSORS: dict[StepName, Callable[[StepModels, str], StepProcessor]] = {
 # The answers each VLM step asks for: their JSON grammars are compiled when the worker starts, not
 # by its first job (a step of the vlm pool without an entry fails tests/test_vlm_warmup.py).
 VLM_ANSWERS: dict[StepName, tuple[dict, ...]] = {
-    "prompt": (PROMPT_ANSWER,),
+    "prompt": (PROMPT_ANSWER, PROMPT_REWRITE_ANSWER),
     "validate": (JUDGE_ANSWER,),
     "report": (REPORT_ANSWER,),
     "caption_identity": (CAPTION_ANSWER,),

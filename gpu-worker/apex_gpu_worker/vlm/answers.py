@@ -11,6 +11,8 @@ def _object(properties: dict) -> dict:
 
 
 PROMPT_ANSWER = _object({"subject": _text(300), "prompt": _text(700), "negative_prompt": _text(200)})
+# A later attempt of the job, given the subject the first one wrote from the photo: no photo, no subject.
+PROMPT_REWRITE_ANSWER = _object({"prompt": PROMPT_ANSWER["properties"]["prompt"], "negative_prompt": PROMPT_ANSWER["properties"]["negative_prompt"]})
 
 JUDGED_ASPECTS = ("attire", "background", "vibe", "lighting", "artifacts")
 JUDGE_ANSWER = _object(
