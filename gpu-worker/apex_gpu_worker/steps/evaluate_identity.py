@@ -7,13 +7,11 @@ embedding prepare_identity kept (identity/evaluation.py), and the result sets th
 with the LoRA beside the one without it."""
 
 import asyncio
-import json
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from bullmq import AbortSignal, Job
 from PIL import Image
@@ -22,6 +20,7 @@ from ..checks.faces import FaceAnalyzer
 from ..contracts.payloads import EvaluateIdentityInput, EvaluateIdentityResult
 from ..contracts.step_errors import StepCancelled
 from ..identity.captions import with_trigger_phrase
+from ..identity.embeddings import identity_faces
 from ..identity.evaluation import likeness, summary
 from ..images import CONTENT_TYPES, encode
 from ..object_store import ObjectStore
@@ -91,8 +90,7 @@ def evaluate_identity_step(settings: WorkerSettings, store: ObjectStore, pipe, f
 
     async def run(payload: EvaluateIdentityInput, job: Job, signal: AbortSignal) -> EvaluateIdentityResult:
         started = time.time()
-        embeddings = json.loads(await asyncio.to_thread(store.get_bytes, payload["embeddingsKey"]))
-        references = [np.array(photo["embedding"]) for photo in embeddings["photos"]]
+        references = [face.embedding for face in identity_faces(await asyncio.to_thread(store.get_bytes, payload["embeddingsKey"]))]
         lora = await asyncio.to_thread(store.get_bytes, payload["loraKey"])
         token = payload["triggerToken"]
         prompts = [with_trigger_phrase(token, prompt) for prompt in held_out_prompts(payload)]
