@@ -23,7 +23,8 @@ describe('identities', () => {
 
   beforeAll(async () => {
     stack = await startStack({
-      config: { AUTH_MODE: 'required' },
+      // 'frugal' may spend 1,000 GPU units an hour: one default identity (identityCost: 792), not two.
+      config: { AUTH_MODE: 'required', TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }) },
       gpu: {
         train_identity: async (input, job: Job) => {
           if (!holdTraining.has(input.identityId)) return stack.gpu!.defaults.train_identity(input, job);
@@ -196,6 +197,24 @@ describe('identities', () => {
     expect(ended.status).toBe('cancelled');
     expect(stack.gpu!.callsFor(id, 'evaluate_identity')).toEqual([]);
     expect((await request(stack.app).post(`/identities/${id}/cancel`).set('Authorization', auth)).status).toBe(409);
+  });
+
+  it('charges an identity its training to the tenant\'s GPU budget, and refunds a refused one', async () => {
+    const frugal = `Bearer ${(await createApiKey('frugal')).key}`;
+    // Bigger than the whole budget: refused for good, naming the training options.
+    const huge = await post(await photos(4), { name: 'Huge', training: '{"steps":4000,"resolution":1024}' }, frugal);
+    expect([huge.status, huge.body.error.code, huge.body.error.field]).toEqual([422, 'over_gpu_budget', 'training']);
+    stack.gpu!.script.check_identity_photos = ({ photoKeys }) => ({ photos: photoKeys.map((_, i) => (i === 0 ? { accepted: false, reason: 'no face found' } : { accepted: true })) });
+    try {
+      expect((await post(await photos(4), { name: 'Refused' }, frugal)).status).toBe(422);
+    } finally {
+      delete stack.gpu!.script.check_identity_photos;
+    }
+    // The refused set was refunded: the first identity fits, the second is over what is left.
+    expect((await post(await photos(4), { name: 'First' }, frugal)).status).toBe(202);
+    const second = await post(await photos(4), { name: 'Second' }, frugal);
+    expect([second.status, second.body.error.code, second.body.error.field]).toEqual([429, 'gpu_budget_exhausted', 'training']);
+    expect(Number(second.headers['retry-after'])).toBeGreaterThan(0);
   });
 
   it('answers another tenant on every identity route as if the identity did not exist', async () => {

@@ -8,6 +8,7 @@ import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
 import { IDENTITY_PHOTOS, IdentityTrainingOptions } from '../../flows/contracts/identity';
 import { eraseResources } from '../../flows/erasure/resourceErasure';
+import { identityCost } from '../../flows/fairness/gpuCost';
 import { identityObjectsPrefix } from '../../flows/ids';
 import { checkIdentityPhotos, PhotoCheckUnavailable } from '../../flows/identity/photoCheck';
 import { storeIdentityPhotos, submitIdentity, type IdentityPhotoUpload } from '../../flows/identity/submission';
@@ -20,6 +21,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import { IDENTITY_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
 import { ApiError, referenceImageRefusal } from '../errors';
+import { chargeGpuUnits } from '../gpuCharge';
 import { claimRequest } from '../idempotencyKey';
 import { findIdentity, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { uploadGate } from '../uploadGate';
@@ -185,8 +187,15 @@ export function identitiesRouter(deps: Deps): Router {
         return res.status(200).location(`/identities/${claim.replayOf}`).json({ identity_id: claim.replayOf, status: existing?.status ?? 'pending', message: 'Identity already created for this Idempotency-Key' });
       }
       try {
-        const { stored } = await storeCheckedPhotos(deps, identityId, photos, 'photos');
-        await submitIdentity({ config: deps.config, queue: deps.queues.get(QueueName.identity) }, { identityId, tenant, name, photos: stored, training, webhook });
+        // Charged before the photos are checked (a refused request is refunded): the face check is GPU work too.
+        const charge = await chargeGpuUnits(deps, res, tenant, identityCost(training), 'training');
+        try {
+          const { stored } = await storeCheckedPhotos(deps, identityId, photos, 'photos');
+          await submitIdentity({ config: deps.config, queue: deps.queues.get(QueueName.identity) }, { identityId, tenant, name, photos: stored, training, webhook });
+        } catch (err) {
+          await charge.refund();
+          throw err;
+        }
       } catch (err) {
         await claim.release();
         throw err;

@@ -13,7 +13,10 @@ import { RESOLUTIONS, type PortraitParameters } from '../contracts/portraitParam
  * - a portrait: its resolution's megapixels × 28 × candidates × the attempts it may take (MAX_ATTEMPTS:
  *   the worst case, since a failed validation renders again);
  * - a batch: the sum of its generations, or max_photos portraits (the photos are found when it runs);
- * - a schedule: its batch's cost × its firings in one budget window (schedules.ts counts them).
+ * - a schedule: its batch's cost × its firings in one budget window (schedules.ts counts them);
+ * - an identity: its training resolution's megapixels × steps × 3 (a training step is a forward and
+ *   a backward pass, about three denoising steps' work) plus its evaluation's renders (3 held-out
+ *   portraits, with and without the LoRA, DEFAULT_STEPS each).
  * The prompt, validate and report steps are small beside the render and are not counted. Rounded up
  * to whole units.
  */
@@ -33,6 +36,14 @@ export function generationCost(request: GenerationCostInput): number {
 export function portraitCost(request: { parameters: Pick<PortraitParameters, 'resolution'>; candidates: number }, maxAttempts: number): number {
   const { width, height } = RESOLUTIONS[request.parameters.resolution];
   return Math.ceil(megapixels(width, height) * DEFAULT_STEPS * request.candidates * maxAttempts);
+}
+
+/** Held-out portraits an identity's evaluation renders twice each (gpu-worker identity/evaluation.py's default). */
+const EVALUATION_PORTRAITS = 3;
+
+export function identityCost(training: { steps: number; resolution: number }): number {
+  const perStep = megapixels(training.resolution, training.resolution);
+  return Math.ceil(perStep * training.steps * 3 + perStep * DEFAULT_STEPS * 2 * EVALUATION_PORTRAITS);
 }
 
 export function batchCost(target: BatchTarget, maxAttempts: number): number {
