@@ -3,6 +3,7 @@ once, the flow-matching loss, AdamW (8-bit on CUDA where bitsandbytes is install
 with fp32 LoRA parameters on CUDA, gradient checkpointing, a checkpoint every N steps, cancellation
 between steps, and a diffusers-loadable LoRA at the end."""
 
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from .checkpoint import TrainingCheckpoint
 from .flow_matching import noisy_latents, sample_sigmas, velocity_target
 from .model_inputs import Sample, inputs_for
 from .recipe import TrainingRecipe
+
+log = logging.getLogger("apex_gpu_worker.training")
 
 ADAPTER = "identity-training"
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -98,13 +101,17 @@ class LoraTrainer:
         self.transformer.train()
 
     def _optimizer(self) -> torch.optim.Optimizer:
+        """8-bit AdamW on CUDA (bitsandbytes, in the GPU image: requirements-cuda.txt), torch's
+        AdamW elsewhere; which one is logged, since a missing bitsandbytes only costs memory."""
         if self.device.type == "cuda":
             try:
                 import bitsandbytes as bnb
 
+                log.info("training optimizer", extra={"fields": {"optimizer": "AdamW8bit"}})
                 return bnb.optim.AdamW8bit(self.parameters, lr=self.recipe.learning_rate, weight_decay=1e-4)
             except ImportError:
-                pass
+                log.warning("bitsandbytes is not installed: training with torch's AdamW (fp32 optimizer state)")
+        log.info("training optimizer", extra={"fields": {"optimizer": "AdamW"}})
         return torch.optim.AdamW(self.parameters, lr=self.recipe.learning_rate, weight_decay=1e-4)
 
     def adapter_state(self) -> dict[str, torch.Tensor]:
