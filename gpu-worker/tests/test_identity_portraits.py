@@ -15,6 +15,7 @@ from diffusers import FluxKontextPipeline, FluxTransformer2DModel, Flux2KleinPip
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from PIL import Image, ImageDraw
+from safetensors.torch import save
 
 from apex_gpu_worker.cancellation import CancellationListener
 from apex_gpu_worker.contracts.redis_keys import RedisKeys
@@ -137,6 +138,7 @@ UNUSABLE = {
     "no such object": None,
     "not safetensors": b"this is not a LoRA",
     "empty": b"",
+    "safetensors without LoRA layers": save({"weight": torch.zeros(4, 4)}),
     "made for another model (kontext's on klein)": "kontext",
 }
 

@@ -200,11 +200,13 @@ class LoraRegistry:
         except Exception as err:
             raise lora.unusable("is not a safetensors file") from err
         modules = dict(self._pipe.transformer.named_modules())
-        layers = [key.removeprefix("transformer.").removesuffix(".lora_A.weight") for key in shapes if key.endswith(".lora_A.weight")]
-        misfits = [name for name in layers if not _fits(modules.get(name), shapes[f"transformer.{name}.lora_A.weight"],
-                                                          shapes.get(f"transformer.{name}.lora_B.weight"))]
-        if not layers or misfits:
-            raise lora.unusable(f"was not made for this model: {len(misfits) if layers else 'none'} of its {len(layers)} layers match none of the transformer's")
+        downs = [key for key in shapes if key.endswith(".lora_A.weight")]
+        if not downs:
+            raise lora.unusable("has no LoRA layers")
+        misfits = [key for key in downs if not _fits(modules.get(key.removeprefix("transformer.").removesuffix(".lora_A.weight")),
+                                                     shapes[key], shapes.get(key.replace(".lora_A.weight", ".lora_B.weight")))]
+        if misfits:
+            raise lora.unusable(f"was not made for this model: {len(misfits)} of its {len(downs)} layers do not fit the transformer's")
 
     def _file(self, lora: LoraRequest) -> str:
         try:
