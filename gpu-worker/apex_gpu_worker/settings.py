@@ -68,6 +68,9 @@ class WorkerSettings(BaseSettings):
     compile: bool = False
     # Float8 (torchao) for the diffusion transformers on GPUs of compute capability 8.9+ (diffusion/quantization.py).
     quantize: QuantizeMode = Field("none", validation_alias=_env("QUANTIZE"))
+    # The portrait model's step cache (diffusion/step_cache.py): none, first_block or taylorseer; opt-in.
+    portrait_step_cache: Literal["none", "first_block", "taylorseer"] = "none"
+    portrait_step_cache_threshold: float = Field(0.05, gt=0, le=1)  # first_block: how little a step may change to be reused
     # The image-editing model that renders portraits from the person's photo (FluxKontextPipeline,
     # Flux2KleinPipeline or QwenImageEditPlusPipeline folder or Hub id); empty renders portraits with
     # the text-to-image model from words alone (the person will not be the same).

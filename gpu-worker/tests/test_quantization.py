@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from apex_gpu_worker.diffusion import quantization
 from apex_gpu_worker.diffusion.engine import DiffusionEngine, GenerationRequest
 from apex_gpu_worker.diffusion.quantization import check_quantization
+from apex_gpu_worker.contracts.steps import step_catalogue
+from apex_gpu_worker.runtime import build_processors
 from apex_gpu_worker.settings import WorkerSettings
 
 
@@ -89,3 +91,21 @@ def test_none_and_bf16_leave_the_transformer_as_loaded_and_render_the_same_image
         assert all(type(p) is torch.nn.Parameter and p.dtype == torch.float32 for p in engine.pipe.transformer.parameters())
         renders.append(engine.generate(request, lambda step, total: False).images[0].tobytes())
     assert renders[0] == renders[1]
+
+
+@pytest.mark.parametrize("model", ["kontext", "klein"])
+def test_fp8_for_an_editing_model_on_the_cpu_stops_the_portrait_worker_at_start_naming_the_setting(monkeypatch, tiny_models, tmp_path, model):
+    monkeypatch.delenv("APEX_GPU_QUANTIZE", raising=False)
+    settings = WorkerSettings(device="cpu", quantize="fp8", lora_cache_dir=tmp_path, flux_model=str(tiny_models["flux"]),
+                              portrait_model=str(tiny_models[model]), upscaler_models=[])
+    portraits = step_catalogue(settings.contracts_dir).queue_for("generate", "portrait")
+    with pytest.raises(SystemExit, match="APEX_GPU_QUANTIZE=fp8 needs an NVIDIA GPU of compute capability 8.9 or newer; this worker runs on cpu"):
+        build_processors(settings, (portraits,))
+
+
+def test_the_editing_models_render_as_loaded_without_fp8(monkeypatch, tiny_models, tmp_path):
+    monkeypatch.delenv("APEX_GPU_QUANTIZE", raising=False)
+    for model in ("kontext", "klein"):
+        engine = DiffusionEngine(WorkerSettings(device="cpu", quantize="none", lora_cache_dir=tmp_path), str(tiny_models[model]), editing=True)
+        assert engine.quantization is None
+        assert all(type(p) is torch.nn.Parameter for p in engine.pipe.transformer.parameters())

@@ -21,6 +21,7 @@ from ..devices import resolve_device, resolve_dtype
 from ..settings import WorkerSettings, model_name
 from .loras import AnyLoraRequest, LoraRegistry, LoraRequest
 from .quantization import check_quantization, quantize_transformer
+from .step_cache import enable_step_cache, fresh_step_cache
 
 log = logging.getLogger("apex_gpu_worker.diffusion")
 
@@ -151,6 +152,8 @@ class DiffusionEngine:
         self.pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype, **shared)
         self.pipe.to(self.device)
         self.quantization = quantize_transformer(self.pipe.transformer, settings.quantize)
+        self.step_cache = enable_step_cache(self.pipe.transformer, settings.portrait_step_cache if editing else "none",
+                                            settings.portrait_step_cache_threshold)
         self.pipe.set_progress_bar_config(disable=True)
         self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded, "portrait" if editing else "text")
         self.loras.load_base([LoraRequest(l.repo, l.weight_name, l.scale) for l in settings.base_loras])
@@ -164,7 +167,7 @@ class DiffusionEngine:
         self._lock = share_with._lock if share_with else threading.Lock()  # one denoise at a time per device
         log.info("diffusion pipeline loaded", extra={"fields": {
             "model": model_name(model), "class": cls, "device": self.device, "seconds": round(self.load_seconds, 2),
-            "shared": self.shared, "quantization": self.quantization, "parameter_mb": round(parameter_bytes(self.pipe, exclude=shared.values()) / 2**20, 1)}})
+            "shared": self.shared, "quantization": self.quantization, "step_cache": self.step_cache, "parameter_mb": round(parameter_bytes(self.pipe, exclude=shared.values()) / 2**20, 1)}})
 
     def generate(self, request: GenerationRequest, on_step: StepCallback) -> Generation:
         """Renders at the native size for the request; blocking, one generation at a time."""
@@ -183,7 +186,7 @@ class DiffusionEngine:
             self.loras.activate(request.loras)
             activated = time.perf_counter()
             generator = torch.Generator(device="cpu").manual_seed(request.seed)
-            with torch.inference_mode():
+            with torch.inference_mode(), fresh_step_cache(self.pipe.transformer):
                 output = self.pipe(
                     prompt=request.prompt,
                     **reference,
