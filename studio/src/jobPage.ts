@@ -96,6 +96,7 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
       details,
       h('dt', {}, 'Created'), h('dd', {}, formatTime(job.created_at)),
       h('dt', {}, 'Reference photos'), h('dd', {}, String(job.reference_count)),
+      job.identity_id ? h('dt', {}, 'Identity') : null, job.identity_id ? h('dd', {}, h('a', { href: `#/identities/${job.identity_id}` }, job.identity_id)) : null,
       h('dt', {}, 'Parameters'), h('dd', {}, Object.entries(job.parameters).map(([k, v]) => `${k}: ${v}`).join(', ')),
       h('dt', {}, 'Candidates per attempt'), h('dd', {}, String(job.candidates)),
       h('dt', {}, 'Identity LoRAs'), h('dd', {}, job.loras.length ? job.loras.map((l) => `${l.repo}${l.weight_name ? `/${l.weight_name}` : ''} ×${l.scale}`).join(', ') : 'none'),

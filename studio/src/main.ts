@@ -3,12 +3,14 @@ import { Api } from './api';
 import { fill, h } from './dom';
 import { generationPage, generationsPage } from './generationsPage';
 import { historyPage } from './historyPage';
+import { identitiesPage } from './identitiesPage';
+import { identityPage } from './identityPage';
 import { jobPage } from './jobPage';
 import { portraitForm } from './portraitForm';
 
 /**
  * The studio: one page, its views addressed by the URL's fragment (#/portrait, #/jobs/<id>,
- * #/history, #/generations, #/generations/<id>) so the back button and links work. Each view gets
+ * #/history, #/generations, #/generations/<id>, #/identities, #/identities/<id>) so the back button and links work. Each view gets
  * an AbortSignal that ends its event streams when another view replaces it.
  */
 const api = new Api();
@@ -27,6 +29,8 @@ async function view(path: string, signal: AbortSignal): Promise<HTMLElement> {
   if (section === 'history') return historyPage(api, signal);
   if (section === 'generations' && id) return generationPage(api, id, signal);
   if (section === 'generations') return generationsPage(api, navigate, signal);
+  if (section === 'identities' && id) return identityPage(api, id, navigate, signal);
+  if (section === 'identities') return identitiesPage(api, navigate, signal);
   return portraitForm(api, navigate);
 }
 

@@ -1,12 +1,19 @@
 import { fill, formatBytes, h } from './dom';
 
-/** GET /studio/upload-rules.json: what POST /jobs accepts as its image_file parts. */
-export type UploadRules = { types: string[]; max_bytes: number; max_pixels: number; min_side: number; max_photos: number };
+/** GET /studio/upload-rules.json: what POST /jobs accepts as its image_file parts, and how many photos POST /identities takes. */
+export type UploadRules = { types: string[]; max_bytes: number; max_pixels: number; min_side: number; max_photos: number; identity_photos: { min: number; max: number } };
 
-type Checked = { ok: true; file: File; url: string; width: number; height: number } | { ok: false; reason: string };
+export type Checked = { ok: true; file: File; url: string; width: number; height: number } | { ok: false; reason: string };
+
+/** The accepted types in words (JPEG, PNG, WebP). */
+export const typeNames = (rules: UploadRules) => rules.types.map((t) => (t === 'image/webp' ? 'WebP' : t.replace('image/', '').toUpperCase())).join(', ');
+
+/** What the server takes as one photo, in one sentence. */
+export const photoRules = (rules: UploadRules) =>
+  `${typeNames(rules)}; at most ${formatBytes(rules.max_bytes)} and ${Math.round(rules.max_pixels / 1e6)} megapixels; at least ${rules.min_side} px on each side.`;
 
 /** The server's checks on one photo (type, bytes, pixels, shortest side); a photo that passes keeps its object URL for the preview. */
-function checkPhoto(file: File, rules: UploadRules, kinds: string): Promise<Checked> {
+export function checkPhoto(file: File, rules: UploadRules, kinds: string): Promise<Checked> {
   if (!rules.types.includes(file.type)) return Promise.resolve({ ok: false, reason: `it is ${file.type || 'not an image'}; the API takes ${kinds}.` });
   if (file.size > rules.max_bytes) return Promise.resolve({ ok: false, reason: `it has ${formatBytes(file.size)}; the limit is ${formatBytes(rules.max_bytes)}.` });
   const url = URL.createObjectURL(file);
@@ -32,8 +39,8 @@ function checkPhoto(file: File, rules: UploadRules, kinds: string): Promise<Chec
  * would be refused.
  */
 export function photoInput(rules: UploadRules): { element: HTMLElement; photos: () => File[] } {
-  const kinds = rules.types.map((t) => (t === 'image/webp' ? 'WebP' : t.replace('image/', '').toUpperCase())).join(', ');
-  const ruleText = `${kinds}; at most ${formatBytes(rules.max_bytes)} and ${Math.round(rules.max_pixels / 1e6)} megapixels; at least ${rules.min_side} px on each side.`;
+  const kinds = typeNames(rules);
+  const ruleText = photoRules(rules);
   const input = h('input', {
     id: 'photo',
     name: 'image_file',

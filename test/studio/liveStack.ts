@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpServer } from '../../src/api/httpServer';
 import { createApiKey } from '../../src/store/apiKeyModel';
-import { startStack } from '../support/stack';
+import type { GpuScript } from '../support/scriptedGpuWorker';
+import { startStack, type Stack } from '../support/stack';
 import { buildTinyModels, GPU_PYTHON, GPU_WORKER, startTinyGpuWorker, stopProcess } from '../support/workerProcess';
 
 const ROOT = join(__dirname, '..', '..');
@@ -22,8 +23,7 @@ export const TINY_LORA = { repo: 'studio-tests/tiny-style', weight_name: 'style.
  */
 export async function startLiveStack() {
   buildTinyModels();
-  // Output captured: a failed build or LoRA export shows it in the error.
-  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-studio.ts'], { cwd: ROOT });
+  buildStudio();
   const loraCache = mkdtempSync(join(tmpdir(), 'apex-studio-loras-'));
   // The same LoRA files the Python tests make (non-zero peft weights on the tiny FLUX transformer).
   execFileSync(
@@ -32,11 +32,8 @@ export async function startLiveStack() {
 publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TINY_LORA.weight_name}', seed=5)`, loraCache],
     { cwd: GPU_WORKER },
   );
-  const stack = await startStack({ gpu: false, config: { MAX_ATTEMPTS: '2', AUTH_MODE: 'required', SECRETS_KEY: randomBytes(32).toString('base64') } });
-  const server = createHttpServer(stack.app, stack.config);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const apiKey = (await createApiKey('studio')).key;
+  const stack = await startStack({ gpu: false, config: LIVE_CONFIG() });
+  const { apiUrl, apiKey, closeServer } = await serve(stack);
   let gpu: ChildProcess | undefined;
   /** (Re)starts the Python worker; `env` sets what its verdicts gate on, the deployment's choice. */
   const startGpuWorker = async (env: Record<string, string> = {}) => {
@@ -46,8 +43,7 @@ publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TI
   };
   const close = async () => {
     if (gpu) await stopProcess(gpu);
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer();
     await stack.close();
     rmSync(loraCache, { recursive: true, force: true });
   };
@@ -61,3 +57,42 @@ publish_lora(TINY_MODELS / 'flux', Path(sys.argv[1]), '${TINY_LORA.repo}', '${TI
 }
 
 export type LiveStack = Awaited<ReturnType<typeof startLiveStack>>;
+
+/**
+ * The same, with the scripted GPU double (test/support/scriptedGpuWorker.ts) in place of the Python
+ * worker: for pages whose subject is what the API reports (an identity's face checks and training
+ * progress), which a test scripts, not what the models draw.
+ */
+export async function startScriptedLiveStack(script: GpuScript = {}) {
+  buildStudio();
+  const stack = await startStack({ gpu: script, config: LIVE_CONFIG() });
+  try {
+    const { apiUrl, apiKey, closeServer } = await serve(stack);
+    const close = async () => {
+      await closeServer();
+      await stack.close();
+    };
+    return { ...stack, gpu: stack.gpu!, apiUrl, apiKey, close };
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
+}
+
+const LIVE_CONFIG = () => ({ MAX_ATTEMPTS: '2', AUTH_MODE: 'required', SECRETS_KEY: randomBytes(32).toString('base64') });
+
+/** Output captured: a failed build shows it in the error. */
+const buildStudio = () => execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-studio.ts'], { cwd: ROOT });
+
+/** The API listening on a free port (with its CSP and the studio page), and a key the page can use. */
+async function serve(stack: Stack) {
+  const server = createHttpServer(stack.app, stack.config);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const apiKey = (await createApiKey('studio')).key;
+  const closeServer = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { apiUrl, apiKey, closeServer };
+}

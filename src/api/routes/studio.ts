@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../config';
 import { MAX_REFERENCE_PHOTOS } from '../../flows/contracts/common';
+import { IDENTITY_PHOTOS } from '../../flows/contracts/identity';
 import { REFERENCE_FORMATS } from '../../flows/portrait/referenceImage';
 
 /** Where scripts/build-studio.ts writes the page; built by the install and test commands, never committed. */
@@ -12,8 +13,9 @@ export const STUDIO_BUILD_COMMAND = 'npx tsx scripts/build-studio.ts';
 
 /**
  * The studio page at `/` (its files under `/studio/`) and the upload rules it applies to each photo
- * before any is sent. Unauthenticated like /docs: the page holds no data; every call it makes carries the
- * visitor's API key. Whether the build exists is checked per request, so building it needs no restart.
+ * before any is sent (a portrait's 1 to max_photos, an identity's identity_photos.min to .max).
+ * Unauthenticated like /docs: the page holds no data; every call it makes carries the visitor's API
+ * key. Whether the build exists is checked per request, so building it needs no restart.
  */
 export function studioRouter(config: Config, dir = STUDIO_BUILD_DIR): Router {
   const router = Router();
@@ -34,6 +36,7 @@ export function studioRouter(config: Config, dir = STUDIO_BUILD_DIR): Router {
       max_pixels: config.MAX_INPUT_PIXELS,
       min_side: config.MIN_IMAGE_SIDE,
       max_photos: MAX_REFERENCE_PHOTOS,
+      identity_photos: IDENTITY_PHOTOS,
     });
   });
   router.use('/studio', express.static(dir, { index: false, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }));

@@ -1,0 +1,212 @@
+import type { Job } from 'bullmq';
+import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
+import request from 'supertest';
+import { appendJobEvent } from '../../src/flows/jobEvents';
+import { referencePhoto } from '../support/fixtures';
+import { parseSse } from '../support/serverSentEvents';
+import { launchChromium, pageErrors, screenshot } from './browser';
+import { startScriptedLiveStack } from './liveStack';
+
+/** The width of the photo the scripted face check finds two faces in (any other shows one). */
+const TWO_FACES_WIDTH = 400;
+const TWO_FACES = '2 faces found: one person per photo';
+/** The training reports the scripted trainer makes: some before the test lets it go on, the rest after. */
+const REPORTS_BEFORE = 3;
+const REPORTS_AFTER = 2;
+
+/**
+ * The Identities page in Chromium against the API on a port, the orchestrator and the scripted GPU
+ * double: its face check refuses the photo of TWO_FACES_WIDTH, its training reports progress like the
+ * worker (the job's progress and the identity's event log) and waits for the test half-way, so the
+ * page is seen following it live.
+ */
+describe('the studio page: identities', () => {
+  let live: Awaited<ReturnType<typeof startScriptedLiveStack>>;
+  let browser: Browser;
+  let letTrainingFinish: () => void = () => undefined;
+  const trainingMayFinish = () => new Promise<void>((resolve) => (letTrainingFinish = resolve));
+
+  beforeAll(async () => {
+    let held = trainingMayFinish();
+    live = await startScriptedLiveStack({
+      check_identity_photos: async ({ photoKeys }) => ({
+        photos: await Promise.all(
+          photoKeys.map(async (key) => {
+            const { width } = await sharp(await live.objects.getBuffer(key)).metadata();
+            return width === TWO_FACES_WIDTH ? { accepted: false, reason: TWO_FACES } : { accepted: true, faceBox: [40, 40, 160, 160] };
+          }),
+        ),
+      }),
+      train_identity: async (input, job: Job) => {
+        const total = input.recipe.steps;
+        for (let report = 1; report <= REPORTS_BEFORE + REPORTS_AFTER; report++) {
+          if (report === REPORTS_BEFORE + 1) await held;
+          const step = (total * report) / (REPORTS_BEFORE + REPORTS_AFTER);
+          await job.updateProgress({ step, total, loss: 1 / report });
+          await appendJobEvent(live.redis, live.config.QUEUE_PREFIX, input.identityId, 'progress', { step: 'train_identity', train_step: step, train_total: total, loss: 1 / report });
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        held = trainingMayFinish();
+        return live.gpu.defaults.train_identity(input, job);
+      },
+    });
+    browser = await launchChromium();
+  }, 300_000);
+  afterAll(async () => {
+    await browser?.close();
+    await live?.close();
+  });
+
+  const api = () => ({
+    get: (path: string) => request(live.apiUrl).get(path).set('Authorization', `Bearer ${live.apiKey}`),
+  });
+
+  /** A fresh tab with the key entered, as a person would. */
+  async function openStudio(hash: string, viewport = { width: 1100, height: 900 }) {
+    const page = await (await browser.newContext({ viewport })).newPage();
+    const errors = pageErrors(page);
+    await page.goto(`${live.apiUrl}/${hash}`);
+    await page.getByLabel('API key').fill(live.apiKey);
+    await page.getByRole('button', { name: 'Use key' }).click();
+    await page.getByText('Key accepted').waitFor();
+    return { page, errors };
+  }
+
+  const jpeg = async (name: string, width = 480) => ({ name, mimeType: 'image/jpeg', buffer: await referencePhoto({ width, height: 600 }) });
+  const photoSet = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => jpeg(`me-${i + 1}.jpg`, 480 + 16 * (i % 8))));
+  const verdicts = (page: Page) => page.locator('.identity-photo .verdict').allInnerTexts();
+  const unlabelledControls = (page: Page) =>
+    page
+      .locator('input, select, textarea, button')
+      .evaluateAll((controls: { labels?: { length: number }; tagName: string; textContent: string | null; outerHTML: string; getAttribute(name: string): string | null }[]) =>
+        controls.filter((c) => !(c.labels?.length || c.getAttribute('aria-label') || (c.tagName === 'BUTTON' && c.textContent?.trim()))).map((c) => c.outerHTML),
+      );
+
+  it('shows each photo’s face check before anything is uploaded, and offers the upload only for 4 to 20 photos that all passed', async () => {
+    const { page, errors } = await openStudio('#/identities');
+    const sent: string[] = [];
+    page.on('request', (r) => void (r.method() === 'POST' && sent.push(new URL(r.url()).pathname)));
+    await page.getByRole('heading', { name: 'Identities', exact: true }).waitFor();
+    const photos = page.getByLabel('Photos of the person');
+    const upload = page.getByRole('button', { name: 'Upload and learn this person' });
+    await page.getByLabel('Name', { exact: true }).fill('Ada');
+    expect(await unlabelledControls(page)).toEqual([]);
+    expect(await upload.isDisabled()).toBe(true);
+
+    // Must refuse: a photo the face check refuses (its reason shown beside it), a non-image (the page's own check), too few, too many.
+    await photos.setInputFiles([await jpeg('front.jpg'), await jpeg('group.jpg', TWO_FACES_WIDTH), { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') }, await jpeg('side.jpg', 496)]);
+    await page.getByText('Photo 2 (group.jpg) cannot be used: ').waitFor();
+    expect(await verdicts(page)).toEqual(['✓ one face found', `✗ ${TWO_FACES}`, '✗ it is text/plain; the API takes JPEG, PNG, WebP.', '✓ one face found']);
+    await page.locator('#identity-photos-state').getByText(TWO_FACES).waitFor();
+    expect(await photos.getAttribute('aria-invalid')).toBe('true');
+    expect(await upload.isDisabled()).toBe(true);
+    await screenshot(page, '11-identity-photo-refused');
+    // Left out, two photos remain: still too few.
+    await page.getByRole('button', { name: 'Remove photo 2 (group.jpg)' }).click();
+    await page.getByRole('button', { name: 'Remove photo 2 (notes.txt)' }).click();
+    await page.getByText('2 photos passed; 2 more needed (4 to 20).').waitFor();
+    expect(await upload.isDisabled()).toBe(true);
+    await photos.setInputFiles(await photoSet(3));
+    await page.getByText('3 photos passed; 1 more needed (4 to 20).').waitFor();
+    expect(await upload.isDisabled()).toBe(true);
+    await photos.setInputFiles(await photoSet(21));
+    await page.getByText('21 photos chosen: at most 20; remove 1 and the rest are checked.').waitFor();
+    expect(await upload.isDisabled()).toBe(true);
+    // Removing one checks the other 20: accepted at the upper bound.
+    await page.getByRole('button', { name: 'Remove photo 21 (me-21.jpg)' }).click();
+    await page.getByText('All 20 photos show one face: ready to upload.').waitFor({ timeout: 60_000 });
+    expect(await upload.isDisabled()).toBe(false);
+    // And at the lower bound.
+    await photos.setInputFiles(await photoSet(4));
+    await page.getByText('All 4 photos show one face: ready to upload.').waitFor();
+    expect(await upload.isDisabled()).toBe(false);
+    // Every check went to the face check alone (the text file never left the page): nothing was uploaded.
+    expect(sent.filter((path) => path !== '/identities/photo-check')).toEqual([]);
+    expect(sent).toHaveLength(3 + 3 + 20 + 4);
+    expect((await api().get('/identities')).body.identities).toEqual([]);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.locator('html').evaluate((html: { scrollWidth: number }) => html.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, '12-identity-form-phone');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  }, 180_000);
+
+  it('learns an identity from 4 photos, following training live with a point on the loss curve per report, then shows the evaluation; a portrait of it and its deletion', async () => {
+    const { page, errors } = await openStudio('#/identities');
+    await page.getByLabel('Name', { exact: true }).fill('Ada Lovelace');
+    await page.getByLabel('Photos of the person').setInputFiles(await photoSet(4));
+    await page.getByText('All 4 photos show one face: ready to upload.').waitFor();
+    await page.getByRole('button', { name: 'Upload and learn this person' }).click();
+    await page.waitForURL(/#\/identities\/[0-9a-f]{24}$/);
+    const id = page.url().split('/').pop()!;
+    await page.getByRole('heading', { name: 'Identity Ada Lovelace' }).waitFor();
+
+    // Live: the trainer has reported 3 of its 5 steps and waits; the page shows them and the ETA from the API.
+    const status = page.locator('#identity-status');
+    await status.getByText('training').waitFor({ timeout: 60_000 });
+    await page.locator('#training-text').getByText('step 600 of 1000').waitFor({ timeout: 60_000 });
+    await page.locator('#training-eta').getByText(/^\((less than a second|about \d+ (s|min)) left\)$/).waitFor();
+    await page.getByText('Training loss: 3 reports; the latest 0.333 at step 600 of 1000.').waitFor();
+    const points = async () => (await page.locator('.loss-line').getAttribute('points'))!.split(' ').filter(Boolean);
+    expect(await points()).toHaveLength(REPORTS_BEFORE);
+    // The lower the loss, the higher its point's y on the screen (SVG y grows downwards).
+    const ys = (await points()).map((p) => Number(p.split(',')[1]));
+    expect(ys).toEqual([...ys].sort((a, b) => a - b));
+    expect(await page.getByRole('button', { name: 'Portrait of this identity' }).isDisabled()).toBe(true);
+    await screenshot(page, '13-identity-training');
+
+    letTrainingFinish();
+    await status.getByText('ready').waitFor({ timeout: 60_000 });
+    await page.getByRole('heading', { name: 'Evaluation' }).waitFor();
+    // One point per progress event in the identity's stream.
+    const reports = parseSse((await api().get(`/identities/${id}/events`)).text).filter((e) => e.event === 'progress');
+    expect(reports).toHaveLength(REPORTS_BEFORE + REPORTS_AFTER);
+    expect(await points()).toHaveLength(reports.length);
+    // The double's evaluation: median 0.4 with the LoRA, 0.6 without, every render with a face.
+    expect(await page.locator('#evaluation-with td').allInnerTexts()).toEqual(['0.400', '3 of 3']);
+    expect(await page.locator('#evaluation-without td').allInnerTexts()).toEqual(['0.600', '3 of 3']);
+    await page.locator('#evaluation-verdict').getByText('training helped').waitFor();
+    await page.locator('#training-text').getByText('all 1000 steps done, average loss 0.100').waitFor();
+    expect(await unlabelledControls(page)).toEqual([]);
+    await screenshot(page, '14-identity-ready');
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.locator('html').evaluate((html: { scrollWidth: number }) => html.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, '15-identity-ready-phone');
+    await page.setViewportSize({ width: 1100, height: 900 });
+
+    // A portrait of it: a job with identity_id, shown in the job view.
+    await page.getByRole('button', { name: 'Portrait of this identity' }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f]{24}$/);
+    const jobId = page.url().split('/').pop()!;
+    expect((await api().get(`/jobs/${jobId}`)).body).toMatchObject({ identity_id: id, reference_count: 4 });
+    expect(await page.locator('.job-details dt:text-is("Identity") + dd').innerText()).toBe(id);
+    await page.locator('#job-status').getByText('completed').waitFor({ timeout: 60_000 });
+    await page.getByRole('heading', { name: 'Your portrait' }).waitFor();
+    // Every image of the view has arrived before the test leaves it.
+    for (const image of await page.locator('main img').all()) await page.waitForFunction((img: { naturalWidth: number }) => img.naturalWidth > 0, await image.elementHandle());
+
+    // Listed, then deleted after a confirmation (which can be declined), by keyboard.
+    await page.goto(`${live.apiUrl}/#/identities`);
+    const listed = page.locator(`.identity-list li[data-identity="${id}"]`);
+    await listed.getByRole('link', { name: 'Ada Lovelace' }).press('Enter');
+    await page.waitForURL(new RegExp(`#/identities/${id}$`));
+    await status.getByText('ready').waitFor();
+    await page.getByRole('button', { name: 'Delete identity' }).click();
+    await page.getByText('Delete “Ada Lovelace”? Its photos, their captions and face data, and the trained LoRA are erased for good. Portraits already made of it stay.').waitFor();
+    await page.keyboard.press('Enter'); // focus is on "Keep it"
+    expect(await page.getByRole('button', { name: 'Yes, delete for good' }).isVisible()).toBe(false);
+    expect((await api().get(`/identities/${id}`)).status).toBe(200);
+    await page.getByRole('button', { name: 'Delete identity' }).click();
+    await page.getByRole('button', { name: 'Yes, delete for good' }).click();
+    await page.waitForURL(/#\/identities$/);
+    await page.getByRole('heading', { name: 'Identities', exact: true }).waitFor();
+    await page.getByRole('list', { name: 'Your identities' }).getByText('None yet.').waitFor();
+    expect(await listed.count()).toBe(0);
+    expect((await api().get(`/identities/${id}`)).status).toBe(404);
+    expect((await api().get(`/jobs/${jobId}`)).body.identity_id).toBe(id);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  }, 240_000);
+});
