@@ -1,13 +1,14 @@
 import type { z } from 'zod';
 import type { PhotoCheckView } from '../../src/api/views/identity';
-import type { Api } from './api';
+import { ApiProblem, type Api } from './api';
 import { fill, formatBytes, h } from './dom';
 import { checkPhoto, photoRules, typeNames, type UploadRules } from './photoInput';
 
 /** Face checks in flight at once: the upload gate gives one tenant two places, more would only wait there. */
 const CHECKS_AT_ONCE = 2;
 
-type Verdict = { state: 'checking' } | { state: 'accepted' } | { state: 'refused'; reason: string };
+/** `unchecked`: the face check did not answer (no GPU worker, the network); the photo may be checked again. */
+type Verdict = { state: 'checking' } | { state: 'accepted' } | { state: 'refused' | 'unchecked'; reason: string };
 type Photo = { file: File; url?: string; verdict: Verdict; started: boolean; element: HTMLLIElement };
 
 /**
@@ -35,7 +36,7 @@ export function identityPhotos(api: Api, rules: UploadRules, onChange: (ready: b
 
   const ready = () => photos.length >= min && photos.length <= max && photos.every((p) => p.verdict.state === 'accepted');
   const summarize = () => {
-    const refused = photos.map((p, i) => ({ p, i })).filter(({ p }) => p.verdict.state === 'refused');
+    const refused = photos.map((p, i) => ({ p, i })).filter(({ p }) => p.verdict.state === 'refused' || p.verdict.state === 'unchecked');
     const checking = photos.filter((p) => p.verdict.state === 'checking').length;
     const count = photos.length;
     if (refused.length > 0 || count > max) input.setAttribute('aria-invalid', 'true');
@@ -45,21 +46,26 @@ export function identityPhotos(api: Api, rules: UploadRules, onChange: (ready: b
     else if (checking > 0) fill(state, `Checking faces: ${count - checking} of ${count} photos checked.`);
     else if (refused.length > 0) {
       const { p, i } = refused[0];
-      const reason = p.verdict.state === 'refused' ? p.verdict.reason : '';
+      const reason = 'reason' in p.verdict ? p.verdict.reason : '';
+      const unchecked = p.verdict.state === 'unchecked';
       fill(
         state,
-        h('strong', {}, `Photo ${i + 1} (${p.file.name}) cannot be used: `),
+        h('strong', {}, `Photo ${i + 1} (${p.file.name}) ${unchecked ? 'was not checked' : 'cannot be used'}: `),
         /[.!?]$/.test(reason) ? reason : `${reason}.`,
         refused.length > 1 ? ` ${refused.length - 1} more cannot be used either.` : '',
-        ' Remove it or choose other photos; nothing is uploaded until every photo passes.',
+        unchecked ? ' Check it again, or remove it' : ' Remove it or choose other photos',
+        '; nothing is uploaded until every photo passes.',
       );
     } else if (count < min) fill(state, `${count} photo${count === 1 ? '' : 's'} passed; ${min - count} more needed (${min} to ${max}).`);
     else fill(state, `All ${count} photos show one face: ready to upload.`);
     onChange(ready());
   };
 
-  const verdictText = (photo: Photo) =>
-    photo.verdict.state === 'checking' ? (photo.started ? 'checking the face…' : 'not checked yet') : photo.verdict.state === 'accepted' ? '✓ one face found' : `✗ ${photo.verdict.reason}`;
+  const verdictText = ({ verdict, started }: Photo) => {
+    if (verdict.state === 'checking') return started ? 'checking the face…' : 'not checked yet';
+    if (verdict.state === 'accepted') return '✓ one face found';
+    return verdict.state === 'unchecked' ? `? not checked: ${verdict.reason}` : `✗ ${verdict.reason}`;
+  };
 
   const draw = (photo: Photo, index: number) => {
     const remove = h('button', { type: 'button', class: 'secondary', 'aria-label': `Remove photo ${index + 1} (${photo.file.name})` }, 'Remove');
@@ -72,6 +78,13 @@ export function identityPhotos(api: Api, rules: UploadRules, onChange: (ready: b
       input.focus();
       void checkWaiting();
     });
+    const again = h('button', { type: 'button', class: 'secondary', 'aria-label': `Check photo ${index + 1} (${photo.file.name}) again` }, 'Check again');
+    again.addEventListener('click', () => {
+      photo.verdict = { state: 'checking' };
+      draw(photo, photos.indexOf(photo));
+      summarize();
+      void check(photo, choosing);
+    });
     fill(
       photo.element,
       h(
@@ -80,6 +93,7 @@ export function identityPhotos(api: Api, rules: UploadRules, onChange: (ready: b
         photo.url ? h('img', { class: 'preview', src: photo.url, alt: `Preview of photo ${index + 1}` }) : null,
         h('figcaption', {}, `Photo ${index + 1}: ${photo.file.name}, ${formatBytes(photo.file.size)}. `, h('strong', { class: `detail verdict verdict-${photo.verdict.state}` }, verdictText(photo))),
       ),
+      photo.verdict.state === 'unchecked' ? again : null,
       remove,
     );
   };
@@ -87,7 +101,10 @@ export function identityPhotos(api: Api, rules: UploadRules, onChange: (ready: b
   /** The page's checks, then the API's face check; the verdict is drawn when it arrives. */
   const check = async (photo: Photo, choice: number) => {
     const local = await checkPhoto(photo.file, rules, kinds);
-    if (local.ok) photo.url = local.url;
+    if (local.ok) {
+      if (photo.url) URL.revokeObjectURL(photo.url); // checked again
+      photo.url = local.url;
+    }
     let verdict: Verdict;
     if (!local.ok) verdict = { state: 'refused', reason: local.reason };
     else {
@@ -97,7 +114,9 @@ export function identityPhotos(api: Api, rules: UploadRules, onChange: (ready: b
         const answer = await api.post<z.output<typeof PhotoCheckView>>('/identities/photo-check', { form: body, signal });
         verdict = answer.accepted ? { state: 'accepted' } : { state: 'refused', reason: answer.reason ?? 'refused by the face check' };
       } catch (err) {
-        verdict = { state: 'refused', reason: `not checked: ${(err as Error).message}` };
+        // A refusal of the photo itself (not an image the API reads) is final; no answer is not.
+        const final = err instanceof ApiProblem && err.status >= 400 && err.status < 500 && err.status !== 429;
+        verdict = { state: final ? 'refused' : 'unchecked', reason: (err as Error).message };
       }
     }
     if (choice !== choosing || !photos.includes(photo)) {
