@@ -160,7 +160,7 @@ describe('webhooks', () => {
     it('delivers to a host name, connecting to the address it resolved and checked', async () => {
       const receiver = await startReceiver([]);
       const byName = receiver.url.replace('127.0.0.1', 'localhost');
-      const result = await deliver({ url: byName, id: 'whk-by-name', body: '{"ok":true}', secret: SECRET, allowPrivate: true });
+      const result = await deliver({ url: byName, id: 'whk-by-name', body: '{"ok":true}', secret: SECRET, allowPrivate: true, deadlineMs: 10_000 });
       await receiver.close();
       expect(result.status).toBe(200);
       expect(receiver.received.map((r) => [r.headers['webhook-id'], r.headers.host, r.body])).toEqual([['whk-by-name', byName.split('/')[2], '{"ok":true}']]);
@@ -168,7 +168,7 @@ describe('webhooks', () => {
 
     it('re-checks the address at delivery time and sends nothing to a private target', async () => {
       const receiver = await startReceiver([]);
-      await expect(deliver({ url: receiver.url, id: 'whk-1', body: '{}', secret: SECRET, allowPrivate: false })).rejects.toBeInstanceOf(UnsafeTarget);
+      await expect(deliver({ url: receiver.url, id: 'whk-1', body: '{}', secret: SECRET, allowPrivate: false, deadlineMs: 10_000 })).rejects.toBeInstanceOf(UnsafeTarget);
       await receiver.close();
       expect(receiver.received).toEqual([]);
     });

@@ -5,13 +5,15 @@ import { sign } from './signature';
 
 export type DeliveryResult = { status: number | null; error?: string; durationMs: number };
 
-const TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /**
  * One signed POST of `body` to `url`, connecting to the address that passed the SSRF check (the
  * socket's DNS lookup is pinned to it; TLS still verifies the URL's host name). Redirects are not
- * followed: a 3xx is a failed delivery like any other non-2xx.
+ * followed: a 3xx is a failed delivery like any other non-2xx. The whole attempt (connecting,
+ * sending, the answer's headers and body) has `deadlineMs`: a receiver that drips its answer a byte
+ * at a time, never idle long enough for the idle timeout, is cut there and the attempt fails.
  */
 export async function deliver(opts: {
   url: string;
@@ -19,6 +21,7 @@ export async function deliver(opts: {
   body: string;
   secret: string;
   allowPrivate: boolean;
+  deadlineMs: number;
   now?: () => number;
 }): Promise<DeliveryResult> {
   const started = Date.now();
@@ -27,11 +30,20 @@ export async function deliver(opts: {
   const url = new URL(opts.url);
   const client = url.protocol === 'https:' ? https : http;
   return new Promise<DeliveryResult>((resolve) => {
+    let overdue = false;
+    const deadline = setTimeout(() => {
+      overdue = true;
+      req.destroy(new Error(`no complete answer within ${opts.deadlineMs} ms`));
+    }, Math.max(0, opts.deadlineMs - (Date.now() - started)));
+    const finish = (result: Omit<DeliveryResult, 'durationMs'>) => {
+      clearTimeout(deadline);
+      resolve({ ...result, ...(overdue ? { status: null, error: `no complete answer within ${opts.deadlineMs} ms` } : {}), durationMs: Date.now() - started });
+    };
     const req = client.request(
       url,
       {
         method: 'POST',
-        timeout: TIMEOUT_MS,
+        timeout: Math.min(IDLE_TIMEOUT_MS, opts.deadlineMs),
         // Node 20's http asks with {all: true} and expects a list; either way only the checked address.
         lookup: (_host, options, callback) =>
           options.all ? callback(null, [{ address: target.address, family: target.family }]) : callback(null, target.address, target.family),
@@ -49,11 +61,11 @@ export async function deliver(opts: {
           read += chunk.length;
           if (read > MAX_RESPONSE_BYTES) res.destroy();
         });
-        res.on('close', () => resolve({ status: res.statusCode ?? null, durationMs: Date.now() - started }));
+        res.on('close', () => finish({ status: res.statusCode ?? null }));
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no response within ${TIMEOUT_MS} ms`)));
-    req.on('error', (err) => resolve({ status: null, error: err.message, durationMs: Date.now() - started }));
+    req.on('timeout', () => req.destroy(new Error(`no response within ${IDLE_TIMEOUT_MS} ms`)));
+    req.on('error', (err) => finish({ status: null, error: err.message }));
     req.end(opts.body);
   });
 }
