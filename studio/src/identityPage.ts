@@ -1,6 +1,7 @@
 import type { IdentityView } from '../../src/api/views/identity';
 import { TERMINAL_STATUSES } from '../../src/store/statuses';
 import type { Api } from './api';
+import { coalescedRefresh } from './coalescedRefresh';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
@@ -121,24 +122,13 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
     if (captions.length) details.append(h('dt', {}, 'Captions'), h('dd', {}, h('ol', {}, ...captions.map((photo) => h('li', {}, photo.caption)))));
   };
 
-  // One read at a time; events arriving meanwhile ask for one more read after it.
-  let reading: Promise<void> | undefined;
-  let again = false;
-  const refresh = async (): Promise<void> => {
-    if (reading) return void (again = true);
-    reading = (async () => {
-      do {
-        again = false;
-        try {
-          render(await api.get<IdentityView>(`/identities/${id}`, { signal }));
-        } catch (err) {
-          if (!signal.aborted) showProblem(evaluation, problem, err);
-        }
-      } while (again && !signal.aborted);
-    })();
-    await reading;
-    reading = undefined;
-  };
+  const refresh = coalescedRefresh(async () => {
+    try {
+      render(await api.get<IdentityView>(`/identities/${id}`, { signal }));
+    } catch (err) {
+      if (!signal.aborted) showProblem(evaluation, problem, err);
+    }
+  }, signal);
 
   const onEvent = (event: StreamEvent) => {
     if (event.type === 'progress' && typeof event.data.train_step === 'number' && typeof event.data.loss === 'number') {

@@ -2,6 +2,7 @@ import { RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../src/store/statuses'
 import type { Api } from './api';
 import { ATTEMPT_STEPS, attemptCard } from './attemptCard';
 import { AuthedImages } from './authedImages';
+import { coalescedRefresh } from './coalescedRefresh';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
@@ -115,23 +116,13 @@ export function jobPage(api: Api, jobId: string, signal: AbortSignal): HTMLEleme
     await renderOutcome(job);
   };
 
-  let reading: Promise<void> | undefined;
-  let again = false;
-  const refresh = async (): Promise<void> => {
-    if (reading) return void (again = true);
-    reading = (async () => {
-      do {
-        again = false;
-        try {
-          await render(await api.get<JobView>(`/jobs/${jobId}`, { signal }));
-        } catch (err) {
-          if (!signal.aborted) showProblem(outcome, problem, err);
-        }
-      } while (again && !signal.aborted);
-    })();
-    await reading;
-    reading = undefined;
-  };
+  const refresh = coalescedRefresh(async () => {
+    try {
+      await render(await api.get<JobView>(`/jobs/${jobId}`, { signal }));
+    } catch (err) {
+      if (!signal.aborted) showProblem(outcome, problem, err);
+    }
+  }, signal);
 
   const onEvent = (event: StreamEvent) => {
     lastEventId = event.id || lastEventId;
