@@ -89,5 +89,6 @@ export async function startStack(
 
 /** The environment that makes a child process load exactly this config. */
 export function configEnv(config: Config): Record<string, string> {
-  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+  // Settings parsed from JSON (TENANT_LIMITS) go back as JSON.
+  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : String(v)]));
 }
