@@ -255,7 +255,8 @@ def build_vlm(settings: WorkerSettings):
     from .vlm.transformers_backend import TransformersBackend
 
     device = resolve_device(settings.device)
-    return TransformersBackend(settings.vlm_model, device, resolve_dtype(settings.dtype, device), settings.vlm_max_new_tokens)
+    return TransformersBackend(settings.vlm_model, device, resolve_dtype(settings.dtype, device), settings.vlm_max_new_tokens,
+                               compile=settings.vlm_compile, cache_length=settings.vlm_cache_length)
 
 
 @dataclass

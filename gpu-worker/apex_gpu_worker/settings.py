@@ -108,7 +108,10 @@ class WorkerSettings(BaseSettings):
     vlm_base_url: str = "http://127.0.0.1:8000/v1"  # openai: a vLLM (or any compatible) server
     vlm_api_key: SecretStr | None = None
     vlm_served_model: str = "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
-    vlm_max_new_tokens: int = Field(1024, ge=16)
+    vlm_max_new_tokens: int = Field(1024, ge=16)  # a cap over each answer's own budget (vlm/answers.py)
+    # In process on CUDA: static KV cache + torch.compile'd decoding (vlm/compiled_decoding.py), and its cache's length.
+    vlm_compile: bool = False
+    vlm_cache_length: int = Field(4096, ge=512)
     vlm_timeout_s: float = Field(120.0, gt=0)
 
     # --- validation thresholds

@@ -9,6 +9,7 @@ import httpx
 from PIL import Image
 
 from ..contracts.step_errors import ModelServerRefused
+from .answers import max_new_tokens
 
 
 def _data_url(image: Image.Image) -> str:
@@ -32,7 +33,7 @@ class OpenAIBackend:
             json={
                 "model": self._model,
                 "messages": [{"role": "user", "content": content}],
-                "max_tokens": self._max_tokens,
+                "max_tokens": max_new_tokens(schema, self._max_tokens),
                 "temperature": temperature,
                 "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
             },
