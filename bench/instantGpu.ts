@@ -6,8 +6,12 @@ import { connectRedis } from '../src/redis';
 
 export const CONCURRENCY = 50;
 
-/** GPU steps that answer at once, so the engine's own overhead is what gets measured. */
-export function instantGpuSteps(config: Config) {
+/**
+ * GPU steps that answer at once, so the engine's own overhead is what gets measured; or, with
+ * `stepMs`, after that fixed time, each pool taking `concurrency` steps at once (a GPU each).
+ */
+export function instantGpuSteps(config: Config, opts: { stepMs?: number; concurrency?: number } = {}) {
+  const { stepMs = 0, concurrency = CONCURRENCY } = opts;
   const results: Record<StepName, (job: Job) => unknown> = {
     prompt: () => ({ prompt: 'a professional portrait' }),
     generate: (job) => ({
@@ -30,7 +34,12 @@ export function instantGpuSteps(config: Config) {
   };
   const connection = connectRedis(config.REDIS_URL);
   const workers = (Object.entries(GPU_QUEUES) as [GpuQueue, StepName][]).map(
-    ([queue, step]) => new Worker(queue, async (job) => results[step](job), { connection, prefix: config.QUEUE_PREFIX, concurrency: CONCURRENCY }),
+    ([queue, step]) =>
+      new Worker(queue, async (job) => (stepMs > 0 ? new Promise((r) => setTimeout(r, stepMs)).then(() => results[step](job)) : results[step](job)), {
+        connection,
+        prefix: config.QUEUE_PREFIX,
+        concurrency,
+      }),
   );
   return async () => {
     await Promise.all(workers.map((w) => w.close()));

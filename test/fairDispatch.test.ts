@@ -1,9 +1,10 @@
 import request from 'supertest';
 import { stepJobId } from '../src/flows/ids';
-import { QueueName } from '../src/flows/queues';
+import { QueueName, stepQueue } from '../src/flows/queues';
 import { tenantGpuWorkKey } from '../src/flows/redisKeys';
 import { connectRedis } from '../src/redis';
 import { createApiKey } from '../src/store/apiKeyModel';
+import { referencePhoto } from './support/fixtures';
 import { ScriptedGpuWorker } from './support/scriptedGpuWorker';
 import { startStack, type Stack } from './support/stack';
 
@@ -21,7 +22,7 @@ describe('fair dispatch of GPU steps between tenants', () => {
       gpu: false,
       config: { AUTH_MODE: 'required', TENANT_LIMITS: JSON.stringify({ heavy: { weight: 2 }, capped: { inFlight: 2 } }) },
     });
-    for (const tenant of ['alpha', 'beta', 'gamma', 'heavy', 'capped', 'solo']) keys[tenant] = `Bearer ${(await createApiKey(tenant)).key}`;
+    for (const tenant of ['alpha', 'beta', 'gamma', 'heavy', 'capped', 'solo', 'painter']) keys[tenant] = `Bearer ${(await createApiKey(tenant)).key}`;
   });
   afterAll(() => stack.close());
 
@@ -95,6 +96,23 @@ describe('fair dispatch of GPU steps between tenants', () => {
     const connectionless = new ScriptedGpuWorker(stack.config, {}, stack.objects);
     expect(await runAll(ids, 3, { generate: slowGenerate })).toHaveLength(6);
     expect(most).toBe(3);
+  });
+
+  it("a step a transition folds no longer counts: a lone portrait's generate step, queued as its prompt is folded, is first in line (priority 1)", async () => {
+    const res = await request(stack.app).post('/jobs').set('Authorization', keys.painter).attach('image_file', await referencePhoto(), 'me.jpg');
+    expect(res.status).toBe(202);
+    const connection = connectRedis(stack.config.REDIS_URL);
+    const gpu = new ScriptedGpuWorker(stack.config, connection, stack.objects, {}, ['prompt']).start(1);
+    try {
+      const generate = stack.queues.get(stepQueue('generate', 'portrait'));
+      let step;
+      for (let i = 0; i < 400 && !(step = await generate.getJob(stepJobId(res.body.job_id, 'generate', 1))); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(step?.opts.priority).toBe(1);
+      expect(await stack.redis.zrange(tenantGpuWorkKey(stack.config.QUEUE_PREFIX, 'painter'), 0, -1)).toEqual([`${generate.name}/${step!.id}`]);
+    } finally {
+      await gpu.close();
+      connection.disconnect();
+    }
   });
 
   it('a tenant at its cap of GPU steps in flight queues no more until one ends; every one of its generations still completes', async () => {

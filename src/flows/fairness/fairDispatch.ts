@@ -37,12 +37,14 @@ const member = (queue: GpuQueue, stepJobId: string) => `${queue}/${stepJobId}`;
 export type StepDispatch = { admitted: true; priority: number } | { admitted: false; inFlight: number };
 
 /**
- * KEYS[1] the tenant's set; ARGV member, now, stale before, cap. Counts the step as the tenant's
- * unless the tenant is at its cap, in one step so parallel transitions cannot pass the cap together.
- * Returns the tenant's steps in flight before this one, or -1 when at its cap.
+ * KEYS[1] the tenant's set; ARGV member, now, stale before, cap, then the members of the steps the
+ * same transition ends. Counts the step as the tenant's unless the tenant is at its cap, in one step
+ * so parallel transitions cannot pass the cap together. Returns the tenant's steps in flight before
+ * this one, or -1 when at its cap.
  */
 const RESERVE = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+for i = 5, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 local depth = redis.call('ZCARD', KEYS[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return depth - 1 end
 if depth >= tonumber(ARGV[4]) then return -1 end
@@ -53,12 +55,23 @@ return depth`;
 /**
  * Where the tenant's next step goes: its priority (the step is counted as the tenant's from now;
  * the transaction that queues it counts it again, idempotently), or not yet: the tenant is at its
- * cap of steps in flight. A replay of a step already counted is always admitted.
+ * cap of steps in flight. A replay of a step already counted is always admitted. `ended` are the
+ * steps whose outcomes the same transition folds (a portrait's prompt, when it queues generate):
+ * finished, they no longer count, or a tenant's every next step would queue a turn late.
  */
-export async function planStepDispatch(redis: Redis, config: Config, tenant: string, queue: GpuQueue, stepJobId: string, now = Date.now()): Promise<StepDispatch> {
+export async function planStepDispatch(
+  redis: Redis,
+  config: Config,
+  tenant: string,
+  queue: GpuQueue,
+  stepJobId: string,
+  ended: { queue: GpuQueue; stepJobId: string }[] = [],
+  now = Date.now(),
+): Promise<StepDispatch> {
   const { weight, inFlight } = tenantLimits(config, tenant);
   const key = tenantGpuWorkKey(config.QUEUE_PREFIX, tenant);
-  const depth = Number(await redis.eval(RESERVE, 1, key, member(queue, stepJobId), now, now - STALE_AFTER_MS, inFlight));
+  const done = ended.map((e) => member(e.queue, e.stepJobId));
+  const depth = Number(await redis.eval(RESERVE, 1, key, member(queue, stepJobId), now, now - STALE_AFTER_MS, inFlight, ...done));
   if (depth < 0) return { admitted: false, inFlight };
   return { admitted: true, priority: stepPriority(depth, weight) };
 }

@@ -29,6 +29,9 @@ export type QueuedStep<S extends StepName = StepName> = {
 /** How long a workflow whose tenant is at its cap of GPU steps in flight waits before it tries to queue its step again. */
 const IN_FLIGHT_RETRY_MS = 1000;
 
+/** The steps a transaction folds (foldOutcome, abandon): the step it then queues is counted without them. */
+const endedIn = new WeakMap<WorkflowTransaction, { queue: GpuQueue; stepJobId: string }[]>();
+
 /**
  * How every workflow (portraits, generations, batches) hands work over and takes it back, with
  * BullMQ's step-job pattern: a transition's writes go in one transaction (workflowTransaction.ts)
@@ -60,7 +63,7 @@ export class StepRunner {
    */
   async queueStepAndPark<S extends StepName>(tx: WorkflowTransaction, parking: ParkingJob, step: QueuedStep<S>): Promise<void> {
     const gpuQueue = step.queue.name as GpuQueue;
-    const dispatch = await planStepDispatch(this.connection, this.config, step.tenant, gpuQueue, step.stepJobId);
+    const dispatch = await planStepDispatch(this.connection, this.config, step.tenant, gpuQueue, step.stepJobId, endedIn.get(tx) ?? []);
     if (!dispatch.admitted) {
       tx.discard();
       await parking.job.moveToDelayed(Date.now() + IN_FLIGHT_RETRY_MS + Math.floor(Math.random() * IN_FLIGHT_RETRY_MS), parking.token);
@@ -104,12 +107,17 @@ export class StepRunner {
     }
     this.metrics.stepFinished(tx, step, outcome);
     clearStepDeadline(tx, this.config.QUEUE_PREFIX, stepQueue.name as GpuQueue, stepJobId);
-    countStepEnded(tx, this.config, tenant, stepQueue.name as GpuQueue, stepJobId);
+    this.countEnded(tx, tenant, stepQueue, stepJobId);
   }
 
   /** Clears the deadline and the count of a step the workflow no longer waits for (a cancel left it unfinished). */
   abandon(tx: WorkflowTransaction, tenant: string, stepQueue: Queue, stepJobId: string): void {
     clearStepDeadline(tx, this.config.QUEUE_PREFIX, stepQueue.name as GpuQueue, stepJobId);
+    this.countEnded(tx, tenant, stepQueue, stepJobId);
+  }
+
+  private countEnded(tx: WorkflowTransaction, tenant: string, stepQueue: Queue, stepJobId: string): void {
     countStepEnded(tx, this.config, tenant, stepQueue.name as GpuQueue, stepJobId);
+    endedIn.set(tx, [...(endedIn.get(tx) ?? []), { queue: stepQueue.name as GpuQueue, stepJobId }]);
   }
 }
