@@ -236,7 +236,10 @@ def build_processors(settings: WorkerSettings, queues: tuple[str, ...]) -> dict[
 
 def warm_up(models: StepModels, steps: list[StepName]) -> None:
     """What a first job would otherwise build, built before the worker takes one: the JSON grammar
-    of every answer these steps ask the VLM for."""
+    of every answer these steps ask the VLM for, and the compiled graph of each diffusion model loaded."""
+    for engine in (models.__dict__.get("text_engine"), models.__dict__.get("portrait_engine")):
+        if engine is not None and (warmed := engine.warm()):
+            log.info("diffusion graph compiled before the first job", extra={"fields": warmed})
     schemas = tuple({id(schema): schema for step in steps for schema in VLM_ANSWERS.get(step, ())}.values())
     if schemas:
         started = time.perf_counter()
