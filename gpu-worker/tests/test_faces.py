@@ -98,3 +98,16 @@ def test_a_jobs_reference_face_is_computed_once_however_many_attempts_validate_a
     assert references.computed == 1
     assert references.largest("jobs/b/reference.png") is None  # no face in it: remembered too
     assert references.largest("jobs/b/reference.png") is None and references.computed == 2
+
+
+def test_several_threads_may_analyse_faces_at_once(faces):
+    """Two steps of one process (validate and an identity's photo check, say) call the analyzer from
+    their threads together: each gets what it alone would get (unguarded, dlib crashed the process
+    or reported dozens of faces)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [ASTRONAUT, ASTRONAUT.crop((40, 0, 470, 430)), Image.fromarray(data.coffee())] * 4
+    alone = [len(faces.faces(p)) for p in photos]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda p: len(faces.faces(p)), photos))
+    assert together == alone == [1, 1, 0] * 4

@@ -2,6 +2,7 @@
 128-d ResNet embedding with the 5-point aligner, whose weights ship in the `face-recognition-models`
 wheel (public domain / CC0; the package's 68-point model is non-commercial and is not used)."""
 
+import threading
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -12,6 +13,11 @@ from PIL import Image
 
 # Located, not imported: the package's __init__ needs pkg_resources, which current setuptools dropped.
 _MODELS = Path(find_spec("face_recognition_models").submodule_search_locations[0]) / "models"
+
+# dlib's detector, aligner and embedder are not safe to call from two threads at once (two steps of
+# one process, such as a portrait's validate and an identity's photo check, crashed it or made it
+# report dozens of faces): every call into them holds this lock.
+_DLIB = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,9 @@ class FaceAnalyzer:
         pixels = np.asarray(image.convert("RGB"))
         found = []
         for box, score in detect_faces(self._detector, image, self._min_score):
-            shape = self._aligner(pixels, dlib.rectangle(*box))
-            embedding = np.array(self._embedder.compute_face_descriptor(pixels, shape))
+            with _DLIB:
+                shape = self._aligner(pixels, dlib.rectangle(*box))
+                embedding = np.array(self._embedder.compute_face_descriptor(pixels, shape))
             found.append(Face(box, score, embedding))
         return found
 
@@ -48,7 +55,8 @@ def detect_faces(detector, image: Image.Image, min_score: float) -> list[tuple[t
     once so faces down to ~40 px are found; weak detections (face-like texture, which the upsampled
     pass also reports) dropped."""
     pixels = np.asarray(image.convert("RGB"))
-    rects, scores, _ = detector.run(pixels, 1 if min(image.size) < 1200 else 0, 0.0)
+    with _DLIB:
+        rects, scores, _ = detector.run(pixels, 1 if min(image.size) < 1200 else 0, 0.0)
     return [((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores) if s >= min_score]
 
 
@@ -59,7 +67,7 @@ def largest_face_box(image: Image.Image, min_score: float = 0.5) -> tuple[int, i
     return max(boxes, key=lambda b: min(b[2] - b[0], b[3] - b[1]), default=None)
 
 
-_DETECTOR = dlib.get_frontal_face_detector()  # stateless, safe to share between threads
+_DETECTOR = dlib.get_frontal_face_detector()  # shared, called under _DLIB like every dlib model
 
 
 def identity_distance(a: Face, b: Face) -> float:
