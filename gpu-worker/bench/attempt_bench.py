@@ -8,8 +8,11 @@ JSON decoding) and checks.
 Random weights never end an answer early, so each VLM answer is cut at --answer-tokens (the stated
 answer length), and the VLM is also timed on its own: prefill (the answer's first token, image
 tiles included) and the time per further token, with and without the JSON constraint. A random
-render holds no face, so the face checks are timed on the photo, which holds one, as a real
-portrait would.
+render holds no face, so the first --with-face candidates are validated as the photo, which holds
+one, as a real portrait would (--with-face 0: every candidate stopped at the face gate). The
+attempts of a row are one job's: the first describes the person from the photo, the later ones
+write from that description and the previous verdict's feedback. Each attempt prints what it asked
+of the VLM (calls, prompt tokens, decoded tokens) beside the seconds of each part.
 
     python -m bench.attempt_bench --out $OUT/attempt.json             # in gpu-worker/, on a GPU
     python -m bench.attempt_bench --tiny --size 128 --answer-tokens 16 --runs 1   # the same code on a CPU
@@ -21,14 +24,16 @@ from pathlib import Path
 
 import torch
 
-from apex_gpu_worker.checks.faces import FaceAnalyzer, identity_distance, largest_face_box
-from apex_gpu_worker.checks.image_quality import grey_stddev, high_frequency_ratio
+from apex_gpu_worker.checks.faces import FaceAnalyzer, largest_face_box
 from apex_gpu_worker.contracts.vocabulary import phrases
 from apex_gpu_worker.devices import resolve_device, resolve_dtype
 from apex_gpu_worker.diffusion.engine import GenerationRequest
 from apex_gpu_worker.diffusion.reference import prepare_reference
 from apex_gpu_worker.images import decode_rgb, encode
+from apex_gpu_worker.runtime import VLM_ANSWERS
 from apex_gpu_worker.settings import WorkerSettings
+from apex_gpu_worker.steps.prompt import PersonDescriptions, write_prompt
+from apex_gpu_worker.steps.validate import best_candidate, deterministic_checks, judge_candidates
 from apex_gpu_worker.vlm.answers import JUDGE_ANSWER, PROMPT_ANSWER
 from apex_gpu_worker.vlm.templates import render
 
@@ -36,6 +41,7 @@ from . import architectures, harness
 
 PARAMETERS = {"purpose": "professional_linkedin", "attire": "business_casual", "background": "neutral_studio",
               "vibe": "confident", "lighting": "studio_softbox"}
+BENCH_JOB = "65a1b2c3d4e5f60718293a4b"
 # What the editing model is given: random weights write no usable instruction, and every prompt is
 # padded to the text encoder's fixed length anyway.
 EDIT_PROMPT = "Change the attire to a business casual blazer and the background to a neutral studio; keep the face, hair and age."
@@ -58,6 +64,35 @@ class CountedGenerate:
         decoded = int((answers != self._pad).sum()) if self._pad is not None else answers.numel()
         self.calls.append({"rows": rows, "prompt_tokens": prompt, "answer_tokens": decoded})
         return output
+
+
+class StatedAnswers:
+    """The worker's backend, decoding (and so timed and counted) as it does; what it hands the steps
+    is an answer that meets the schema, in plausible words at every string's bound: random weights
+    cut at the stated length write no JSON the steps could read."""
+
+    FILLER = "short dark hair, brown eyes, light stubble, an oval face, a navy blazer, soft studio light; "
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def complete(self, images, instruction, schema, temperature):
+        self._backend.complete(images, instruction, schema, temperature)
+        return json.dumps(self._answer(schema))
+
+    def complete_batch(self, requests, schema, temperature):
+        self._backend.complete_batch(requests, schema, temperature)
+        return [json.dumps(self._answer(schema)) for _ in requests]
+
+    def _answer(self, schema: dict):
+        kind = schema["type"]
+        if kind == "object":
+            return {name: self._answer(value) for name, value in schema["properties"].items()}
+        if kind == "array":
+            return [self._answer(schema["items"]) for _ in range(schema["minItems"])]
+        if kind == "string":
+            return (self.FILLER * (schema["maxLength"] // len(self.FILLER) + 1))[: schema["maxLength"]].strip()
+        return True
 
 
 def attempt_counts(calls: list[dict]) -> dict:
@@ -86,33 +121,33 @@ def vlm_alone(model, processor, photo, instruction: str, long_answer: int, repea
             "prefill_seconds": harness.spread(first), "seconds_per_token": round(per_token, 5)}
 
 
-def faces_and_identity(faces: FaceAnalyzer, image, reference_face) -> float | None:
-    """What validation does with faces: detect and embed every face, then the largest one's
-    distance to the reference face."""
-    largest = max(faces.faces(image), key=lambda f: f.side, default=None)
-    return identity_distance(reference_face, largest) if largest and reference_face else None
-
-
-def attempt(settings: WorkerSettings, vlm, faces: FaceAnalyzer, reference_face, engine, photo, lora, card: dict, steps: int, size: int,
-            instructions: dict) -> dict:
-    """One attempt, step by step, as the prompt, generate and validate steps run it (S3 transfers
-    left out); seconds per part."""
-    parts = {}
-    parts["prompt_vlm"], _ = harness.timed(vlm.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)
+def attempt(settings: WorkerSettings, vlm, faces: FaceAnalyzer, reference_face, engine, photo, lora, card: dict, args,
+            descriptions: PersonDescriptions, previous: dict | None) -> tuple[dict, dict]:
+    """One attempt of a job, through the prompt and validate steps' own code (S3 transfers left
+    out): the prompt from the photo, or from the job's description once it has one; --best-of
+    candidates rendered in one call; the cheap checks on each, then one batched judgement of those
+    that cleared every gate. A random render holds no face: the first --with-face candidates are
+    the photo instead, as a real model's portraits would be. Seconds per part, and the verdict."""
+    parts, size = {}, args.size
+    payload = {"jobId": BENCH_JOB, "attempt": 1 if previous is None else 2, "parameters": PARAMETERS,
+               "referenceImageKey": "bench/photo.png", "previous": previous}
+    parts["prompt_vlm"], _ = harness.timed(write_prompt, settings, vlm, descriptions, payload, lambda: photo)
     parts["generate_frame_reference_cpu"], face = harness.timed(largest_face_box, photo, settings.face_min_score)
     reference = prepare_reference(photo, size, size, face)
-    request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=size, height=size, num_images=1, steps=steps,
+    request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=size, height=size, num_images=args.best_of, steps=card["steps"],
                                 guidance=card["guidance"], loras=[lora], references=(reference,))
     parts["generate_render"], generation = harness.timed(engine.generate, request, harness.never_cancelled)
-    parts["generate_encode_png_cpu"], png = harness.timed(encode, generation.images[0], "png", {"prompt": EDIT_PROMPT})
-    parts["validate_decode_png_cpu"], image = harness.timed(decode_rgb, png, "generated image")
-    parts["validate_image_statistics_cpu"], _ = harness.timed(lambda: (grey_stddev(image), high_frequency_ratio(image)))
-    parts["validate_faces_and_identity_cpu"], _ = harness.timed(faces_and_identity, faces, photo, reference_face)  # one face, as in a portrait
-    parts["validate_judge_vlm"], _ = harness.timed(vlm.complete, [image], instructions["judge"], JUDGE_ANSWER, 0.0)
-    return parts
+    parts["generate_encode_png_cpu"], pngs = harness.timed(lambda: [encode(i, "png", {"prompt": EDIT_PROMPT}) for i in generation.images])
+    parts["validate_decode_png_cpu"], images = harness.timed(lambda: [decode_rgb(png, "generated image") for png in pngs])
+    images = [photo] * args.with_face + images[args.with_face:]
+    parts["validate_cheap_checks_cpu"], candidates = harness.timed(
+        lambda: [(image, deterministic_checks(settings, faces, image, [reference_face], (size, size))) for image in images])
+    judged = {"jobId": BENCH_JOB, "attempt": payload["attempt"], "parameters": PARAMETERS, "prompt": EDIT_PROMPT}
+    parts["validate_judge_vlm"], verdicts = harness.timed(judge_candidates, settings, vlm, candidates, judged)
+    return parts, verdicts[best_candidate(verdicts)]
 
 
-def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm, faces: FaceAnalyzer, photo, instructions: dict,
+def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm, faces: FaceAnalyzer, photo,
                            counted: CountedGenerate) -> dict:
     card = architectures.DIFFUSION_MODELS[model]
     pipe = architectures.diffusion_pipeline(model, device, dtype, args.tiny_dir, full_size=not args.tiny)
@@ -122,20 +157,25 @@ def measure_portrait_model(model: str, args, device: str, dtype, work: Path, vlm
     # Validation embeds the job's reference face once (then cached for every attempt): timed apart.
     reference_seconds, found = harness.timed(faces.faces, photo)
     reference_face = max(found, key=lambda f: f.side, default=None)
-    warmup_request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=args.size, height=args.size, num_images=1,
+    warmup_request = GenerationRequest(prompt=EDIT_PROMPT, seed=5, width=args.size, height=args.size, num_images=args.best_of,
                                        steps=args.warmup_steps, guidance=card["guidance"], loras=[loras[0]],
                                        references=(prepare_reference(photo, args.size, args.size, None),))
     warmup, _ = harness.timed(engine.generate, warmup_request, harness.never_cancelled)  # compiles; the VLM is warm already
     counted.calls.clear()
-    attempts, counts = [], []
+    # The attempts of one job: the first describes the person, each later one has the previous feedback.
+    attempts, counts, judgements, previous, descriptions = [], [], [], None, PersonDescriptions()
     for lora in loras[1:]:
         before = len(counted.calls)
-        attempts.append(attempt(settings, vlm, faces, reference_face, engine, photo, lora, card, card["steps"], args.size, instructions))
+        parts, verdict = attempt(settings, StatedAnswers(vlm), faces, reference_face, engine, photo, lora, card, args, descriptions, previous)
+        attempts.append(parts)
         counts.append(attempt_counts(counted.calls[before:]))
+        judgements.append(verdict["judgement"]["status"])
+        previous = {"prompt": EDIT_PROMPT, "feedback": verdict["feedback"]}
     mean = {part: round(sum(a[part] for a in attempts) / len(attempts), 3) for part in attempts[0]}
     gpu = sum(seconds for part, seconds in mean.items() if not part.endswith("_cpu"))
     row = {"portrait_model": model, "class": type(pipe).__name__, "size": args.size, "steps": card["steps"],
-           "answer_tokens_stated": args.answer_tokens, "vlm_answers": counted.calls,
+           "answer_tokens_stated": args.answer_tokens, "vlm_answers": list(counted.calls),
+           "best_of": args.best_of, "with_face": args.with_face, "runs_best_judgement": judgements,
            "parts_seconds_mean": mean, "runs_vlm_counts": counts, "runs_total_seconds": [round(sum(a.values()), 3) for a in attempts],
            "runs_parts_seconds": [{part: round(seconds, 3) for part, seconds in a.items()} for a in attempts],
            "gpu_seconds": round(gpu, 3), "cpu_seconds": round(sum(mean.values()) - gpu, 3),
@@ -155,13 +195,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--lora-rank", type=int, default=128)
+    parser.add_argument("--best-of", type=int, default=1, choices=range(1, 5), help="candidates rendered per attempt")
+    parser.add_argument("--with-face", type=int, default=1, help="candidates validated as the photo (a face), as a real model's would be")
     args = parser.parse_args(argv)
+    if not 0 <= args.with_face <= args.best_of:
+        parser.error("--with-face counts candidates: 0 to --best-of")
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)
     contracts = WorkerSettings().contracts_dir
     instructions = {"prompt": render("prompt_edit", **phrases(contracts, PARAMETERS), previous=""),
                     "judge": render("judge", prompt=EDIT_PROMPT, **phrases(contracts, PARAMETERS))}
-    results = harness.Results(args.out, bench="attempt", lora_slots=1, best_of=1)
+    results = harness.Results(args.out, bench="attempt", lora_slots=1, best_of=args.best_of, with_face=args.with_face)
     harness.start_fresh()
     model, processor = architectures.vlm(device, dtype, args.tiny_dir, full_size=not args.tiny)
     photo = harness.reference_photo(args.size)
@@ -169,7 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
     counted = CountedGenerate(model, processor.tokenizer.pad_token_id)
     first_token = harness.resident_vlm(model, processor, max_new_tokens=1)
     vlm = harness.resident_vlm(model, processor, max_new_tokens=args.answer_tokens)
-    # Warm-up: each question's first answer also compiles its JSON grammar (once per process).
+    # As the worker does at start (runtime.warm_up): every grammar compiled before the first answer.
+    warm_seconds, _ = harness.timed(vlm.warm, VLM_ANSWERS["prompt"] + VLM_ANSWERS["validate"])
     first_calls = {question: round(harness.timed(vlm.complete, [photo], instructions[question], schema, 0.0)[0], 3)
                    for question, schema in (("prompt", PROMPT_ANSWER), ("judge", JUDGE_ANSWER))}
     first = [harness.timed(first_token.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)[0] for _ in range(2)]
@@ -177,14 +222,14 @@ def main(argv: list[str] | None = None) -> dict:
     answered = counted.calls[-1]["answer_tokens"]
     results.add({"vlm": "worker backend, JSON-constrained (the prompt step's question)", "prompt_tokens": counted.calls[-1]["prompt_tokens"],
                  "answer_tokens": answered, "first_token_seconds": harness.spread(first), "answer_seconds": harness.spread(full),
-                 "first_answer_per_question_seconds": first_calls,
+                 "grammars_warm_seconds": round(warm_seconds, 3), "first_answer_per_question_seconds": first_calls,
                  "seconds_per_token": round((sum(full) - sum(first)) / len(full) / max(1, answered - 1), 5),
                  "vlm_memory_gib": harness.peak_memory_gib()})
     faces = FaceAnalyzer(WorkerSettings().face_min_score)
     with tempfile.TemporaryDirectory(prefix="attempt-bench-") as work:
         for portrait_model in args.portrait_models.split(","):
             harness.start_fresh()  # the VLM stays resident, and in the peak
-            results.add(measure_portrait_model(portrait_model, args, device, dtype, Path(work), vlm, faces, photo, instructions, counted))
+            results.add(measure_portrait_model(portrait_model, args, device, dtype, Path(work), vlm, faces, photo, counted))
     print(json.dumps({"attempt_seconds": {r["portrait_model"]: r["attempt_seconds"] for r in results.data["rows"] if "portrait_model" in r}}))
     return results.data
 

@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 
 from bullmq import AbortSignal, Job
+from PIL import Image
 
 from ..checks.faces import Face, FaceAnalyzer
 from ..checks.image_quality import grey_stddev, high_frequency_ratio
@@ -148,6 +149,18 @@ def best_candidate(verdicts: list[ValidateResult]) -> int:
                                                     verdicts[i]["score"], -i))
 
 
+def judge_candidates(settings: WorkerSettings, vlm: VlmBackend, candidates: list[tuple[Image.Image, list[Check]]],
+                     payload: ValidateInput) -> list[ValidateResult]:
+    """Each candidate's verdict from its image and its deterministic checks, which ran first: the
+    VLM sees only the candidates that cleared every gate, all of them in one batched judgement."""
+    gates = [failed_gates(settings, checks) for _, checks in candidates]
+    judged = [image for (image, _), failed in zip(candidates, gates) if not failed]
+    instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
+    answers = iter(ask_json_batch(vlm, [([image], instruction) for image in judged], JUDGE_ANSWER))
+    return [unjudged_verdict(settings, checks, failed) if failed else judged_verdict(settings, checks, next(answers))
+            for (_, checks), failed in zip(candidates, gates)]
+
+
 def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend, faces: FaceAnalyzer,
                   references: ReferenceFaces | None = None) -> StepProcessor[ValidateInput, ValidateResult]:
     references = references or ReferenceFaces(store, faces)
@@ -162,15 +175,8 @@ def validate_step(settings: WorkerSettings, store: ObjectStore, vlm: VlmBackend,
             reference_faces = identity_faces(await asyncio.to_thread(store.get_bytes, payload["identityEmbeddingsKey"]))
         else:
             reference_faces = [await asyncio.to_thread(references.largest, key) for key in reference_keys(payload)]
-        # The cheap checks first, for every candidate; the VLM sees only those that cleared every
-        # gate, all of them in one batched judgement.
         candidates = [await checked(key, reference_faces, payload) for key in payload["imageKeys"]]
-        gates = [failed_gates(settings, checks) for _, checks in candidates]
-        judged = [image for (image, _), failed in zip(candidates, gates) if not failed]
-        instruction = render("judge", prompt=payload["prompt"], **phrases(settings.contracts_dir, payload["parameters"]))
-        answers = iter(await asyncio.to_thread(ask_json_batch, vlm, [([image], instruction) for image in judged], JUDGE_ANSWER))
-        verdicts = [unjudged_verdict(settings, checks, failed) if failed else judged_verdict(settings, checks, next(answers))
-                    for (_, checks), failed in zip(candidates, gates)]
+        verdicts = await asyncio.to_thread(judge_candidates, settings, vlm, candidates, payload)
         best = best_candidate(verdicts)
         return {**verdicts[best], "best": best,
                 "candidates": [{**v, "imageKey": key} for v, key in zip(verdicts, payload["imageKeys"])]}
