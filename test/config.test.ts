@@ -15,4 +15,26 @@ describe('config', () => {
     expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '' }).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
     expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
   });
+
+  it.each([
+    ['', {}],
+    ['{}', {}],
+    ['{"acme": {"weight": 2}}', { acme: { weight: 2 } }],
+    ['{"acme": {"inFlight": 50, "budgetUnits": 0}, "globex": {"budgetUnits": 5000000}}', { acme: { inFlight: 50, budgetUnits: 0 }, globex: { budgetUnits: 5000000 } }],
+  ])('accepts the per-tenant limits TENANT_LIMITS=%s', (value, parsed) => {
+    expect(loadConfig({ TENANT_LIMITS: value }).TENANT_LIMITS).toEqual(parsed);
+  });
+
+  it.each([
+    ['acme=2', /must be JSON/],
+    ['{"acme": {"weight": 0}}', /TENANT_LIMITS/],
+    ['{"acme": {"weight": 2.5}}', /TENANT_LIMITS/],
+    ['{"acme": {"inFlight": -1}}', /TENANT_LIMITS/],
+    ['{"acme": {"budget": 100}}', /TENANT_LIMITS/],
+    ['{"acme": 2}', /TENANT_LIMITS/],
+    ['[1]', /TENANT_LIMITS/],
+  ])('refuses TENANT_LIMITS=%s naming the variable', (value, message) => {
+    expect(() => loadConfig({ TENANT_LIMITS: value })).toThrow(message);
+    expect(() => loadConfig({ TENANT_LIMITS: value })).toThrow(/TENANT_LIMITS/);
+  });
 });
