@@ -1,7 +1,9 @@
+import express from 'express';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpServer } from '../src/api/httpServer';
+import { uploadGate } from '../src/api/uploadGate';
 import { QueueName } from '../src/flows/queues';
 import { deliver } from '../src/flows/webhooks/delivery';
 import { queueWebhook } from '../src/flows/webhooks/notify';
@@ -112,6 +114,44 @@ describe('fair shares of upload and delivery places between tenants', () => {
         await close(server);
       }
     });
+  });
+
+  it("a freed upload place goes to the oldest waiting upload whose tenant is under its share, not to an older one of a tenant at its share", async () => {
+    const entered: { tenant: string; done: () => void }[] = [];
+    const app = express();
+    const tenantOf = (req: express.Request) => String(req.headers['x-tenant']);
+    app.post('/upload', uploadGate({ concurrency: 2, queue: 4, perTenant: { concurrency: 1, queue: 2 } }, tenantOf), (req, res) => {
+      entered.push({ tenant: tenantOf(req), done: () => res.json({ ok: true }) });
+    });
+    const server = http.createServer(app);
+    const port = await listen(server);
+    const post = (tenant: string) => fetch(`http://127.0.0.1:${port}/upload`, { method: 'POST', headers: { 'x-tenant': tenant } });
+    const enteredCount = async (n: number) => {
+      for (let i = 0; i < 500 && entered.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50)); // and no more than n
+      expect(entered.length).toBe(n);
+    };
+    try {
+      const answers = [post('a')];
+      await enteredCount(1);
+      answers.push(post('a')); // waits: a holds its one place
+      await new Promise((r) => setTimeout(r, 50));
+      answers.push(post('b'));
+      await enteredCount(2);
+      answers.push(post('b')); // waits behind a's older one
+      await new Promise((r) => setTimeout(r, 50));
+      entered[1].done(); // b's place frees: a is still at its share, so b's waiting upload takes it
+      await enteredCount(3);
+      expect(entered.map((e) => e.tenant)).toEqual(['a', 'b', 'b']);
+      entered[0].done();
+      await enteredCount(4);
+      expect(entered[3].tenant).toBe('a');
+      entered[2].done();
+      entered[3].done();
+      expect((await Promise.all(answers)).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    } finally {
+      await close(server);
+    }
   });
 
   describe('webhook deliveries', () => {
