@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lora-rank", type=int, default=128)
     parser.add_argument("--best-of", type=int, default=1, choices=range(1, 5), help="candidates rendered per attempt")
     parser.add_argument("--with-face", type=int, default=1, help="candidates validated as the photo (a face), as a real model's would be")
+    parser.add_argument("--vlm-compile", action="store_true", help="as APEX_GPU_VLM_COMPILE: static KV cache and CUDA graphs (CUDA only)")
     args = parser.parse_args(argv)
     if not 0 <= args.with_face <= args.best_of:
         parser.error("--with-face counts candidates: 0 to --best-of")
@@ -212,9 +213,11 @@ def main(argv: list[str] | None = None) -> dict:
     results.add({"vlm": "alone, no JSON constraint", **vlm_alone(model, processor, photo, instructions["prompt"], args.per_token_sample, 2)})
     counted = CountedGenerate(model, processor.tokenizer.pad_token_id)
     first_token = harness.resident_vlm(model, processor, max_new_tokens=1)
-    vlm = harness.resident_vlm(model, processor, max_new_tokens=args.answer_tokens)
-    # As the worker does at start (runtime.warm_up): every grammar compiled before the first answer.
+    vlm = harness.resident_vlm(model, processor, max_new_tokens=args.answer_tokens, compile=args.vlm_compile)
+    # As the worker does at start (runtime.warm_up): every grammar (and compiled decoding) built before the first answer.
+    graphs_before = harness.compiled_graphs()
     warm_seconds, _ = harness.timed(vlm.warm, VLM_ANSWERS["prompt"] + VLM_ANSWERS["validate"])
+    warm_graphs = harness.compiled_graphs() - graphs_before
     first_calls = {question: round(harness.timed(vlm.complete, [photo], instructions[question], schema, 0.0)[0], 3)
                    for question, schema in (("prompt", PROMPT_ANSWER), ("judge", JUDGE_ANSWER))}
     first = [harness.timed(first_token.complete, [photo], instructions["prompt"], PROMPT_ANSWER, 0.0)[0] for _ in range(2)]
@@ -222,7 +225,9 @@ def main(argv: list[str] | None = None) -> dict:
     answered = counted.calls[-1]["answer_tokens"]
     results.add({"vlm": "worker backend, JSON-constrained (the prompt step's question)", "prompt_tokens": counted.calls[-1]["prompt_tokens"],
                  "answer_tokens": answered, "first_token_seconds": harness.spread(first), "answer_seconds": harness.spread(full),
-                 "grammars_warm_seconds": round(warm_seconds, 3), "first_answer_per_question_seconds": first_calls,
+                 "vlm_compile": args.vlm_compile, "warm_seconds": round(warm_seconds, 3), "warm_graphs": warm_graphs,
+                 "graphs_compiled_after_warm": harness.compiled_graphs() - graphs_before - warm_graphs,
+                 "first_answer_per_question_seconds": first_calls,
                  "seconds_per_token": round((sum(full) - sum(first)) / len(full) / max(1, answered - 1), 5),
                  "vlm_memory_gib": harness.peak_memory_gib()})
     faces = FaceAnalyzer(WorkerSettings().face_min_score)

@@ -122,12 +122,12 @@ def resident_engine(settings: WorkerSettings, pipe, name: str, folder: Path, edi
         return DiffusionEngine(settings, str(folder), editing=editing)
 
 
-def resident_vlm(model, processor, max_new_tokens: int) -> TransformersBackend:
+def resident_vlm(model, processor, max_new_tokens: int, compile: bool = False) -> TransformersBackend:
     """The worker's in-process VLM backend (constrained JSON decoding included) around a model
-    already in memory."""
+    already in memory; `compile`: as with APEX_GPU_VLM_COMPILE (CUDA only)."""
     with mock.patch.object(transformers_backend, "AutoProcessor", SimpleNamespace(from_pretrained=lambda name: processor)), \
             mock.patch.object(transformers_backend, "AutoModelForImageTextToText", SimpleNamespace(from_pretrained=lambda name, dtype: model)):
-        return TransformersBackend("resident", str(model.device), model.dtype, max_new_tokens)
+        return TransformersBackend("resident", str(model.device), model.dtype, max_new_tokens, compile=compile)
 
 
 def random_lora_layers(transformer, rank: int, seed: int, strength: float = 0.25) -> dict[str, torch.Tensor]:
