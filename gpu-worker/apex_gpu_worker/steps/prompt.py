@@ -3,7 +3,8 @@ edit instruction (what to change, what to keep) for an image-editing model, or a
 person and the portrait for a text-to-image model. The previous attempt's validation feedback
 refines it. What the photo tells is the same in every attempt of a job: the first attempt looks at
 the photo and describes the person (the answer's subject), a later one on the same worker writes
-from that description and the feedback, without the photo (a fifth of the tokens to prefill)."""
+from that description and the feedback, without the photo (with SmolVLM about 1,400 of the first
+question's 2,000 prompt tokens) and without writing the description again."""
 
 import asyncio
 import threading
