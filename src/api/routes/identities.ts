@@ -215,16 +215,18 @@ export function identitiesRouter(deps: Deps): Router {
       // Checked under a prefix of its own, deleted whatever the answer: a check keeps nothing.
       const checkId = new Types.ObjectId().toHexString();
       const [stored] = await storeIdentityPhotos(deps.objects, checkId, [photo]);
+      let check;
       try {
-        const [check] = await checkIdentityPhotos(deps, checkId, [stored.key]);
-        res.json({ accepted: check.accepted, reason: check.reason ?? null, face_box: check.faceBox ?? null });
+        [check] = await checkIdentityPhotos(deps, checkId, [stored.key]);
       } catch (err) {
         if (!(err instanceof PhotoCheckUnavailable)) throw err;
         res.setHeader('Retry-After', '30');
         throw new ApiError(503, 'face_check_unavailable', 'the photo could not be checked for faces right now; retry in a minute');
       } finally {
+        // Before the answer: once the caller has it, nothing of the photo is left.
         await deps.objects.deletePrefix(identityObjectsPrefix(checkId));
       }
+      res.json({ accepted: check.accepted, reason: check.reason ?? null, face_box: check.faceBox ?? null });
     } catch (err) {
       next(err);
     }
