@@ -108,7 +108,7 @@ describe('fair dispatch of GPU steps between tenants', () => {
       let step;
       for (let i = 0; i < 400 && !(step = await generate.getJob(stepJobId(res.body.job_id, 'generate', 1))); i++) await new Promise((r) => setTimeout(r, 25));
       expect(step?.opts.priority).toBe(1);
-      expect(await stack.redis.zrange(tenantGpuWorkKey(stack.config.QUEUE_PREFIX, 'painter'), 0, -1)).toEqual([`${generate.name}/${step!.id}`]);
+      expect(await stack.redis.zrange(tenantGpuWorkKey(stack.config.QUEUE_PREFIX, 'painter'), '0', '-1')).toEqual([`${generate.name}/${step!.id}`]);
     } finally {
       await gpu.close();
       connection.disconnect();
