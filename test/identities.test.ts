@@ -1,5 +1,9 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { eraseTenant } from '../src/flows/erasure/tenantErasure';
 import { appendJobEvent } from '../src/flows/jobEvents';
 import { cancelledKey } from '../src/flows/redisKeys';
 import { createApiKey } from '../src/store/apiKeyModel';
@@ -24,7 +28,8 @@ describe('identities', () => {
   beforeAll(async () => {
     stack = await startStack({
       // 'frugal' may spend 1,000 GPU units an hour: one default identity (identityCost: 792), not two.
-      config: { AUTH_MODE: 'required', TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }) },
+      config: { AUTH_MODE: 'required', TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }), WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
+      notifier: true,
       gpu: {
         train_identity: async (input, job: Job) => {
           if (!holdTraining.has(input.identityId)) return stack.gpu!.defaults.train_identity(input, job);
@@ -274,6 +279,55 @@ describe('identities', () => {
     }
     await request(stack.app).post(`/identities/${held}/cancel`).set('Authorization', auth);
     await waitFor(held, ['cancelled']);
+  });
+
+  it('tells its webhook how it ended and records the delivery', async () => {
+    const bodies: string[] = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => (bodies.push(body), res.end()));
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+      const res = await post(await photos(4), { name: 'Hooked', webhook_url: url });
+      expect(res.status).toBe(202);
+      const id = res.body.identity_id;
+      await waitFor(id, ['ready']);
+      for (let i = 0; i < 200 && bodies.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(bodies.map((b) => JSON.parse(b))).toEqual([expect.objectContaining({ type: 'identity.ready', data: { identity_id: id, status: 'ready' } })]);
+      let deliveries = (await get(`/identities/${id}/deliveries`)).body;
+      for (let i = 0; i < 100 && deliveries.deliveries.length === 0; i++) deliveries = (await get(`/identities/${id}/deliveries`)).body;
+      expect(deliveries).toMatchObject({ identity_id: id, deliveries: [{ type: 'identity.ready', status: 200 }] });
+      const wrongEvent = await post(await photos(4), { name: 'Hooked', webhook_url: url, webhook_events: 'job.completed,identity.bogus' });
+      expect([wrongEvent.status, wrongEvent.body.error.field]).toEqual([400, 'webhook_events']);
+    } finally {
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+
+  it('erases an identity in training on DELETE: its training is cancelled first and nothing of it is left', async () => {
+    const id = (await post(await photos(4), { name: 'Erased mid-training' })).body.identity_id;
+    holdTraining.add(id);
+    await waitFor(id, ['training']);
+    expect((await request(stack.app).delete(`/identities/${id}`).set('Authorization', auth)).status).toBe(204);
+    expect((await get(`/identities/${id}`)).status).toBe(404);
+    // The held trainer stops once it sees the cancel; then nothing of the identity is written any more.
+    for (let i = 0; i < 100 && (await stack.objects.list(`identities/${id}/`, 10)).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await stack.objects.list(`identities/${id}/`, 10)).toEqual([]);
+    expect(stack.gpu!.callsFor(id, 'evaluate_identity')).toEqual([]);
+    expect(await IdentityModel.exists({ _id: id })).toBeNull();
+  });
+
+  it('erases a tenant\'s identities with the tenant', async () => {
+    const leaving = `Bearer ${(await createApiKey('leaving')).key}`;
+    const id = (await post(await photos(4), { name: 'Leaving' }, leaving)).body.identity_id;
+    for (let i = 0; i < 200 && (await IdentityModel.findById(id).lean<{ status: string }>())?.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 50));
+    const erased = await eraseTenant({ config: stack.config, redis: stack.redis, objects: stack.objects, queues: stack.queues }, 'leaving', 'tenant');
+    expect(erased.erased.identity).toBe(1);
+    expect(await IdentityModel.exists({ _id: id })).toBeNull();
+    expect(await stack.objects.list(`identities/${id}/`, 10)).toEqual([]);
   });
 
   it('erases everything of an identity on DELETE: nothing of it is left in S3, MongoDB or Redis; its portraits stay', async () => {
