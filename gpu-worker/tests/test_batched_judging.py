@@ -3,7 +3,6 @@ the verdicts that one answer at a time gives (greedy, the tiny SmolVLM, fixed we
 requests to an OpenAI-compatible server (a real HTTP server here, which answers only once every
 request of the batch is in hand)."""
 
-import io
 import json
 
 import pytest
@@ -19,6 +18,7 @@ from apex_gpu_worker.vlm.openai_backend import OpenAIBackend
 from apex_gpu_worker.vlm.transformers_backend import TransformersBackend
 from support.chat_server import ChatServer
 from support.counting_vlm import CountingVlm
+from support.images import png
 from support.queue_runs import JOB_ID, PARAMETERS
 
 ASTRONAUT = Image.fromarray(data.astronaut()).resize((256, 256))
@@ -48,12 +48,6 @@ def test_a_batched_generate_answers_as_one_at_a_time_does(smolvlm):
     batched = ask_json_batch(smolvlm, requests, JUDGE_ANSWER)
     assert batched == [ask_json(smolvlm, images, instruction, JUDGE_ANSWER) for images, instruction in requests]
     assert len({json.dumps(answer, sort_keys=True) for answer in batched}) > 1  # the images' answers differ: rows are not mixed up
-
-
-def png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 async def test_validation_judges_its_candidates_in_one_call_with_the_verdicts_one_at_a_time_gives(settings, store, smolvlm):

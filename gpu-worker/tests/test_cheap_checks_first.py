@@ -3,8 +3,6 @@
 says the judgement was skipped and why, and its feedback is the failed checks. Through a real queue,
 the real S3 server and the tiny in-process VLM, with a spy counting what the VLM is shown."""
 
-import io
-
 import pytest
 from PIL import Image
 from skimage import data
@@ -13,16 +11,11 @@ from apex_gpu_worker.checks.faces import FaceAnalyzer
 from apex_gpu_worker.runtime import WorkerRuntime, build_vlm
 from apex_gpu_worker.steps.validate import validate_step
 from support.counting_vlm import CountingVlm
+from support.images import png
 from support.queue_runs import JOB_ID, PARAMETERS, run_step
 
 REFERENCE = f"jobs/{JOB_ID}/reference.png"
 NO_FACE = f"jobs/{JOB_ID}/coffee.png"
-
-
-def png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture

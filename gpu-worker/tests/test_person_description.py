@@ -3,8 +3,6 @@ and describes the person, the job's later attempts write from that description a
 without the photo. Through a real queue, the real S3 server and the tiny in-process VLM, with a spy
 on what the VLM is shown."""
 
-import io
-
 import pytest
 from PIL import Image
 from skimage import data
@@ -12,6 +10,7 @@ from skimage import data
 from apex_gpu_worker.runtime import WorkerRuntime, build_vlm
 from apex_gpu_worker.steps.prompt import PersonDescriptions, prompt_step
 from support.counting_vlm import CountingVlm
+from support.images import png
 from support.queue_runs import JOB_ID, PARAMETERS, run_step
 
 REFERENCE = f"jobs/{JOB_ID}/reference.png"
@@ -20,9 +19,7 @@ OTHER_JOB = "65a1b2c3d4e5f60718293a4c"
 
 @pytest.fixture
 async def prompt_worker(settings, store):
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, format="PNG")
-    store.put_bytes(REFERENCE, buffer.getvalue(), "image/png")
+    store.put_bytes(REFERENCE, png(Image.fromarray(data.astronaut())), "image/png")
     vlm, descriptions = CountingVlm(build_vlm(settings)), PersonDescriptions()
     runtime = await WorkerRuntime.start(settings, {"prompt": prompt_step(settings, store, vlm, descriptions)})
     yield vlm, descriptions

@@ -3,7 +3,6 @@
 log; its jobs then compile none. Counted, not timed: the in-process backend counts the grammars it
 has compiled."""
 
-import io
 import logging
 
 from PIL import Image
@@ -12,6 +11,7 @@ from skimage import data
 from apex_gpu_worker import runtime
 from apex_gpu_worker.contracts.steps import step_catalogue
 from apex_gpu_worker.runtime import VLM_ANSWERS, WorkerRuntime, build_processors
+from support.images import png
 from support.queue_runs import JOB_ID, PARAMETERS, run_step
 
 REFERENCE = f"jobs/{JOB_ID}/reference.png"
@@ -25,9 +25,7 @@ def test_every_step_of_the_vlm_pool_names_the_answers_it_asks_for(settings):
 
 
 async def test_grammars_are_compiled_before_the_first_job_and_no_job_compiles_one(settings, store, monkeypatch, caplog):
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, format="PNG")
-    store.put_bytes(REFERENCE, buffer.getvalue(), "image/png")
+    store.put_bytes(REFERENCE, png(Image.fromarray(data.astronaut())), "image/png")
     built = []
     monkeypatch.setattr(runtime, "build_vlm", lambda s, real=runtime.build_vlm: built.append(real(s)) or built[-1])
     with caplog.at_level(logging.INFO, logger="apex_gpu_worker"):
