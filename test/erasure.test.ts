@@ -336,6 +336,8 @@ describe('erasure: DELETE, the erasure log and its replay, tenant erasure', () =
     expect(keys.stdout).toMatch(/erased tenant initech: 1 keys, 1 schedules, 0 batches, 1 jobs, 1 generations, 1 inbox photos/);
     expect((await api().get('/jobs').set('Authorization', initech)).status).toBe(401);
     for (const id of [job, generation, schedule]) expect(await traces(id)).toEqual([]);
+    // Its GPU budget's and GPU dispatch's counts name it too (its generation was charged).
+    expect(await stack.redis.keys(`${stack.config.QUEUE_PREFIX}:gpu-*:initech*`)).toEqual([]);
     expect(await dumpMongo()).not.toContain('initech');
     expect(await stack.objects.list('inbox/initech/', 10)).toEqual([]);
     expect(await stack.queues.get('schedule').getJobScheduler(schedule)).toBeUndefined();

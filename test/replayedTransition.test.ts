@@ -28,7 +28,7 @@ describe('a replayed workflow transition', () => {
       await commitWorkflowTransaction(tx);
     }
 
-    expect(await stepQueue.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 1, active: 0, delayed: 0 });
+    expect(await stepQueue.getJobCounts('prioritized', 'waiting', 'active', 'delayed')).toEqual({ prioritized: 1, waiting: 0, active: 0, delayed: 0 });
     expect(await parent.getDependenciesCount({ unprocessed: true })).toEqual({ unprocessed: 1 });
     expect(await stack.redis.zrange(stepDeadlinesKey(stack.config.QUEUE_PREFIX), '0', '-1')).toEqual(['prompt/replayed-a1-prompt']);
   });

@@ -32,8 +32,8 @@ export const ERROR_CODES = {
   409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules', 'identity_not_ready'],
   413: ['file_too_large', 'image_too_large', 'field_too_large'],
   415: ['multipart_required', 'unsupported_image_type', 'unsupported_charset', 'unsupported_content_encoding'],
-  422: ['idempotency_key_reused', 'photo_refused'],
-  429: ['rate_limited', 'too_many_streams', 'too_many_failed_auth'],
+  422: ['idempotency_key_reused', 'photo_refused', 'gpu_cost_too_high', 'over_gpu_budget', 'schedule_over_gpu_budget'],
+  429: ['rate_limited', 'too_many_streams', 'too_many_failed_auth', 'gpu_budget_exhausted', 'upload_share_busy'],
   500: ['internal_error'],
   503: ['dependency_unavailable', 'server_busy', 'face_check_unavailable'],
 } as const;
@@ -204,7 +204,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         operationId: 'createSchedule',
         summary: 'Run a batch on a cron pattern in a time zone; inbox photos are taken once each (by key and ETag)',
         requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(ScheduleRequest, { io: 'input' }) } } },
-        responses: { 201: json(ScheduleView, 'created, with its next run'), ...errors(400, 409, 413, ...authErrors) },
+        responses: { 201: json(ScheduleView, 'created, with its next run'), ...errors(400, 409, 413, 422, ...authErrors) },
       },
       get: { operationId: 'listSchedules', summary: "The caller's schedules", responses: { 200: json(ScheduleList, 'all of them'), ...errors(...authErrors) } },
     },
@@ -284,7 +284,7 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
       post: { operationId: 'cancelJob', summary: 'Cancel a pending or running job', parameters: [idParam], responses: { 202: json(JobAccepted, 'cancelling'), ...errors(400, 404, 409, ...authErrors) } },
     },
     '/jobs/{id}/retry': {
-      post: { operationId: 'retryJob', summary: 'Start a new attempt cycle for a failed or failed_validation job (history kept)', parameters: [idParam], responses: { 202: json(JobAccepted, 'retrying'), ...errors(400, 404, 409, ...authErrors) } },
+      post: { operationId: 'retryJob', summary: 'Start a new attempt cycle for a failed or failed_validation job (history kept)', parameters: [idParam], responses: { 202: json(JobAccepted, 'retrying'), ...errors(400, 404, 409, 422, ...authErrors) } },
     },
     '/jobs/{id}/deliveries': {
       get: { operationId: 'jobWebhookDeliveries', summary: 'Every webhook delivery attempt of the job', parameters: [idParam], responses: { 200: json(deliveryList('job'), 'attempts, oldest first'), ...errors(400, 404, ...authErrors) } },

@@ -4,7 +4,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ApiKeyModel, markKeysIssued } from '../../store/apiKeyModel';
 import { ScheduleModel } from '../../store/scheduleModel';
 import { QueueName } from '../queues';
-import { eventStreamLeasesKey, scheduleLockKey } from '../redisKeys';
+import { eventStreamLeasesKey, gpuBudgetKey, scheduleLockKey, tenantGpuWorkKey } from '../redisKeys';
 import { appendErasures } from './erasureLog';
 import { eraseRedisTraces } from './redisTraces';
 import { nowOf, streamsSince, type ErasureDeps, type ErasureTrigger, type ResourceKind } from './erasureTarget';
@@ -52,7 +52,10 @@ export async function eraseTenant(deps: ErasureDeps, tenant: string, trigger: Er
     await deps.objects.deleteKeys(restored);
     result.inboxPhotos = restored.length;
   }
-  await deps.redis.del(eventStreamLeasesKey(deps.config.QUEUE_PREFIX, tenant), scheduleLockKey(deps.config.QUEUE_PREFIX, tenant));
+  // Its counts of GPU steps in flight and of GPU units spent in this budget window (earlier windows' have expired) go too.
+  const budgetWindow = Math.floor(Date.now() / (deps.config.GPU_BUDGET_WINDOW_S * 1000));
+  const prefix = deps.config.QUEUE_PREFIX;
+  await deps.redis.del(eventStreamLeasesKey(prefix, tenant), scheduleLockKey(prefix, tenant), tenantGpuWorkKey(prefix, tenant), gpuBudgetKey(prefix, tenant, budgetWindow));
   return result;
 }
 
