@@ -22,11 +22,16 @@ import { tenantLimits } from './tenantLimits';
  * (docs/benchmarks.md, bench:fairness). The admission layer is kept for the one thing priorities
  * cannot do, a per-tenant cap on steps in flight (`inFlight`): a step over it is not queued yet.
  *
+ * Within one tenant the order is by count, not strictly first-in first-out: once some of its steps
+ * have ended, its next step's priority is lower than that of its older steps queued deep in a flood
+ * (a portrait's later steps go ahead of another portrait's first), which only reorders its own work.
+ *
  * The count is a sorted set per tenant (member `<queue>/<stepJobId>`, score when it was queued),
  * added by the script that admits the step (and again, idempotently, by the transaction that
- * queues it) and removed by the transaction that folds its outcome; a replay adds the same member. A member left behind (its workflow erased
- * while the step waited) is dropped a day after it was queued, longer than any step's deadline,
- * and an idle tenant's set expires a day after its last step.
+ * queues it) and removed by the transaction that folds its outcome; a replay adds the same member.
+ * A member left behind (its workflow erased while the step waited) is dropped a day after it was
+ * queued, longer than the default deadlines of every step, and an idle tenant's set expires a day
+ * after its last step.
  */
 
 /** A member queued this long ago is a leftover: any step's watchdog released it long before. */
