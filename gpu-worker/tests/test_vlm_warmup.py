@@ -1,9 +1,13 @@
 """The worker compiles the JSON grammar of every answer its VLM steps ask for before it takes a job
 (the first answer of each kind used to compile it, 10-15 s on a full-size model), and says so in its
-log; its jobs then compile none. Counted, not timed: the in-process backend counts the grammars it
-has compiled."""
+log (the real process logs it before it says it is ready); its jobs then compile none. Counted,
+not timed: the in-process backend counts the grammars it has compiled."""
 
+import asyncio
+import json
 import logging
+import signal
+import sys
 
 from PIL import Image
 from skimage import data
@@ -13,6 +17,7 @@ from apex_gpu_worker.contracts.steps import step_catalogue
 from apex_gpu_worker.runtime import VLM_ANSWERS, WorkerRuntime, build_processors
 from support.images import png
 from support.queue_runs import JOB_ID, PARAMETERS, run_step
+from test_worker_process import worker_env
 
 REFERENCE = f"jobs/{JOB_ID}/reference.png"
 
@@ -53,3 +58,23 @@ async def test_grammars_are_compiled_before_the_first_job_and_no_job_compiles_on
 def test_a_process_without_vlm_steps_loads_no_vlm_to_warm(settings, monkeypatch):
     monkeypatch.setattr(runtime, "build_vlm", lambda s: (_ for _ in ()).throw(AssertionError("the VLM was loaded")))
     assert set(build_processors(settings, ("prepare_identity",))) == {"prepare_identity"}
+
+
+async def test_the_worker_process_logs_its_warm_up_before_it_is_ready(settings):
+    env = {**worker_env(settings), "APEX_GPU_VLM_MODEL": settings.vlm_model, "APEX_GPU_VLM_MAX_NEW_TOKENS": "4096"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "apex_gpu_worker", "--role", "vlm", "--queues", "prompt,validate",
+                                                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    lines = []
+    try:
+        async for line in proc.stderr:
+            lines.append(line.decode())
+            if "GPU worker ready" in lines[-1]:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 60)
+    warmed = [i for i, line in enumerate(lines) if "VLM warmed before the first job" in line]
+    ready = [i for i, line in enumerate(lines) if "GPU worker ready" in line]
+    assert warmed and ready and warmed[0] < ready[0], "".join(lines[-20:])
+    logged = json.loads(lines[warmed[0]])
+    assert (logged["answers"], logged["grammars_compiled"]) == (3, 3)  # the prompt's two answers and the judgement
