@@ -36,6 +36,18 @@ def test_the_portrait_bench_renders_each_editing_model_with_a_new_identity_lora_
     assert all(seconds > 0 for row in (compiled, eager) for seconds in row["lora_load_seconds"]["runs"])
 
 
+def test_the_portrait_bench_renders_with_a_step_cache_and_runs_or_refuses_fp8_as_the_worker_would(tiny):
+    rows = rows_by(portrait_bench.main(tiny("--models", "kontext", "--modes", "eager+first_block,eager+taylorseer,compiled+fp8",
+                                            "--size", "128", "--runs", "1")), "model", "mode")
+    assert "FirstBlockCacheConfig" in rows["kontext", "eager+first_block"]["step_cache"]
+    assert "TaylorSeerCacheConfig" in rows["kontext", "eager+taylorseer"]["step_cache"]
+    fp8 = rows["kontext", "compiled+fp8"]
+    if torch.cuda.is_available():
+        assert fp8["quantization"] and fp8["graphs_recompiled_in_timed_runs"] == 0
+    else:
+        assert fp8["refused"].startswith("APEX_GPU_QUANTIZE=fp8 needs an NVIDIA GPU")
+
+
 def test_the_quantization_bench_measures_bf16_and_runs_or_refuses_fp8_as_the_worker_would(tiny):
     data = quantization_bench.main(tiny("--size", "128", "--steps", "2"))
     bf16, fp8 = rows_by(data, "quantize")[("none",)], rows_by(data, "quantize")[("fp8",)]
