@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from '../src/config';
+import { configEnv, loadConfig, type Config } from '../src/config';
 import { runBench, withBenchServices } from './benchServices';
 import { cpuMsByProgram, machineCpu, processCpuMs } from './cpuTime';
 import { CONCURRENCY } from './instantGpu';
@@ -21,7 +21,7 @@ const ROOT = join(__dirname, '..');
 const WARMUP = 50;
 
 function startOrchestrator(config: Config): Promise<ChildProcess> {
-  const env = { ...process.env, ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])), LOG_LEVEL: 'info' };
+  const env = { ...process.env, ...configEnv(config), LOG_LEVEL: 'info' };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts', '--role', 'orchestrator'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d) => String(d).includes('worker started') && resolve(child));
@@ -30,7 +30,7 @@ function startOrchestrator(config: Config): Promise<ChildProcess> {
 }
 
 async function run(base: Config, processes: number, jobs: number) {
-  const config = loadConfig({ ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])), QUEUE_PREFIX: `scale${processes}x${Date.now()}`, ORCHESTRATOR_CONCURRENCY: String(CONCURRENCY) });
+  const config = loadConfig({ ...configEnv(base), QUEUE_PREFIX: `scale${processes}x${Date.now()}`, ORCHESTRATOR_CONCURRENCY: String(CONCURRENCY) });
   const bench = await portraitBench(config, WARMUP + jobs);
   const orchestrators = await Promise.all(Array.from({ length: processes }, () => startOrchestrator(config)));
   // Polled (a few commands every 50 ms): the orchestrators are other processes.

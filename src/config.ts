@@ -228,6 +228,18 @@ export class ConfigError extends Error {
   name = 'ConfigError';
 }
 
+/**
+ * The environment that loads back as `config` (a child process's): the settings parsed from JSON
+ * (TENANT_LIMITS) as JSON, lists (TRUST_PROXY) comma-separated, the rest as they print.
+ */
+export function configEnv(config: Config): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : String(v)]),
+  );
+}
+
 /** Parses the environment; a bad value stops the process with a message naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ProductionSafe.safeParse(env);

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, configEnv, loadConfig } from '../src/config';
 
 describe('config', () => {
   it('applies defaults for a bare environment', () => {
@@ -23,6 +23,11 @@ describe('config', () => {
     ['{"acme": {"inFlight": 50, "budgetUnits": 0}, "globex": {"budgetUnits": 5000000}}', { acme: { inFlight: 50, budgetUnits: 0 }, globex: { budgetUnits: 5000000 } }],
   ])('accepts the per-tenant limits TENANT_LIMITS=%s', (value, parsed) => {
     expect(loadConfig({ TENANT_LIMITS: value }).TENANT_LIMITS).toEqual(parsed);
+  });
+
+  it("configEnv gives a child process's environment that loads back as the same config, JSON and list settings included", () => {
+    const config = loadConfig({ TENANT_LIMITS: '{"acme": {"weight": 2, "budgetUnits": 0}}', TRUST_PROXY: 'loopback, 10.0.0.0/8', GPU_BUDGET_UNITS: '5' });
+    expect(loadConfig(configEnv(config))).toEqual(config);
   });
 
   it.each([

@@ -87,8 +87,5 @@ export async function startStack(
   return { config, redis, objects, queues, portraitQueue, app, orchestrator, gpu, waitForJob, close };
 }
 
-/** The environment that makes a child process load exactly this config. */
-export function configEnv(config: Config): Record<string, string> {
-  // Settings parsed from JSON (TENANT_LIMITS) go back as JSON.
-  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : String(v)]));
-}
+/** The environment that makes a child process load exactly this config (one home: config.ts). */
+export { configEnv } from '../../src/config';
