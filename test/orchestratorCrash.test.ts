@@ -67,6 +67,8 @@ describe('orchestrator crash', () => {
   });
 
   it('a SIGKILLed orchestrator is replaced and identities being learnt become ready with no step run twice', async () => {
+    // A stack of its own: the first test's orchestrator and GPU double go first.
+    if (orchestrator) await stopProcess(orchestrator, 'SIGKILL');
     await stack.close();
     const slow = (ms: number) => new Promise((r) => setTimeout(r, ms));
     stack = await startStack({

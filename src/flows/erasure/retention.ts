@@ -6,7 +6,7 @@ import type { QueuePayloads } from '../queues';
 import { eraseJobInputs } from './inputErasure';
 import { eraseResources } from './resourceErasure';
 import { MODELS } from './resourceModels';
-import { nowOf, type ErasureDeps, type ResourceKind } from './erasureTarget';
+import { nowOf, type ErasureDeps } from './erasureTarget';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Batches of RETENTION_BATCH_SIZE one sweep erases at most per kind; the next sweep goes on. */
@@ -16,7 +16,11 @@ const SCHEDULER_ID = 'retention';
 /** Statuses after which a resource's retention clock runs (from its `finishedAt`), a batch's among them. */
 const FINISHED = [...TERMINAL_STATUSES];
 
-export type RetentionSweep = { outputs: Record<ResourceKind, number>; inputs: number };
+/** What retention erases: not identities, which are kept until they are deleted (README, "People's data"). */
+const RETAINED = ['batch', 'job', 'generation'] as const;
+type RetainedKind = (typeof RETAINED)[number];
+
+export type RetentionSweep = { outputs: Record<RetainedKind, number>; inputs: number };
 
 /**
  * One retention sweep at `now`: every job, generation and batch that ended more than
@@ -28,15 +32,15 @@ export async function runRetention(deps: ErasureDeps): Promise<RetentionSweep> {
   const now = nowOf(deps);
   const at = { ...deps, now: () => now };
   const { RETENTION_INPUTS_DAYS: inputsDays, RETENTION_OUTPUTS_DAYS: outputsDays, RETENTION_BATCH_SIZE: size } = deps.config;
-  const sweep: RetentionSweep = { outputs: { batch: 0, job: 0, generation: 0, identity: 0 }, inputs: 0 };
+  const sweep: RetentionSweep = { outputs: { batch: 0, job: 0, generation: 0 }, inputs: 0 };
   if (outputsDays > 0) {
     const cutoff = new Date(now.getTime() - outputsDays * DAY_MS);
-    for (const kind of ['batch', 'job', 'generation'] as const) {
+    for (const kind of RETAINED) {
       for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
         const due = await MODELS[kind].find({ status: { $in: FINISHED }, finishedAt: { $lt: cutoff } }, { _id: 1, tenant: 1 }).limit(size).lean<{ _id: unknown; tenant: string }[]>();
         if (due.length === 0) break;
         const { erased } = await eraseResources(at, due.map((d) => ({ kind, id: String(d._id), tenant: d.tenant })), 'retention');
-        for (const k of Object.keys(erased) as ResourceKind[]) sweep.outputs[k] += erased[k];
+        for (const k of RETAINED) sweep.outputs[k] += erased[k];
         if (due.length < size) break;
       }
     }
