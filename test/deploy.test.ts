@@ -1,15 +1,13 @@
-import { Queue } from 'bullmq';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { EnvSchema } from '../src/config';
 import { GPU_QUEUES } from '../src/flows/queues';
-import { connectRedis } from '../src/redis';
 
 /**
  * What ties the deployment files to the code (scripts/check-deploy.sh checks their syntax and
  * schema): every variable they set is one the processes read, every command names a real role, and
- * KEDA watches the list BullMQ really uses.
+ * KEDA reads the queue depths the API reports for the queues each pool serves.
  */
 const ROOT = join(__dirname, '..');
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -45,25 +43,25 @@ describe('deployment files', () => {
     expect(new Set(served)).toEqual(new Set(Object.keys(GPU_QUEUES)));
   });
 
-  it('list every manifest in the kustomization, and KEDA scales each GPU pool on the wait lists BullMQ uses for its queues', async () => {
+  it('list every manifest in the kustomization, and KEDA scales each GPU pool on the depths of the queues it serves', () => {
     for (const file of kustomization.resources) expect(existsSync(join(ROOT, 'deploy/k8s', file))).toBe(true);
     const deployments = manifests.filter((m) => m.kind === 'Deployment');
-    const prefix = manifests.find((m) => m.kind === 'ConfigMap').data.QUEUE_PREFIX;
-    const redis = connectRedis(process.env.REDIS_URL!);
+    const apiService = manifests.find((m) => m.kind === 'Service' && m.metadata.name === 'api');
+    const operator = manifests.find((m) => m.kind === 'TriggerAuthentication');
     const scaledOn: Record<string, string[]> = {};
     for (const scaled of manifests.filter((m) => m.kind === 'ScaledObject')) {
       const target = deployments.find((d) => d.metadata.name === scaled.spec.scaleTargetRef.name);
       const command: string[] = target.spec.template.spec.containers[0].command;
-      const waitLists: Record<string, string> = {};
-      for (const name of command[command.indexOf('--queues') + 1].split(',')) {
-        const queue = new Queue(name, { connection: redis, prefix });
-        waitLists[queue.keys.wait] = name;
-        await queue.close();
+      const served = command[command.indexOf('--queues') + 1].split(',');
+      type Trigger = { type: string; metadata: { url: string; valueLocation: string; authMode: string }; authenticationRef: { name: string } };
+      for (const trigger of scaled.spec.triggers as Trigger[]) {
+        // Read from the API's Service, with the operator's credentials (test/queueDepths.test.ts: what the route counts).
+        expect(trigger).toMatchObject({ type: 'metrics-api', metadata: { url: `http://${apiService.metadata.name}/admin/queue-depths`, authMode: 'basic' }, authenticationRef: { name: operator.metadata.name } });
+        expect(served).toContain(trigger.metadata.valueLocation);
       }
-      // Each trigger watches the wait list of one of the queues its deployment serves.
-      scaledOn[target.metadata.name] = (scaled.spec.triggers as { metadata: { listName: string } }[]).map((t) => waitLists[t.metadata.listName]);
+      scaledOn[target.metadata.name] = (scaled.spec.triggers as Trigger[]).map((t) => t.metadata.valueLocation);
     }
-    redis.disconnect();
     expect(scaledOn).toEqual({ 'gpu-worker': ['portrait-generate'], 'gpu-generations': ['generate'], 'gpu-training': ['train_identity', 'prepare_identity', 'evaluate_identity'] });
+    expect(operator.spec.secretTargetRef.map((r: { key: string }) => r.key)).toEqual(['ADMIN_TOKEN', 'ADMIN_TOKEN']);
   });
 });

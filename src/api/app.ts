@@ -22,6 +22,7 @@ import { healthRouter } from './routes/health';
 import { identitiesRouter } from './routes/identities';
 import { jobsRouter } from './routes/jobs';
 import { metrics } from './routes/metrics';
+import { queueDepthsRouter } from './routes/queueDepths';
 import { schedulesRouter } from './routes/schedules';
 import { objectStoreOrigin, studioRouter } from './routes/studio';
 
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(studioRouter(deps.config)); // unauthenticated: the studio page; its calls carry the visitor's key
   app.use(adminQueuesRouter({ ...deps, failedAuth })); // operator auth, not tenant keys
   app.use(prometheus.router); // operator auth
+  app.use(queueDepthsRouter({ ...deps, failedAuth })); // operator auth: the autoscaler's
   app.use(authenticate(deps.config, failedAuth), rateLimit(deps.config, deps.redis));
   app.use(jobsRouter({ ...deps, portraitQueue: deps.queues.get(QueueName.portrait) }));
   app.use(eventsRouter(deps));

@@ -68,6 +68,14 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
     '/metrics': {
       get: { operationId: 'metrics', summary: 'Prometheus metrics (operator credentials: ADMIN_TOKEN)', security: [{ admin: [] }], responses: { 200: { description: 'text exposition format', content: { 'text/plain': {} } }, ...errors(401) } },
     },
+    '/admin/queue-depths': {
+      get: {
+        operationId: 'queueDepths',
+        summary: "Steps waiting for a worker on each GPU queue (BullMQ's wait list and prioritized set), for an autoscaler (operator credentials: ADMIN_TOKEN)",
+        security: [{ admin: [] }],
+        responses: { 200: json(z.record(z.string(), z.number().int().min(0)), 'queue name -> steps waiting'), ...errors(401, 429) },
+      },
+    },
     '/parameters': {
       get: { operationId: 'parameters', summary: 'The portrait vocabulary and its defaults', responses: { 200: { description: 'every choice with its meaning', content: { 'application/json': {} } }, ...errors(...authErrors) } },
     },
