@@ -1,4 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { storedPhotoSchema } from './storedPhotoSchema';
 import { IDENTITY_STATUSES } from './statuses';
 
 /**
@@ -8,17 +9,6 @@ import { IDENTITY_STATUSES } from './statuses';
  * and in this document, which erasure deletes whole. The identity workflow is its single writer
  * after creation. Nested records are Mixed; their types are the step contracts (src/flows/contracts).
  */
-const uploadedPhoto = new Schema(
-  {
-    key: { type: String, required: true },
-    contentType: { type: String, required: true },
-    width: { type: Number, required: true },
-    height: { type: Number, required: true },
-    bytes: { type: Number, required: true },
-  },
-  { _id: false },
-);
-
 const identitySchema = new Schema(
   {
     /** Every lookup filters on it: another tenant's identity answers like a missing one. */
@@ -29,7 +19,7 @@ const identitySchema = new Schema(
     triggerToken: { type: String, required: true },
     /** The training recipe (steps, rank, learningRate, resolution, seed, checkpointEvery). */
     training: { type: Schema.Types.Mixed, required: true },
-    photos: { type: [uploadedPhoto], required: true },
+    photos: { type: [storedPhotoSchema], required: true },
     /** prepare_identity + caption_identity: the framed photos with their captions, and the embeddings' key. */
     prepared: { type: Schema.Types.Mixed },
     /** train_identity's result: the LoRA's key, steps done, the loss. */

@@ -1,4 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { storedPhotoSchema } from './storedPhotoSchema';
 import { JOB_STATUSES } from './statuses';
 
 /**
@@ -8,17 +9,6 @@ import { JOB_STATUSES } from './statuses';
  * machine writes them; their types are its zod contracts, which the layers above name (the API's
  * StoredJob): this layer sits below the workflows and does not import them.
  */
-const referencePhoto = new Schema(
-  {
-    key: { type: String, required: true },
-    contentType: { type: String, required: true },
-    width: { type: Number, required: true },
-    height: { type: Number, required: true },
-    bytes: { type: Number, required: true },
-  },
-  { _id: false },
-);
-
 const jobSchema = new Schema(
   {
     /** The API key's tenant that created it: every lookup filters on it, so other tenants get 404. */
@@ -32,11 +22,11 @@ const jobSchema = new Schema(
     /** A private LoRA repo's token, sealed (never in clear, never shown): kept so a retry can use it. */
     sealedSecrets: { type: String },
     /** The first reference photo (a job stored before several photos has only this one). */
-    reference: { type: referencePhoto, required: true },
+    reference: { type: storedPhotoSchema, required: true },
     /** A portrait of a learnt identity: its id (the references are its photos, the LoRA its). */
     identityId: { type: String, index: true },
     /** Every reference photo, in upload order; the first is `reference`. */
-    references: { type: [referencePhoto], default: undefined },
+    references: { type: [storedPhotoSchema], default: undefined },
     attempts: { type: [Schema.Types.Mixed], default: [] },
     report: { type: Schema.Types.Mixed },
     result: { type: Schema.Types.Mixed },

@@ -11,9 +11,9 @@ import { eraseResources } from '../../flows/erasure/resourceErasure';
 import { identityCost } from '../../flows/fairness/gpuCost';
 import { identityObjectsPrefix } from '../../flows/ids';
 import { checkIdentityPhotos, PhotoCheckUnavailable } from '../../flows/identity/photoCheck';
-import { storeIdentityPhotos, submitIdentity, type IdentityPhotoUpload } from '../../flows/identity/submission';
+import { storeIdentityPhotos, submitIdentity } from '../../flows/identity/submission';
 import { trainingProgress } from '../../flows/identity/trainingProgress';
-import { InvalidReferenceImage, normalizeReferenceImage } from '../../flows/portrait/referenceImage';
+import { InvalidReferenceImage, normalizeReferenceImage, type ReferenceUpload } from '../../flows/portrait/referenceImage';
 import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_IDENTITY_EVENTS } from '../../flows/webhooks/events';
 import { IdentityModel, type IdentityDocument } from '../../store/identityModel';
@@ -103,8 +103,8 @@ function parseTraining(raw: string | undefined) {
 }
 
 /** Each photo checked like image_file (type by content, full decode, byte and pixel limits), in order; the first refused is named by its index. */
-async function decodedPhotos(files: Express.Multer.File[], config: Config, field: string): Promise<IdentityPhotoUpload[]> {
-  const photos: IdentityPhotoUpload[] = [];
+async function decodedPhotos(files: Express.Multer.File[], config: Config, field: string): Promise<ReferenceUpload[]> {
+  const photos: ReferenceUpload[] = [];
   for (const [index, file] of files.entries()) {
     const name = `${field}[${index}]`;
     if (file.size === 0) throw new ApiError(400, 'empty_file', `${name} is empty: send the photo (JPEG, PNG or WebP)`, field, { index });
@@ -130,7 +130,7 @@ type Deps = { config: Config; redis: Redis; objects: ObjectStore; queues: QueueS
  * Stores the photos under a new identity's prefix and waits for their face check (the step on the
  * vlm pool); a refused photo, or no answer in time, deletes them again, so nothing is kept.
  */
-async function storeCheckedPhotos(deps: Deps, identityId: string, photos: IdentityPhotoUpload[], field: string) {
+async function storeCheckedPhotos(deps: Deps, identityId: string, photos: ReferenceUpload[], field: string) {
   const stored = await storeIdentityPhotos(deps.objects, identityId, photos);
   try {
     const checks = await checkIdentityPhotos(deps, identityId, stored.map((p) => p.key));

@@ -5,18 +5,15 @@ import { logger } from '../../logger';
 import { IdentityModel, type IdentityDocument } from '../../store/identityModel';
 import { markUnfinishedFailed } from '../../store/mongo';
 import type { ObjectStore } from '../../store/objectStore';
+import type { StoredPhoto } from '../../store/storedPhotoSchema';
 import { currentTraceCarrier } from '../../telemetry';
 import type { IdentityJobData, IdentityTrainingOptions } from '../contracts/identity';
 import { identityJobId } from '../ids';
 import { orchestratorJobOptions } from '../queues';
 import type { WebhookSpec } from '../webhooks/events';
+import { photoExtension, type ReferenceUpload } from '../portrait/referenceImage';
 import { identityKeys } from './stages';
 
-/** A photo as the API checked it (type by content, decoded, within limits), not stored yet. */
-export type IdentityPhotoUpload = { data: Buffer; contentType: string; width: number; height: number };
-export type StoredPhoto = { key: string; contentType: string; width: number; height: number; bytes: number };
-
-const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 
 /** A checkpoint every this many steps: at most this much training is repeated after a worker dies. */
 const CHECKPOINT_EVERY = 100;
@@ -28,9 +25,9 @@ const CHECKPOINT_EVERY = 100;
 export const triggerTokenFor = (identityId: string) => `zq${identityId.slice(-8)}`;
 
 /** The photos as sent, under the identity's prefix (erasure deletes them with it), in upload order. */
-export async function storeIdentityPhotos(objects: ObjectStore, identityId: string, photos: IdentityPhotoUpload[]): Promise<StoredPhoto[]> {
+export async function storeIdentityPhotos(objects: ObjectStore, identityId: string, photos: ReferenceUpload[]): Promise<StoredPhoto[]> {
   const prefix = identityKeys(identityId).photosPrefix;
-  const stored = photos.map((p, index) => ({ key: `${prefix}/${index}.${EXTENSIONS[p.contentType] ?? 'bin'}`, contentType: p.contentType, width: p.width, height: p.height, bytes: p.data.length }));
+  const stored = photos.map((p, index) => ({ key: `${prefix}/${index}.${photoExtension(p.contentType)}`, contentType: p.contentType, width: p.width, height: p.height, bytes: p.data.length }));
   await Promise.all(photos.map((p, index) => objects.put(stored[index].key, p.data, p.contentType)));
   return stored;
 }

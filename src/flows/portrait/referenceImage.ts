@@ -1,6 +1,5 @@
 import sharp from 'sharp';
 import type { Config } from '../../config';
-import type { ReferenceUpload } from './submission';
 
 /** What the upload may be, recognised by its first bytes rather than its name or declared type. */
 const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boolean }[] = [
@@ -11,6 +10,9 @@ const SIGNATURES: { format: 'jpeg' | 'png' | 'webp'; matches: (b: Buffer) => boo
 
 /** The accepted photo formats, for clients that check before they upload (the studio page). */
 export const REFERENCE_FORMATS = SIGNATURES.map((s) => s.format);
+
+/** A photo as the API checked it (type by content, fully decoded, within limits), upright and without metadata: not stored yet. */
+export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
 
 /** Why a photo cannot be a reference; the API answers it as a 4xx naming the upload field (and which of them). */
 export class InvalidReferenceImage extends Error {
@@ -55,3 +57,7 @@ export async function normalizeReferenceImage(upload: Buffer, config: Config, fi
     throw new InvalidReferenceImage('unreadable_image', `${field} is truncated or corrupt; send the complete photo (JPEG, PNG or WebP)`);
   }
 }
+
+const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
+/** The file extension a stored photo's key ends with, by its content type. */
+export const photoExtension = (contentType: string) => EXTENSIONS[contentType] ?? 'bin';

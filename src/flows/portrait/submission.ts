@@ -5,6 +5,7 @@ import { logger } from '../../logger';
 import { JobModel, type JobDocument } from '../../store/jobModel';
 import { isDuplicateKey, markUnfinishedFailed } from '../../store/mongo';
 import type { ObjectStore } from '../../store/objectStore';
+import type { StoredPhoto } from '../../store/storedPhotoSchema';
 import { RETRYABLE_STATUSES, type JobStatus } from '../../store/statuses';
 import { currentTraceCarrier } from '../../telemetry';
 import type { LoraSpec } from '../contracts/generateStep';
@@ -14,13 +15,10 @@ import { portraitJobId, referenceImageKey as referenceKeyOf } from '../ids';
 import { orchestratorJobOptions, type ParentJob, type QueuePayloads } from '../queues';
 import { sealSecrets, secretsBinding } from '../secrets';
 import type { WebhookSpec } from '../webhooks/events';
+import { photoExtension, type ReferenceUpload } from './referenceImage';
 import { startRetryCycle } from './stateMachine';
 
-export type ReferenceUpload = { data: Buffer; contentType: string; width: number; height: number };
-type StoredReference = { key: string; contentType: string; width: number; height: number; bytes: number };
-export type IdentityReference = NonNullable<PortraitState['identity']> & { photos: StoredReference[] };
-
-const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
+export type IdentityReference = NonNullable<PortraitState['identity']> & { photos: StoredPhoto[] };
 
 export type SubmissionDeps = { config: Config; objects: ObjectStore; portraitQueue: Queue<QueuePayloads['portrait']> };
 
@@ -56,8 +54,8 @@ export async function createPortraitJob(deps: SubmissionDeps, request: PortraitR
   const secrets = request.secrets ? sealSecrets(deps.config.SECRETS_KEY!, secretsBinding(jobId), request.secrets) : undefined;
   const { identity } = request;
   // An identity's photos stay where they are (its erasure finds them); uploaded ones go under the job.
-  const stored: StoredReference[] = identity?.photos ?? references.map((reference, index) => ({
-    key: referenceKeyOf(jobId, EXTENSIONS[reference.contentType] ?? 'bin', index),
+  const stored: StoredPhoto[] = identity?.photos ?? references.map((reference, index) => ({
+    key: referenceKeyOf(jobId, photoExtension(reference.contentType), index),
     contentType: reference.contentType,
     width: reference.width,
     height: reference.height,
