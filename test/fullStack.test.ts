@@ -134,7 +134,8 @@ describe('full stack: API + TypeScript orchestrator + Python GPU worker with tin
       expect(res.status).toBe(202);
       const id = res.body.generation_id as string;
       for (let i = 0; i < 400; i++) {
-        const step = (await generate.getWaiting()).find((j) => j.data.jobId === id);
+        // Fair dispatch queues every step with a priority: it waits in the prioritized set.
+        const step = (await generate.getJobs(['wait', 'prioritized'])).find((j) => j.data.jobId === id);
         if (step) return { id, step };
         await new Promise((r) => setTimeout(r, 50));
       }
