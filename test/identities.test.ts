@@ -101,6 +101,27 @@ describe('identities', () => {
     expect(events.filter((e) => e.event === 'status').map((e) => (e.data as { status: string }).status)).toEqual(['preparing', 'training', 'evaluating', 'ready']);
   });
 
+  it('serves the identity\'s photos and evaluation renders to their owner only', async () => {
+    const files = await photos(4);
+    const id = (await post(files)).body.identity_id;
+    const view = await waitFor(id, ['ready']);
+    const photo = await get(view.photos[2].url).buffer(true);
+    expect([photo.status, photo.headers['content-type']]).toEqual([200, 'image/jpeg']);
+    expect(photo.body.equals((await stack.objects.getBuffer(view.photos[2].key))!)).toBe(true);
+    const render = await get(view.evaluation.renders[1].url).buffer(true);
+    expect([render.status, render.body.toString()]).toEqual([200, 'render 0 with']);
+    for (const [path, status, code] of [
+      [`/identities/${id}/photos/4/image`, 404, 'image_missing'],
+      [`/identities/${id}/photos/-1/image`, 400, 'invalid_index'],
+      [`/identities/${id}/evaluation/x/image`, 400, 'invalid_index'],
+      [`/identities/${id}/evaluation/6/image`, 404, 'image_missing'],
+    ] as const) {
+      const res = await get(path);
+      expect({ path, status: res.status, code: res.body.error?.code }).toEqual({ path, status, code });
+    }
+    expect((await get(view.photos[0].url, other)).status).toBe(404);
+  });
+
   it('lists the caller\'s identities only, newest first, filtered by status and paged', async () => {
     const { id } = await readyIdentity();
     const theirs = (await post(await photos(4), { name: 'Theirs' }, other)).body.identity_id;

@@ -26,7 +26,7 @@ import { ScheduleList, ScheduleView } from './views/schedule';
  */
 
 export const ERROR_CODES = {
-  400: ['invalid_hf_token', 'invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts', 'too_few_files', 'duplicate_field', 'invalid_name', 'invalid_training', 'invalid_identity_id', 'ambiguous_person'],
+  400: ['invalid_hf_token', 'invalid_candidates', 'invalid_loras', 'invalid_batch', 'invalid_schedule', 'invalid_generation', 'secrets_disabled', 'bad_upload', 'invalid_webhook', 'webhooks_disabled', 'invalid_parameters', 'invalid_json', 'unknown_field', 'missing_file', 'empty_file', 'unreadable_image', 'image_too_small', 'invalid_id', 'invalid_query', 'invalid_attempt', 'invalid_idempotency_key', 'malformed_request', 'malformed_multipart', 'unexpected_field', 'too_many_files', 'too_many_fields', 'too_many_parts', 'too_few_files', 'duplicate_field', 'invalid_name', 'invalid_training', 'invalid_identity_id', 'ambiguous_person', 'invalid_index'],
   401: ['unauthorized', 'admin_unauthorized'],
   404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'identity_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules', 'identity_not_ready'],
@@ -263,6 +263,22 @@ export function openApiDocument(config: Pick<Config, 'GENERATION_MAX_WAIT_S'>) {
         summary: 'Erase the identity (its training cancelled first): its photos, framed crops, captions, face embeddings, checkpoints, LoRA and evaluation renders. Portraits already made stay with their jobs',
         parameters: [{ ...idParam, description: 'an identity id' }],
         responses: { 204: { description: 'erased: afterwards it answers 404 and its Idempotency-Key can be used again' }, ...errors(400, 404, ...authErrors) },
+      },
+    },
+    '/identities/{id}/photos/{index}/image': {
+      get: {
+        operationId: 'getIdentityPhoto',
+        summary: 'One of the identity\'s photos as sent (upright, metadata stripped)',
+        parameters: [{ ...idParam, description: 'an identity id' }, { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } }],
+        responses: { 200: image('the photo'), ...errors(400, 404, ...authErrors) },
+      },
+    },
+    '/identities/{id}/evaluation/{index}/image': {
+      get: {
+        operationId: 'getIdentityEvaluationRender',
+        summary: 'One render of the evaluation (in the order of evaluation.renders: each held-out portrait without, then with the LoRA)',
+        parameters: [{ ...idParam, description: 'an identity id' }, { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } }],
+        responses: { 200: image('the render'), ...errors(400, 404, ...authErrors) },
       },
     },
     '/identities/{id}/cancel': {

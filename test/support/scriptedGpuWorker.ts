@@ -110,8 +110,9 @@ export class ScriptedGpuWorker {
       return { loraKey, stepsDone: recipe.steps, lossAverage: 0.1, recentLosses: [0.1], resumedFromStep: 0 };
     },
     // Training helped: every render shows a face, closer to the photos with the LoRA than without.
-    evaluate_identity: ({ outputPrefix, prompts, count }) => {
+    evaluate_identity: async ({ outputPrefix, prompts, count }) => {
       const held = prompts ?? Array.from({ length: count ?? 3 }, (_, i) => `held-out portrait ${i}`);
+      for (const [i] of held.entries()) for (const variant of ['without', 'with']) await this.objects.put(`${outputPrefix}/${i}.${variant}-lora.png`, Buffer.from(`render ${i} ${variant}`), 'image/png');
       return {
         renders: held.flatMap((prompt, i) =>
           [false, true].map((withLora) => ({ key: `${outputPrefix}/${i}.${withLora ? 'with' : 'without'}-lora.png`, prompt, withLora, faceFound: true, distance: withLora ? 0.4 : 0.6 })),

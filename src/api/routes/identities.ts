@@ -24,6 +24,7 @@ import { ApiError, referenceImageRefusal } from '../errors';
 import { chargeGpuUnits } from '../gpuCharge';
 import { claimRequest } from '../idempotencyKey';
 import { findIdentity, newestFirstPage, PAGE_QUERY } from '../tenantResources';
+import { streamImage } from '../streamObject';
 import { uploadGate } from '../uploadGate';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
@@ -243,6 +244,18 @@ export function identitiesRouter(deps: Deps): Router {
     const progress = identity.status === 'training' ? await trainingProgress(deps.redis, deps.config.QUEUE_PREFIX, deps.queues, identity._id.toHexString()) : null;
     res.json(identityView(identity, progress));
   });
+
+  /** Each photo as it was sent (upright, metadata stripped), and each evaluation render: the caller's own to look at. */
+  const imageAt = (keys: (identity: IdentityDocument) => string[], what: string) => async (req: Request, res: Response) => {
+    const identity = await findIdentity(req, res);
+    const index = Number(req.params.index);
+    if (!Number.isInteger(index) || index < 0) throw new ApiError(400, 'invalid_index', `index must be a whole number from 0, like /identities/{id}/${what}/0/image`, 'index');
+    const key = keys(identity)[index];
+    if (!key) throw new ApiError(404, 'image_missing', `identity has no ${what} ${index}`, 'index');
+    await streamImage(deps.objects, res, key);
+  };
+  router.get('/identities/:id/photos/:index/image', imageAt((identity) => identity.photos.map((p) => p.key), 'photos'));
+  router.get('/identities/:id/evaluation/:index/image', imageAt((identity) => identityView(identity).evaluation?.renders.map((r) => r.key) ?? [], 'evaluation'));
 
   /** Stops the identity wherever it is: a queued step never starts, training stops between two steps. */
   router.post('/identities/:id/cancel', async (req, res) => {

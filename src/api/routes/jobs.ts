@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import multer, { MulterError } from 'multer';
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
 import { IdentityId, MAX_REFERENCE_PHOTOS } from '../../flows/contracts/common';
@@ -29,6 +28,7 @@ import { claimRequest } from '../idempotencyKey';
 import { jobReportView, jobView } from '../views/job';
 import { findJob, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { chargeGpuUnits } from '../gpuCharge';
+import { streamImage } from '../streamObject';
 import { uploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
@@ -289,19 +289,11 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
     res.status(204).end();
   });
 
-  async function streamImage(res: Response, key: string) {
-    const object = await deps.objects.get(key);
-    if (!object) throw new ApiError(404, 'image_missing', 'the image is no longer stored');
-    res.type(object.contentType ?? 'application/octet-stream');
-    if (object.contentLength !== undefined) res.setHeader('Content-Length', object.contentLength);
-    await pipeline(object.body, res);
-  }
-
   router.get('/jobs/:id/result', async (req, res) => {
     const job = await findJob(req, res);
     const result = job.result as { imageKey: string } | null;
     if (job.status !== 'completed' || !result) throw notReady(job, 'the result exists once it is completed');
-    await streamImage(res, result.imageKey);
+    await streamImage(deps.objects, res, result.imageKey);
   });
 
   /** Every attempt's image stays available, so a failed_validation job still returns its images. */
@@ -314,7 +306,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
     }
     if (!attempt) throw new ApiError(404, 'attempt_not_found', `job has no attempt ${number}`, 'attempt');
     if (attempt.images.length === 0) throw notReady(job, `attempt ${number} has no image yet`);
-    await streamImage(res, chosenImage(attempt).key);
+    await streamImage(deps.objects, res, chosenImage(attempt).key);
   });
 
   router.get('/jobs/:id/report', async (req, res) => {

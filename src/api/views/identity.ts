@@ -19,7 +19,9 @@ export const IdentityView = z.object({
   status: z.enum(IDENTITY_STATUSES),
   trigger_token: z.string().describe('the word that stands for the person in captions and in the instruction of every portrait of this identity'),
   training: z.object({ steps: z.number().int(), rank: z.number().int(), learning_rate: z.number(), resolution: z.number().int() }),
-  photos: z.array(z.object({ key: S3Key, width: z.number().int(), height: z.number().int(), caption: z.string().nullable() })).describe('as sent, in order; each caption once the VLM wrote it'),
+  photos: z
+    .array(z.object({ key: S3Key, url: z.string(), width: z.number().int(), height: z.number().int(), caption: z.string().nullable() }))
+    .describe('as sent, in order (url: the image, with your key); each caption once the VLM wrote it'),
   progress: z
     .object({ step: z.number().int(), total: z.number().int(), loss: Loss.nullable(), recent_losses: z.array(Loss), eta_seconds: z.number().int().nullable() })
     .nullable()
@@ -30,7 +32,7 @@ export const IdentityView = z.object({
       median_distance_with_lora: z.number().nullable(),
       median_distance_without_lora: z.number().nullable(),
       renders_with_face: z.object({ with_lora: z.number().int(), without_lora: z.number().int() }),
-      renders: z.array(z.object({ key: S3Key, prompt: z.string(), with_lora: z.boolean(), face_found: z.boolean(), distance: z.number().nullable() })),
+      renders: z.array(z.object({ key: S3Key, url: z.string(), prompt: z.string(), with_lora: z.boolean(), face_found: z.boolean(), distance: z.number().nullable() })),
     })
     .nullable()
     .describe('held-out portraits rendered with and without the LoRA, and their face distance to the photos (lower is closer; the gate accepts at most its threshold): whether training helped'),
@@ -61,13 +63,14 @@ export function identityView(doc: IdentityDocument, progress: TrainingProgress |
   const captions = (doc.prepared as Prepared)?.photos?.map((p) => p.caption) ?? [];
   const lora = doc.lora as Lora;
   const evaluation = doc.evaluation as z.output<typeof EvaluateIdentityStepResult> | undefined;
+  const id = doc._id.toHexString();
   return {
-    identity_id: doc._id.toHexString(),
+    identity_id: id,
     name: doc.name,
     status: doc.status,
     trigger_token: doc.triggerToken,
     training: { steps: training.steps, rank: training.rank, learning_rate: training.learningRate, resolution: training.resolution },
-    photos: doc.photos.map((p, i) => ({ key: p.key, width: p.width, height: p.height, caption: captions[i] ?? null })),
+    photos: doc.photos.map((p, i) => ({ key: p.key, url: `/identities/${id}/photos/${i}/image`, width: p.width, height: p.height, caption: captions[i] ?? null })),
     progress: progress && { step: progress.step, total: progress.total, loss: progress.loss, recent_losses: progress.recentLosses, eta_seconds: progress.etaSeconds },
     lora: lora ? { steps_done: lora.stepsDone, loss_average: lora.lossAverage, resumed_from_step: lora.resumedFromStep } : null,
     evaluation: evaluation
@@ -75,7 +78,7 @@ export function identityView(doc: IdentityDocument, progress: TrainingProgress |
           median_distance_with_lora: evaluation.summary.medianDistanceWithLora,
           median_distance_without_lora: evaluation.summary.medianDistanceWithoutLora,
           renders_with_face: { with_lora: evaluation.summary.rendersWithFace.withLora, without_lora: evaluation.summary.rendersWithFace.withoutLora },
-          renders: evaluation.renders.map((r) => ({ key: r.key, prompt: r.prompt, with_lora: r.withLora, face_found: r.faceFound, distance: r.distance })),
+          renders: evaluation.renders.map((r, i) => ({ key: r.key, url: `/identities/${id}/evaluation/${i}/image`, prompt: r.prompt, with_lora: r.withLora, face_found: r.faceFound, distance: r.distance })),
         }
       : null,
     webhook: (doc.webhook as IdentityView['webhook']) ?? null,
