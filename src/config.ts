@@ -194,6 +194,8 @@ export const EnvSchema = z.object({
   ),
 
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  /** A whole POST /identities body (up to 20 photos, each within MAX_UPLOAD_BYTES): refused by its Content-Length before it is read. */
+  IDENTITY_UPLOAD_MAX_BYTES: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
   /**
    * Uploads (POST /jobs) received and decoded at once per API process; UPLOAD_QUEUE more wait (a
    * waiting upload holds only its socket: its body is not read yet), the rest get 503.

@@ -28,7 +28,8 @@ describe('identities', () => {
   beforeAll(async () => {
     stack = await startStack({
       // 'frugal' may spend 1,000 GPU units an hour: one default identity (identityCost: 792), not two.
-      config: { AUTH_MODE: 'required', TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }), WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
+      // Uploads above 1.5 MB in all are refused (20 test photos are about 0.5 MB together).
+      config: { AUTH_MODE: 'required', IDENTITY_UPLOAD_MAX_BYTES: String(1_500_000), TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }), WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
       notifier: true,
       gpu: {
         train_identity: async (input, job: Job) => {
@@ -155,6 +156,7 @@ describe('identities', () => {
       ['learning rate 0.01', async () => post(good, { name: 'Ada', training: '{"learning_rate":0.01}' }), 400, 'invalid_training', 'training.learning_rate'],
       ['resolution 500', async () => post(good, { name: 'Ada', training: '{"resolution":500}' }), 400, 'invalid_training', 'training.resolution'],
       ['an unknown training option', async () => post(good, { name: 'Ada', training: '{"epochs":3}' }), 400, 'invalid_training', 'training.epochs'],
+      ['photos over IDENTITY_UPLOAD_MAX_BYTES together', async () => post([...good, Buffer.alloc(1_600_000, 1)]), 413, 'upload_too_large', 'photos'],
       ['JSON instead of multipart', async () => request(stack.app).post('/identities').set('Authorization', auth).send({ name: 'Ada' }), 415, 'multipart_required', 'photos'],
     ];
     const before = await IdentityModel.countDocuments();

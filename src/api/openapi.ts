@@ -30,7 +30,7 @@ export const ERROR_CODES = {
   401: ['unauthorized', 'admin_unauthorized'],
   404: ['batch_not_found', 'schedule_not_found', 'generation_not_found', 'job_not_found', 'identity_not_found', 'attempt_not_found', 'image_missing', 'route_not_found'],
   409: ['not_ready', 'not_cancellable', 'not_retryable', 'too_many_schedules', 'identity_not_ready'],
-  413: ['file_too_large', 'image_too_large', 'field_too_large'],
+  413: ['file_too_large', 'image_too_large', 'field_too_large', 'upload_too_large'],
   415: ['multipart_required', 'unsupported_image_type', 'unsupported_charset', 'unsupported_content_encoding'],
   422: ['idempotency_key_reused', 'photo_refused', 'gpu_cost_too_high', 'over_gpu_budget', 'schedule_over_gpu_budget'],
   429: ['rate_limited', 'too_many_streams', 'too_many_failed_auth', 'gpu_budget_exhausted', 'upload_share_busy'],

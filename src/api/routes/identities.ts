@@ -165,7 +165,15 @@ export function identitiesRouter(deps: Deps): Router {
   const identityUpload = multipart(deps.config, 'photos', MAX_PHOTOS, FIELDS.length);
   const photoUpload = multipart(deps.config, 'photo', 1, 0);
 
-  router.post('/identities', gate, identityUpload, async (req: Request, res: Response, next: NextFunction) => {
+  /** A body declared bigger than all the photos may be together is refused before it is read (each photo still has its own limit). */
+  const declaredSize: RequestHandler = (req, res, next) => {
+    const declared = Number(req.get('content-length') ?? 0);
+    if (declared <= deps.config.IDENTITY_UPLOAD_MAX_BYTES) return next();
+    res.setHeader('Connection', 'close'); // the body it is still sending is not read
+    next(new ApiError(413, 'upload_too_large', `the photos together are ${declared} bytes; send at most ${deps.config.IDENTITY_UPLOAD_MAX_BYTES} bytes in one request (smaller photos, or fewer)`, 'photos'));
+  };
+
+  router.post('/identities', declaredSize, gate, identityUpload, async (req: Request, res: Response, next: NextFunction) => {
     try {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const unknown = Object.keys(body).find((k) => !FIELDS.includes(k));
