@@ -1,11 +1,13 @@
 import type { Api } from './api';
 
 /**
- * Images behind the API key (a job's attempts and result): an <img> cannot send the Authorization
- * header, so each is fetched once and shown from a blob: URL, released when the view closes.
+ * Images behind the API key (a job's attempts and result, an identity's photos and renders): an <img>
+ * cannot send the Authorization header, so each is fetched once and shown from a blob: URL, released
+ * when the view closes. A fetch that lands after that is released at once, not left behind.
  */
 export class AuthedImages {
   private readonly urls = new Map<string, Promise<{ url: string; type: string }>>();
+  private released = false;
 
   constructor(private readonly api: Api) {}
 
@@ -14,6 +16,7 @@ export class AuthedImages {
     if (!entry) {
       entry = this.api.fetch('GET', path).then(async (response) => {
         const blob = await response.blob();
+        if (this.released) throw new Error('the view was closed');
         return { url: URL.createObjectURL(blob), type: blob.type };
       });
       entry.catch(() => this.urls.delete(cacheKey)); // a failed load is tried again on the next render
@@ -34,6 +37,7 @@ export class AuthedImages {
   }
 
   release(): void {
+    this.released = true;
     for (const entry of this.urls.values()) void entry.then(({ url }) => URL.revokeObjectURL(url), () => undefined);
     this.urls.clear();
   }

@@ -1,10 +1,12 @@
 import type { IdentityView } from '../../src/api/views/identity';
 import { TERMINAL_STATUSES } from '../../src/store/statuses';
 import type { Api } from './api';
+import { AuthedImages } from './authedImages';
 import { coalescedRefresh } from './coalescedRefresh';
 import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
+import { evaluationRenders, identityPhotoStrip } from './identityImages';
 import { lossCurve } from './lossCurve';
 
 /** What each stage of learning a person is doing, in words. */
@@ -64,6 +66,8 @@ function evaluationOf(identity: IdentityView): HTMLElement | null {
  * until it ends; then its evaluation. A portrait of it opens the job view; delete asks first.
  */
 export function identityPage(api: Api, id: string, navigate: (hash: string) => void, signal: AbortSignal): HTMLElement {
+  const images = new AuthedImages(api);
+  signal.addEventListener('abort', () => images.release());
   const title = h('span', {}, '');
   const status = h('span', { id: 'identity-status' });
   const now = h('p', { id: 'identity-now' });
@@ -82,7 +86,10 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
   const problem = h('p', { class: 'problem', role: 'alert' });
   const evaluation = h('div', { 'aria-live': 'polite' });
   const details = h('dl', { class: 'job-details' });
+  const photos = h('div', {});
+  const renders = h('div', {});
   let latest: IdentityView | undefined;
+  let shownImages = '';
   let reported = 0;
 
   const render = (identity: IdentityView) => {
@@ -108,6 +115,14 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
       fill(eta);
     }
     fill(evaluation, evaluationOf(identity));
+    // Redrawn only when they change (a caption written, the evaluation done), not on every report.
+    const imagesNow = JSON.stringify([identity.photos, identity.evaluation?.renders]);
+    if (imagesNow !== shownImages) {
+      shownImages = imagesNow;
+      fill(photos, identityPhotoStrip(identity, images));
+      if (identity.evaluation) fill(renders, h('h4', {}, 'Held-out portraits: without and with the LoRA'), evaluationRenders(identity.evaluation, images));
+      else fill(renders);
+    }
     const t = identity.training;
     fill(
       details,
@@ -118,8 +133,6 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
       identity.error ? h('dt', {}, 'Error') : null,
       identity.error ? h('dd', { class: 'problem' }, `${identity.error.message} [${identity.error.code}]`) : null,
     );
-    const captions = identity.photos.filter((photo) => photo.caption);
-    if (captions.length) details.append(h('dt', {}, 'Captions'), h('dd', {}, h('ol', {}, ...captions.map((photo) => h('li', {}, photo.caption)))));
   };
 
   const refresh = coalescedRefresh(async () => {
@@ -209,6 +222,9 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
       problem,
     ),
     evaluation,
+    renders,
+    h('h3', {}, 'Photos'),
+    photos,
     h('h3', {}, 'Details'),
     details,
   );

@@ -57,6 +57,18 @@ describe('the studio page: identities', () => {
         held = trainingMayFinish();
         return live.gpu.defaults.train_identity(input, job);
       },
+      // The double's renders are not images a browser decodes: these are, so the page is seen showing
+      // them; and the first prompt's render without the LoRA shows no face.
+      evaluate_identity: async (input, job: Job) => {
+        const result = await live.gpu.defaults.evaluate_identity(input, job);
+        for (const [i, { key }] of result.renders.entries()) {
+          const png = await sharp({ create: { width: 64, height: 80, channels: 3, background: { r: 40 * i, g: 120, b: 90 } } }).png().toBuffer();
+          await live.objects.put(key, png, 'image/png');
+        }
+        result.renders[0] = { ...result.renders[0], faceFound: false, distance: null };
+        result.summary.rendersWithFace.withoutLora -= 1;
+        return result;
+      },
     });
     browser = await launchChromium();
   }, 300_000);
@@ -180,9 +192,22 @@ describe('the studio page: identities', () => {
     expect(await points()).toHaveLength(reports.length);
     // The double's evaluation: median 0.4 with the LoRA, 0.6 without, every render with a face.
     expect(await page.locator('#evaluation-with td').allInnerTexts()).toEqual(['0.400', '3 of 3']);
-    expect(await page.locator('#evaluation-without td').allInnerTexts()).toEqual(['0.600', '3 of 3']);
+    expect(await page.locator('#evaluation-without td').allInnerTexts()).toEqual(['0.600', '2 of 3']);
     await page.locator('#evaluation-verdict').getByText('training helped').waitFor();
     await page.locator('#training-text').getByText('all 1000 steps done, average loss 0.100').waitFor();
+    // Its photos as thumbnails with their captions, and each held-out prompt's renders side by side
+    // (without the LoRA | with it) with their face distance: every one an image that arrived with the key.
+    const { trigger_token: trigger } = (await api().get(`/identities/${id}`)).body;
+    const thumbnails = page.locator('.identity-photos-shown img');
+    expect(await thumbnails.count()).toBe(4);
+    expect(await page.locator('.identity-photos-shown figcaption').allInnerTexts()).toEqual([1, 2, 3, 4].map((n) => `Photo ${n}: a photo of ${trigger} person`));
+    const pairs = page.locator('.render-pair');
+    expect(await pairs.count()).toBe(3);
+    expect(await pairs.nth(0).locator('figcaption').allInnerTexts()).toEqual(['Without the LoRA: no face', 'With the LoRA: face distance 0.400']);
+    for (const n of [1, 2]) expect(await pairs.nth(n).locator('figcaption').allInnerTexts()).toEqual(['Without the LoRA: face distance 0.600', 'With the LoRA: face distance 0.400']);
+    const renders = pairs.locator('img');
+    expect(await renders.count()).toBe(6);
+    for (const image of [...(await thumbnails.all()), ...(await renders.all())]) await page.waitForFunction((img: { naturalWidth: number }) => img.naturalWidth > 0, await image.elementHandle());
     expect(await unlabelledControls(page)).toEqual([]);
     await screenshot(page, '14-identity-ready');
     await page.setViewportSize({ width: 390, height: 844 });
