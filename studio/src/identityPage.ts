@@ -7,6 +7,7 @@ import { fill, formatTime, h, statusBadge } from './dom';
 import { followEvents, type StreamEvent } from './eventStream';
 import { showProblem } from './formSubmission';
 import { evaluationRenders, identityPhotoStrip } from './identityImages';
+import { identityPortraitForm } from './identityPortraitForm';
 import { lossCurve } from './lossCurve';
 
 /** What each stage of learning a person is doing, in words. */
@@ -76,7 +77,8 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
   const eta = h('span', { id: 'training-eta' });
   const curve = lossCurve();
   const training = h('div', { class: 'training', hidden: true }, h('div', { class: 'progress' }, h('label', { for: 'training' }, 'Training'), bar, barText, eta), curve.element);
-  const portrait = h('button', { type: 'button', class: 'primary', disabled: true }, 'Portrait of this identity');
+  const portrait = h('button', { type: 'button', class: 'primary', disabled: true, 'aria-expanded': 'false', 'aria-controls': 'identity-portrait' }, 'Portrait of this identity');
+  const portraitBox = h('div', { id: 'identity-portrait', hidden: true });
   const cancel = h('button', { type: 'button', class: 'secondary', disabled: true }, 'Cancel training');
   const remove = h('button', { type: 'button', class: 'secondary danger' }, 'Delete identity');
   const confirmText = h('p', { id: 'delete-question' });
@@ -157,18 +159,26 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
     if (event.type === 'status' || event.type === 'progress') void refresh();
   };
 
-  portrait.addEventListener('click', async () => {
-    portrait.disabled = true;
+  // The portrait's parameters are chosen first: the form opens under the button, its pickers read once.
+  let portraitForm: Promise<void> | undefined;
+  portrait.addEventListener('click', () => {
+    const open = portraitBox.hidden;
+    portraitBox.hidden = !open;
+    portrait.setAttribute('aria-expanded', String(open));
+    if (!open || portraitForm) return;
     fill(problem);
-    try {
-      const body = new FormData();
-      body.append('identity_id', id);
-      const created = await api.post<{ job_id: string }>('/jobs', { form: body, headers: { 'Idempotency-Key': crypto.randomUUID() } });
-      navigate(`#/jobs/${created.job_id}`);
-    } catch (err) {
-      showProblem(evaluation, problem, err);
-      portrait.disabled = latest?.status !== 'ready';
-    }
+    portraitForm = identityPortraitForm(api, id, navigate, signal).then(
+      (form) => {
+        fill(portraitBox, form);
+        form.querySelector('select')?.focus();
+      },
+      (err) => {
+        portraitForm = undefined;
+        if (!signal.aborted) showProblem(evaluation, problem, err);
+        portraitBox.hidden = true;
+        portrait.setAttribute('aria-expanded', 'false');
+      },
+    );
   });
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
@@ -218,6 +228,7 @@ export function identityPage(api: Api, id: string, navigate: (hash: string) => v
       now,
       training,
       h('div', { class: 'actions' }, portrait, cancel, remove),
+      portraitBox,
       confirm,
       problem,
     ),

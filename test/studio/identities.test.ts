@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import request from 'supertest';
+import { PORTRAIT_VOCABULARY, PortraitParameters } from '../../src/flows/contracts/portraitParameters';
 import { appendJobEvent } from '../../src/flows/jobEvents';
 import { referencePhoto } from '../support/fixtures';
 import { parseSse } from '../support/serverSentEvents';
@@ -215,11 +216,25 @@ describe('the studio page: identities', () => {
     await screenshot(page, '15-identity-ready-phone');
     await page.setViewportSize({ width: 1100, height: 900 });
 
-    // A portrait of it: a job with identity_id, shown in the job view.
+    // A portrait of it: its parameters chosen with the New portrait form's pickers (defaults first),
+    // then a job with identity_id and those parameters, shown in the job view.
     await page.getByRole('button', { name: 'Portrait of this identity' }).click();
+    const form = page.getByRole('form', { name: 'Portrait of this identity' });
+    await form.getByLabel('Purpose').waitFor();
+    const choices = ['purpose', 'attire', 'background', 'vibe', 'lighting'] as const;
+    const defaults = PortraitParameters.parse({});
+    for (const name of choices) expect(await form.locator(`#parameter-${name}`).inputValue()).toBe(defaults[name]);
+    expect(await form.locator('#parameter-resolution').inputValue()).toBe(defaults.resolution);
+    const chosen: Record<string, string> = { resolution: '2k' };
+    for (const name of choices) chosen[name] = Object.keys(PORTRAIT_VOCABULARY[name]).find((value) => value !== defaults[name])!;
+    for (const [name, value] of Object.entries(chosen)) await form.locator(`#parameter-${name}`).selectOption(value);
+    expect(await unlabelledControls(page)).toEqual([]);
+    await screenshot(page, '16-identity-portrait-parameters');
+    await form.getByRole('button', { name: 'Create portrait' }).click();
     await page.waitForURL(/#\/jobs\/[0-9a-f]{24}$/);
     const jobId = page.url().split('/').pop()!;
     expect((await api().get(`/jobs/${jobId}`)).body).toMatchObject({ identity_id: id, reference_count: 4 });
+    expect((await api().get(`/jobs/${jobId}`)).body.parameters).toEqual(chosen);
     expect(await page.locator('.job-details dt:text-is("Identity") + dd').innerText()).toBe(id);
     await page.locator('#job-status').getByText('completed').waitFor({ timeout: 60_000 });
     await page.getByRole('heading', { name: 'Your portrait' }).waitFor();
