@@ -3,7 +3,8 @@ import type { Api } from './api';
 /**
  * Images behind the API key (a job's attempts and result, an identity's photos and renders): an <img>
  * cannot send the Authorization header, so each is fetched once and shown from a blob: URL, released
- * when the view closes. A fetch that lands after that is released at once, not left behind.
+ * when the view closes. An image that arrives after that gets no blob: URL at all: none is left behind
+ * (a load started after the release), and no <img> is given one already revoked (a load in flight).
  */
 export class AuthedImages {
   private readonly urls = new Map<string, Promise<{ url: string; type: string }>>();

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 import sharp from 'sharp';
 import request from 'supertest';
 import { PORTRAIT_VOCABULARY, PortraitParameters } from '../../src/flows/contracts/portraitParameters';
@@ -240,6 +240,34 @@ describe('the studio page: identities', () => {
     await page.getByRole('heading', { name: 'Your portrait' }).waitFor();
     // Every image of the view has arrived before the test leaves it.
     for (const image of await page.locator('main img').all()) await page.waitForFunction((img: { naturalWidth: number }) => img.naturalWidth > 0, await image.elementHandle());
+
+    // The identity view left while its 10 images (4 photos, 6 renders) are still on their way: those
+    // that land afterwards leave no blob: URL behind, and none is given to an <img> already revoked
+    // (Chromium would log ERR_FILE_NOT_FOUND, which the check of `errors` at the end refuses).
+    await page.goto(`${live.apiUrl}/#/identities`);
+    await page.getByRole('heading', { name: 'Identities', exact: true }).waitFor();
+    await page.evaluate(`(() => {
+      window.liveBlobs = new Set();
+      window.blobsRead = 0;
+      const create = URL.createObjectURL.bind(URL), revoke = URL.revokeObjectURL.bind(URL), blob = Response.prototype.blob;
+      URL.createObjectURL = (object) => { const url = create(object); window.liveBlobs.add(url); return url; };
+      URL.revokeObjectURL = (url) => { window.liveBlobs.delete(url); revoke(url); };
+      Response.prototype.blob = function () { return blob.call(this).then((b) => { window.blobsRead += 1; return b; }); };
+    })()`);
+    const images = /\/identities\/[0-9a-f]{24}\/(photos|evaluation)\/\d+\/image$/;
+    const held: Route[] = [];
+    let allHeld = () => undefined as void;
+    const heldAll = new Promise<void>((resolve) => (allHeld = resolve));
+    await page.route(images, (route) => void (held.push(route) === 10 && allHeld()));
+    await page.goto(`${live.apiUrl}/#/identities/${id}`);
+    await heldAll;
+    await page.goto(`${live.apiUrl}/#/identities`);
+    await page.getByRole('heading', { name: 'Identities', exact: true }).waitFor();
+    await Promise.all(held.map((route) => route.continue()));
+    await page.waitForFunction(() => (globalThis as unknown as { blobsRead: number }).blobsRead === 10);
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve))); // what follows each blob() has run
+    expect(await page.evaluate(() => (globalThis as unknown as { liveBlobs: Set<string> }).liveBlobs.size)).toBe(0);
+    await page.unroute(images);
 
     // Listed, then deleted after a confirmation (which can be declined), by keyboard.
     await page.goto(`${live.apiUrl}/#/identities`);
