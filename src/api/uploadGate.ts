@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import type { Config } from '../config';
 import { ApiError } from './errors';
 
 export type UploadLimits = {
@@ -85,3 +86,11 @@ export function uploadGate(limits: UploadLimits, tenantOf: (req: Request, res: R
     });
   };
 }
+
+/** An upload route's gate with the deployment's limits (UPLOAD_CONCURRENCY, UPLOAD_QUEUE and each tenant's share). */
+export const configuredUploadGate = (config: Config): RequestHandler =>
+  uploadGate({
+    concurrency: config.UPLOAD_CONCURRENCY,
+    queue: config.UPLOAD_QUEUE,
+    perTenant: { concurrency: config.UPLOAD_CONCURRENCY_PER_TENANT, queue: config.UPLOAD_QUEUE_PER_TENANT },
+  });

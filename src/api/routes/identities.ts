@@ -2,10 +2,10 @@ import { Router, type NextFunction, type Request, type RequestHandler, type Resp
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import multer, { MulterError } from 'multer';
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { requestCancel } from '../../flows/cancellation';
+import type { EvaluateIdentityStepResult } from '../../flows/contracts/evaluateIdentityStep';
 import { IDENTITY_PHOTOS, IdentityTrainingOptions } from '../../flows/contracts/identity';
 import { eraseResources } from '../../flows/erasure/resourceErasure';
 import { identityCost } from '../../flows/fairness/gpuCost';
@@ -13,19 +13,20 @@ import { identityObjectsPrefix } from '../../flows/ids';
 import { checkIdentityPhotos, PhotoCheckUnavailable } from '../../flows/identity/photoCheck';
 import { storeIdentityPhotos, submitIdentity } from '../../flows/identity/submission';
 import { trainingProgress } from '../../flows/identity/trainingProgress';
-import { InvalidReferenceImage, normalizeReferenceImage, type ReferenceUpload } from '../../flows/portrait/referenceImage';
+import type { ReferenceUpload } from '../../flows/portrait/referenceImage';
 import { QueueName, type QueueSet } from '../../flows/queues';
 import { DEFAULT_IDENTITY_EVENTS } from '../../flows/webhooks/events';
 import { IdentityModel, type IdentityDocument } from '../../store/identityModel';
 import type { ObjectStore } from '../../store/objectStore';
 import { IDENTITY_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
-import { ApiError, referenceImageRefusal } from '../errors';
+import { ApiError } from '../errors';
 import { chargeGpuUnits } from '../gpuCharge';
 import { claimRequest } from '../idempotencyKey';
 import { findIdentity, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { streamImage } from '../streamObject';
-import { uploadGate } from '../uploadGate';
+import { checkedPhotos, uploadFingerprint } from '../uploadedPhotos';
+import { configuredUploadGate } from '../uploadGate';
 import { parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 import { identityView } from '../views/identity';
@@ -103,28 +104,6 @@ function parseTraining(raw: string | undefined) {
   return parsed.data;
 }
 
-/** Each photo checked like image_file (type by content, full decode, byte and pixel limits), in order; the first refused is named by its index. */
-async function decodedPhotos(files: Express.Multer.File[], config: Config, field: string): Promise<ReferenceUpload[]> {
-  const photos: ReferenceUpload[] = [];
-  for (const [index, file] of files.entries()) {
-    const name = `${field}[${index}]`;
-    if (file.size === 0) throw new ApiError(400, 'empty_file', `${name} is empty: send the photo (JPEG, PNG or WebP)`, field, { index });
-    try {
-      photos.push(await normalizeReferenceImage(file.buffer, config, name));
-    } catch (err) {
-      throw err instanceof InvalidReferenceImage ? referenceImageRefusal(err, index, field) : err;
-    }
-  }
-  return photos;
-}
-
-/** A request's identity for Idempotency-Key: its fields and each photo's bytes, length first. */
-function requestHash(fields: unknown, files: Buffer[]): string {
-  const hash = createHash('sha256').update(JSON.stringify(fields));
-  for (const file of files) hash.update('\0').update(String(file.length)).update('\0').update(file);
-  return hash.digest('hex');
-}
-
 type Deps = { config: Config; redis: Redis; objects: ObjectStore; queues: QueueSet };
 
 /**
@@ -157,11 +136,7 @@ async function storeCheckedPhotos(deps: Deps, identityId: string, photos: Refere
  */
 export function identitiesRouter(deps: Deps): Router {
   const router = Router();
-  const gate = uploadGate({
-    concurrency: deps.config.UPLOAD_CONCURRENCY,
-    queue: deps.config.UPLOAD_QUEUE,
-    perTenant: { concurrency: deps.config.UPLOAD_CONCURRENCY_PER_TENANT, queue: deps.config.UPLOAD_QUEUE_PER_TENANT },
-  });
+  const gate = configuredUploadGate(deps.config);
   const identityUpload = multipart(deps.config, 'photos', MAX_PHOTOS, FIELDS.length);
   const photoUpload = multipart(deps.config, 'photo', 1, 0);
 
@@ -186,10 +161,10 @@ export function identitiesRouter(deps: Deps): Router {
       if (files.length < MIN_PHOTOS) {
         throw new ApiError(400, 'too_few_files', `photos: ${files.length} sent, at least ${MIN_PHOTOS} are needed (${MIN_PHOTOS} to ${MAX_PHOTOS} photos of the same person, each as a photos part)`, 'photos', { count: files.length });
       }
-      const photos = await decodedPhotos(files, deps.config, 'photos');
+      const photos = await checkedPhotos(files, deps.config, 'photos', (index) => `photos[${index}]`);
       const { tenant } = callerOf(res);
       const identityId = new Types.ObjectId().toHexString();
-      const claim = await claimRequest(req, tenant, () => requestHash({ name, training, webhook: webhook ?? null }, files.map((f) => f.buffer)), identityId);
+      const claim = await claimRequest(req, tenant, () => uploadFingerprint({ name, training, webhook: webhook ?? null }, files.map((f) => f.buffer)), identityId);
       if (claim.replayOf) {
         const existing = await IdentityModel.findById(claim.replayOf).lean<IdentityDocument>();
         res.setHeader('Idempotent-Replayed', 'true');
@@ -220,7 +195,7 @@ export function identitiesRouter(deps: Deps): Router {
     try {
       const files = (req.files ?? []) as Express.Multer.File[];
       if (files.length !== 1) throw new ApiError(400, 'missing_file', 'photo is required: send one photo (JPEG, PNG or WebP) as a photo part', 'photo');
-      const [photo] = await decodedPhotos(files, deps.config, 'photo');
+      const [photo] = await checkedPhotos(files, deps.config, 'photo', () => 'photo');
       // Checked under a prefix of its own, deleted whatever the answer: a check keeps nothing.
       const checkId = new Types.ObjectId().toHexString();
       const [stored] = await storeIdentityPhotos(deps.objects, checkId, [photo]);
@@ -263,7 +238,7 @@ export function identitiesRouter(deps: Deps): Router {
     await streamImage(deps.objects, res, key);
   };
   router.get('/identities/:id/photos/:index/image', imageAt((identity) => identity.photos.map((p) => p.key), 'photos'));
-  router.get('/identities/:id/evaluation/:index/image', imageAt((identity) => identityView(identity).evaluation?.renders.map((r) => r.key) ?? [], 'evaluation'));
+  router.get('/identities/:id/evaluation/:index/image', imageAt((identity) => (identity.evaluation as EvaluateIdentityStepResult | undefined)?.renders.map((r) => r.key) ?? [], 'evaluation'));
 
   /** Stops the identity wherever it is: a queued step never starts, training stops between two steps. */
   router.post('/identities/:id/cancel', async (req, res) => {

@@ -2,7 +2,6 @@ import { Router, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import multer, { MulterError } from 'multer';
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { requestCancel } from '../../flows/cancellation';
 import { IdentityId, MAX_REFERENCE_PHOTOS } from '../../flows/contracts/common';
@@ -12,7 +11,6 @@ import { LoraSpec } from '../../flows/contracts/generateStep';
 import { PortraitParameters, PORTRAIT_VOCABULARY, RESOLUTIONS } from '../../flows/contracts/portraitParameters';
 import type { AttemptRecord } from '../../flows/contracts/portraitState';
 import type { ReportStepResult } from '../../flows/contracts/reportStep';
-import { InvalidReferenceImage, normalizeReferenceImage, type ReferenceUpload } from '../../flows/portrait/referenceImage';
 import { withLiveProgress } from '../../flows/portrait/liveProgress';
 import { chosenImage } from '../../flows/portrait/stateMachine';
 import { portraitCost } from '../../flows/fairness/gpuCost';
@@ -23,13 +21,14 @@ import { DEFAULT_WEBHOOK_EVENTS } from '../../flows/webhooks/events';
 import { JobModel, type JobDocument } from '../../store/jobModel';
 import { JOB_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES } from '../../store/statuses';
 import { callerOf } from '../auth';
-import { ApiError, referenceImageRefusal } from '../errors';
+import { ApiError } from '../errors';
 import { claimRequest } from '../idempotencyKey';
 import { jobReportView, jobView } from '../views/job';
 import { findJob, newestFirstPage, PAGE_QUERY } from '../tenantResources';
 import { chargeGpuUnits } from '../gpuCharge';
 import { streamImage } from '../streamObject';
-import { uploadGate } from '../uploadGate';
+import { checkedPhotos, uploadFingerprint } from '../uploadedPhotos';
+import { configuredUploadGate } from '../uploadGate';
 import { issueField, parseOr400 } from '../validation';
 import { checkWebhook } from '../webhookInput';
 
@@ -87,36 +86,6 @@ function parseParameters(raw: unknown) {
 
 export const JobListQuery = z.strictObject({ status: z.enum(JOB_STATUSES).optional(), ...PAGE_QUERY });
 
-/**
- * A request's identity for Idempotency-Key: its fields and the exact uploaded bytes; of a secret,
- * only whether it was sent (its value stays out of the fingerprint).
- */
-function requestHash(fields: { parameters: unknown; candidates: number; webhook: unknown; loras: unknown; secrets: string[]; identityId: string | null }, files: Buffer[]): string {
-  const hash = createHash('sha256').update(JSON.stringify(fields));
-  // Each photo's length before its bytes, so two photos cannot hash like one made of both.
-  for (const file of files) hash.update('\0').update(String(file.length)).update('\0').update(file);
-  return hash.digest('hex');
-}
-
-/**
- * Each photo checked as a single one always was (type by content, full decode, limits), in order,
- * one at a time (so one request decodes no more at once than before); the first refused one is
- * named by its index. Nothing is stored until every photo passed.
- */
-async function checkedReferences(files: Express.Multer.File[], config: SubmissionDeps['config']): Promise<ReferenceUpload[]> {
-  const references: ReferenceUpload[] = [];
-  for (const [index, file] of files.entries()) {
-    const field = files.length > 1 ? `image_file[${index}]` : 'image_file';
-    if (file.size === 0) throw new ApiError(400, 'empty_file', `${field} is empty: send the photo (JPEG, PNG or WebP) as image_file`, 'image_file', { index });
-    try {
-      references.push(await normalizeReferenceImage(file.buffer, config, field));
-    } catch (err) {
-      throw err instanceof InvalidReferenceImage ? referenceImageRefusal(err, index) : err;
-    }
-  }
-  return references;
-}
-
 const PortraitLoras = z.strictObject({ loras: z.array(LoraSpec).max(8) });
 const Candidates = z.strictObject({ candidates: z.coerce.number().int().min(1).max(4).default(1) });
 
@@ -171,11 +140,7 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
     res.json({ ...PORTRAIT_VOCABULARY, resolution: RESOLUTIONS, defaults: PortraitParameters.parse({}) });
   });
 
-  const gate = uploadGate({
-    concurrency: deps.config.UPLOAD_CONCURRENCY,
-    queue: deps.config.UPLOAD_QUEUE,
-    perTenant: { concurrency: deps.config.UPLOAD_CONCURRENCY_PER_TENANT, queue: deps.config.UPLOAD_QUEUE_PER_TENANT },
-  });
+  const gate = configuredUploadGate(deps.config);
 
   router.post('/jobs', (req, res, next) => {
     if (!req.is('multipart/form-data')) {
@@ -202,9 +167,9 @@ export function jobsRouter(deps: SubmissionDeps & { redis: Redis; queues: QueueS
         const webhook = await checkWebhook(deps.config, { url: req.body?.webhook_url, events }, DEFAULT_WEBHOOK_EVENTS, { url: 'webhook_url', events: 'webhook_events' });
         const { tenant } = callerOf(res);
         const identity = identityId === undefined ? undefined : await readyIdentity(identityId, tenant);
-        const references = identity ? [] : await checkedReferences(files, deps.config);
+        const references = identity ? [] : await checkedPhotos(files, deps.config, 'image_file', (index) => (files.length > 1 ? `image_file[${index}]` : 'image_file'));
         const jobId = new Types.ObjectId().toHexString();
-        const fingerprint = () => requestHash({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [], identityId: identityId ?? null }, files.map((f) => f.buffer));
+        const fingerprint = () => uploadFingerprint({ parameters, candidates, webhook: webhook ?? null, loras, secrets: secrets ? ['hf_token'] : [], identityId: identityId ?? null }, files.map((f) => f.buffer));
         const claim = await claimRequest(req, tenant, fingerprint, jobId);
         if (claim.replayOf) {
           const job = await JobModel.findById(claim.replayOf).lean<JobDocument>();

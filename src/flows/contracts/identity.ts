@@ -43,10 +43,8 @@ export const IdentityJobData = z.object({
   recipe: TrainingRecipe,
   triggerToken: z.string(),
   photoKeys: z.array(z.string()).min(1),
-  /** prepare_identity's: the framed photos (captions come next) and the embeddings. */
+  /** prepare_identity's framed photos and embeddings; caption_identity then puts the VLM's captions on the photos. */
   prepared: z.object({ photos: z.array(TrainingPhoto), embeddingsKey: z.string() }).optional(),
-  /** caption_identity's: the framed photos with the VLM's captions. */
-  captioned: z.array(TrainingPhoto).optional(),
   lora: TrainIdentityStepResult.optional(),
   evaluation: EvaluateIdentityStepResult.optional(),
 });

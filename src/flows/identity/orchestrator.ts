@@ -68,10 +68,12 @@ export class IdentityOrchestrator {
         const queued = { tenant: data.tenant, step, queue: stepQueue, stepJobId: stepId, input: stepInput(step, data), timeoutMs: stepTimeoutMs(this.config, step) };
         await this.runner.queueStepAndPark(tx, { queue: workflowQueue, job, token: token!, data }, queued);
       }
-      const [cancelled, finished] = await Promise.all([isCancelled(this.connection, prefix, identityId), this.runner.readOutcome(stepQueue, stepId)]);
+      const [cancelledThen, finished] = await Promise.all([isCancelled(this.connection, prefix, identityId), this.runner.readOutcome(stepQueue, stepId)]);
       const outcome = finished ?? (await this.runner.waitForOutcome(job, token!, stepQueue, stepId));
       announce = (tx) => this.runner.foldOutcome(tx, data.tenant, step, stepQueue, stepId, outcome);
-      if (cancelled || (await isCancelled(this.connection, prefix, identityId))) return this.end(job, data, { status: 'cancelled', fields: {} }, announce);
+      // Read with the outcome when it was there; a step that ended just now may have ended by a cancel since.
+      const cancelled = finished ? cancelledThen : await isCancelled(this.connection, prefix, identityId);
+      if (cancelled) return this.end(job, data, { status: 'cancelled', fields: {} }, announce);
       const checked = checkOutcome(step, outcome);
       if (!checked.ok) return this.end(job, data, { status: 'failed', fields: { error: errorOf(checked.error, step) } }, announce);
       const folded = foldResult(step, data, checked.result);

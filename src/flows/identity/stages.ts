@@ -39,7 +39,7 @@ export function stepInput(step: IdentityStep, data: IdentityJobData): StepInput<
     case 'caption_identity':
       return { identityId, photos: data.prepared!.photos.map(({ key }) => ({ key })), triggerToken };
     case 'train_identity':
-      return { identityId, photos: data.captioned!, recipe, checkpointKey: keys.checkpoint, loraKey: keys.lora };
+      return { identityId, photos: data.prepared!.photos, recipe, checkpointKey: keys.checkpoint, loraKey: keys.lora };
     case 'evaluate_identity':
       return {
         identityId,
@@ -62,8 +62,8 @@ export function foldResult<S extends IdentityStep>(step: S, data: IdentityJobDat
       return { data: { ...next, prepared }, fields: {} };
     }
     case 'caption_identity': {
-      const captioned = (result as StepResult<'caption_identity'>).photos;
-      return { data: { ...next, captioned }, fields: { 'prepared.photos': captioned, 'prepared.embeddingsKey': data.prepared!.embeddingsKey } };
+      const photos = (result as StepResult<'caption_identity'>).photos;
+      return { data: { ...next, prepared: { ...data.prepared!, photos } }, fields: { 'prepared.photos': photos, 'prepared.embeddingsKey': data.prepared!.embeddingsKey } };
     }
     case 'train_identity': {
       const lora = result as StepResult<'train_identity'>;

@@ -22,10 +22,10 @@ export async function trainingProgress(redis: Redis, prefix: string, queues: Que
   const progress = job?.progress as { step?: number; total?: number; loss?: number } | undefined;
   if (!job || typeof progress?.step !== 'number' || typeof progress.total !== 'number') return null;
   const entries = parseJobEvents((await redis.xrevrange(jobEventsKey(prefix, identityId), '+', '-', 'COUNT', LOG_WINDOW)) as [string, string[]][]);
-  const losses = entries.filter((e) => e.type === 'progress' && typeof e.data.loss === 'number' && e.data.train_step !== undefined).map((e) => e.data);
-  const recentLosses = losses.slice(0, RECENT_LOSSES).reverse().map((d) => d.loss as number);
-  // The pace of the reports in the window (stream ids are their times in ms): right after a resume too.
+  // The trainer's reports, newest first (other steps' progress and status events left out).
   const reports = entries.filter((e) => e.type === 'progress' && typeof e.data.train_step === 'number');
+  const recentLosses = reports.filter((e) => typeof e.data.loss === 'number').slice(0, RECENT_LOSSES).reverse().map((e) => e.data.loss as number);
+  // The pace of the reports in the window (stream ids are their times in ms): right after a resume too.
   const [newest, oldest] = [reports[0], reports.at(-1)];
   const stepsBetween = newest && oldest && newest !== oldest ? (newest.data.train_step as number) - (oldest.data.train_step as number) : 0;
   const pace = stepsBetween > 0 ? (Number(newest.id.split('-')[0]) - Number(oldest!.id.split('-')[0])) / 1000 / stepsBetween : null;
