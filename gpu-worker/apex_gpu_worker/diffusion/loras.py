@@ -63,7 +63,7 @@ class StoredLoraRequest:
     key: str
     etag: str
     scale: float
-    fetch: Callable[[str], bytes] = field(compare=False, repr=False)
+    fetch: Callable[[str], bytes | None] = field(compare=False, repr=False)  # None: no such object
 
     @property
     def adapter_name(self) -> str:
@@ -174,12 +174,9 @@ class LoraRegistry:
         if isinstance(lora, LoraRequest):
             yield self._file(lora)
             return
-        try:
-            data = lora.fetch(lora.key)
-        except Exception as err:
-            if getattr(err, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise lora.unusable("is not in the bucket") from err
-            raise  # anything else may pass: the step is retried
+        data = lora.fetch(lora.key)  # any other failure may pass: the step is retried
+        if data is None:
+            raise lora.unusable("is not in the bucket")
         self.stored_fetches += 1
         with tempfile.TemporaryDirectory(prefix="apex-identity-lora-") as folder:
             path = os.path.join(folder, "lora.safetensors")

@@ -52,9 +52,15 @@ def one_adequate_face(faces: list[Face], size: tuple[int, int], min_side_ratio: 
     return faces[0]
 
 
-def prepare_photo(photo: Image.Image, analyzer: FaceAnalyzer, resolution: int, min_side_ratio: float) -> PreparedPhoto | PhotoRefused:
+def adequate_face(photo: Image.Image, analyzer: FaceAnalyzer, min_side_ratio: float) -> tuple[Image.Image, Face | PhotoRefused]:
+    """The photo turned upright, and its one adequate face or why it has none: the rule both the
+    photo check (before anything is kept) and prepare_identity (before training) apply."""
     upright = ImageOps.exif_transpose(photo).convert("RGB")
-    face = one_adequate_face(analyzer.faces(upright), upright.size, min_side_ratio)
+    return upright, one_adequate_face(analyzer.faces(upright), upright.size, min_side_ratio)
+
+
+def prepare_photo(photo: Image.Image, analyzer: FaceAnalyzer, resolution: int, min_side_ratio: float) -> PreparedPhoto | PhotoRefused:
+    upright, face = adequate_face(photo, analyzer, min_side_ratio)
     if isinstance(face, PhotoRefused):
         return face
     framed = upright.crop(headshot_square(upright.size, face.box)).resize((resolution, resolution), Image.Resampling.LANCZOS)

@@ -6,12 +6,11 @@ loaded: it never waits behind a training run."""
 import asyncio
 
 from bullmq import AbortSignal, Job
-from PIL import ImageOps
 
 from ..checks.faces import FaceAnalyzer
 from ..contracts.payloads import CheckIdentityPhotosInput, CheckIdentityPhotosResult
 from ..contracts.step_errors import StepCancelled, UnreadableImage
-from ..identity.photos import PhotoRefused, one_adequate_face
+from ..identity.photos import PhotoRefused, adequate_face
 from ..images import decode_rgb
 from ..object_store import ObjectStore
 from ..settings import WorkerSettings
@@ -24,8 +23,7 @@ def check_identity_photos_step(settings: WorkerSettings, store: ObjectStore, fac
             photo = decode_rgb(store.get_bytes(key), f"photo {index}")
         except UnreadableImage:
             return {"accepted": False, "reason": "it is not a readable image"}
-        upright = ImageOps.exif_transpose(photo).convert("RGB")
-        face = one_adequate_face(faces.faces(upright), upright.size, settings.face_min_side_ratio)
+        _, face = adequate_face(photo, faces, settings.face_min_side_ratio)
         if isinstance(face, PhotoRefused):
             return {"accepted": False, "reason": face.reason}
         return {"accepted": True, "faceBox": [int(v) for v in face.box]}

@@ -16,7 +16,7 @@ from PIL import Image
 from ..checks.faces import largest_face_box
 from ..contracts.payloads import Destination, GenerateInput, GenerateResult, IdentityLora
 from ..contracts.references import reference_keys
-from ..contracts.step_errors import ContractViolation, DestinationRefused, IdentityLoraUnusable, OutputTooLarge
+from ..contracts.step_errors import ContractViolation, DestinationRefused, OutputTooLarge
 from ..diffusion.engine import DiffusionEngine, GenerationRequest
 from ..diffusion.reference import prepare_reference
 from ..diffusion.loras import LoraRequest, StoredLoraRequest
@@ -55,9 +55,10 @@ def generate_step(settings: WorkerSettings, store: ObjectStore, engine: Diffusio
         if not identity:
             return []
         etag = await asyncio.to_thread(store.etag, identity["key"])
+        lora = StoredLoraRequest(identity["key"], etag or "", identity.get("scale", 1.0), store.get_bytes_if_present)
         if etag is None:
-            raise IdentityLoraUnusable(f"the identity's LoRA {identity['key']} is not in the bucket")
-        return [StoredLoraRequest(identity["key"], etag, identity.get("scale", 1.0), store.get_bytes)]
+            raise lora.unusable("is not in the bucket")
+        return [lora]
 
     async def run(payload: GenerateInput, job: Job, signal: AbortSignal) -> GenerateResult:
         started = time.time()
