@@ -27,8 +27,8 @@ import { tenantLimits } from './tenantLimits';
  * (a portrait's later steps go ahead of another portrait's first), which only reorders its own work.
  *
  * The count is a sorted set per tenant (member `<queue>/<stepJobId>`, score when it was queued),
- * added by the script that admits the step (and again, idempotently, by the transaction that
- * queues it) and removed by the transaction that folds its outcome; a replay adds the same member.
+ * added by the script that admits the step and removed by the transaction that folds its outcome;
+ * a replay finds the same member.
  * A member left behind (its workflow erased while the step waited) is dropped a day after it was
  * queued, longer than the default deadlines of every step, and an idle tenant's set expires a day
  * after its last step.
@@ -58,8 +58,8 @@ redis.call('PEXPIRE', KEYS[1], ${STALE_AFTER_MS})
 return depth`;
 
 /**
- * Where the tenant's next step goes: its priority (the step is counted as the tenant's from now;
- * the transaction that queues it counts it again, idempotently), or not yet: the tenant is at its
+ * Where the tenant's next step goes: its priority (the step is counted as the tenant's from now),
+ * or not yet: the tenant is at its
  * cap of steps in flight. A replay of a step already counted is always admitted. `ended` are the
  * steps whose outcomes the same transition folds (a portrait's prompt, when it queues generate):
  * finished, they no longer count, or a tenant's every next step would queue a turn late.
@@ -84,13 +84,6 @@ export async function planStepDispatch(
 /** The priority of a tenant's step queued with `depth` of its steps already in flight (1 is served first). */
 export function stepPriority(depth: number, weight: number): number {
   return Math.min(PRIORITY_LIMIT, 1 + Math.floor(Math.max(0, depth) / weight));
-}
-
-/** Counts a queued step as the tenant's, on the transaction that queues it. */
-export function countStepQueued(tx: WorkflowTransaction, config: Config, tenant: string, queue: GpuQueue, stepJobId: string, now = Date.now()): void {
-  const key = tenantGpuWorkKey(config.QUEUE_PREFIX, tenant);
-  tx.zadd(key, 'NX', now, member(queue, stepJobId));
-  tx.pexpire(key, STALE_AFTER_MS);
 }
 
 /** Stops counting a step, on the transition that folds its outcome (or leaves it unfinished). */

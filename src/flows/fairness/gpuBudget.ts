@@ -33,6 +33,7 @@ export async function chargeGpuBudget(redis: Redis, config: Config, tenant: stri
   const msLeft = (window + 1) * windowMs - now;
   const key = gpuBudgetKey(config.QUEUE_PREFIX, tenant, window);
   const [charged, used] = (await redis.eval(CHARGE, 1, key, units, budget, msLeft)) as [number, number];
-  if (charged === 1) return { charged: true, units, refund: async () => void (await redis.decrby(key, units)) };
+  // A refund after the window ended must not leave its key behind without an expiry.
+  if (charged === 1) return { charged: true, units, refund: async () => void (await redis.multi().decrby(key, units).pexpire(key, msLeft).exec()) };
   return { charged: false, budget, used, windowS: config.GPU_BUDGET_WINDOW_S, retryAfterS: Math.ceil(msLeft / 1000), never: units > budget };
 }

@@ -6,7 +6,7 @@ import { readStepFailure } from '../contracts/stepErrors';
 import type { GpuQueue } from '../queues';
 import type { WorkflowMetrics } from '../workflowMetrics';
 import type { StepOutcome } from './outcomes';
-import { countStepEnded, countStepQueued, planStepDispatch } from '../fairness/fairDispatch';
+import { countStepEnded, planStepDispatch } from '../fairness/fairDispatch';
 import type { StepInput, StepName } from './registry';
 import { clearStepDeadline } from './stepDeadlines';
 import { addStepJob, parkUntilStepEnds, readStepOutcome } from './stepJobs';
@@ -70,7 +70,6 @@ export class StepRunner {
       throw new DelayedError();
     }
     await addStepJob(tx, this.config, step.queue, parking.job, step.step, step.stepJobId, step.input, dispatch.priority, step.timeoutMs);
-    countStepQueued(tx, this.config, step.tenant, gpuQueue, step.stepJobId);
     return this.saveAndPark(tx, parking);
   }
 
