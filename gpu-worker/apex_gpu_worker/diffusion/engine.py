@@ -19,7 +19,7 @@ from PIL import Image
 from ..contracts.step_errors import ContractViolation, StepCancelled
 from ..devices import resolve_device, resolve_dtype
 from ..settings import WorkerSettings, model_name
-from .loras import AnyLoraRequest, LoraRegistry, LoraRequest
+from .loras import HUB_HOTSWAP_TARGETS, IDENTITY_HOTSWAP_TARGETS, AnyLoraRequest, LoraRegistry, LoraRequest
 from .quantization import check_quantization, quantize_transformer
 from .step_cache import enable_step_cache, fresh_step_cache
 
@@ -158,7 +158,7 @@ class DiffusionEngine:
         self.loras = LoraRegistry(self.pipe, settings.lora_cache_dir, token, settings.lora_max_loaded, "portrait" if editing else "text")
         self.loras.load_base([LoraRequest(l.repo, l.weight_name, l.scale) for l in settings.base_loras])
         if settings.compile:
-            self.loras.reserve_slots_for_hotswap(settings.lora_max_rank)
+            self.loras.reserve_slots_for_hotswap(settings.lora_max_rank, IDENTITY_HOTSWAP_TARGETS if editing else HUB_HOTSWAP_TARGETS)
             # In place (nn.Module.compile): the pipeline keeps its transformer class, which LoRA
             # loading and set_adapters look up.
             self.pipe.transformer.compile(fullgraph=False)

@@ -29,10 +29,12 @@ log = logging.getLogger("apex_gpu_worker.loras")
 
 # Under torch.compile every adapter slot exists before compiling, as a zero LoRA on these modules;
 # a request's LoRA is then hotswapped into a slot and must target a subset of them: the attention
-# projections Hub LoRAs train, and every block linear an identity's LoRA is trained on (either
-# FLUX family's; a pattern matches only the modules a model has).
+# projections Hub LoRAs train and, on the portrait (editing) model only, every block linear an
+# identity's LoRA is trained on (either FLUX family's; a pattern matches only the modules a model
+# has). The text-to-image model never receives an identity's LoRA: its slots stay small.
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
-HOTSWAP_TARGETS = "|".join([rf".*\.(?:{'|'.join(map(re.escape, ATTENTION_PROJECTIONS))})", f"(?:{Flux1Inputs.lora_targets})", f"(?:{Flux2Inputs.lora_targets})"])
+HUB_HOTSWAP_TARGETS = rf".*\.(?:{'|'.join(map(re.escape, ATTENTION_PROJECTIONS))})"
+IDENTITY_HOTSWAP_TARGETS = "|".join([HUB_HOTSWAP_TARGETS, f"(?:{Flux1Inputs.lora_targets})", f"(?:{Flux2Inputs.lora_targets})"])
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,15 @@ class LoraRegistry:
         self._base = loras
         self.activate([])
 
-    def reserve_slots_for_hotswap(self, rank: int) -> None:
-        """Creates every slot as a zero adapter of the largest rank and pads for hotswap, so loading
-        a request's LoRA later replaces weights in place and a compiled transformer is reused."""
+    def reserve_slots_for_hotswap(self, rank: int, targets: str = HUB_HOTSWAP_TARGETS) -> None:
+        """Creates every slot as a zero adapter of the largest rank on `targets` and pads for
+        hotswap, so loading a request's LoRA later replaces weights in place and a compiled
+        transformer is reused."""
         from peft import LoraConfig
         from peft.utils.hotswap import prepare_model_for_compiled_hotswap
 
         for slot in self._free_slots:
-            self._pipe.transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=HOTSWAP_TARGETS), adapter_name=slot)
+            self._pipe.transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets), adapter_name=slot)
         prepare_model_for_compiled_hotswap(self._pipe.transformer, target_rank=rank)
         self._hotswap = True
         self.activate([])
