@@ -103,7 +103,7 @@ def test_fp8_for_an_editing_model_on_the_cpu_stops_the_portrait_worker_at_start_
         build_processors(settings, (portraits,))
 
 
-def test_the_editing_models_render_as_loaded_without_fp8(monkeypatch, tiny_models, tmp_path):
+def test_the_editing_models_keep_plain_parameters_without_quantization(monkeypatch, tiny_models, tmp_path):
     monkeypatch.delenv("APEX_GPU_QUANTIZE", raising=False)
     for model in ("kontext", "klein"):
         engine = DiffusionEngine(WorkerSettings(device="cpu", quantize="none", lora_cache_dir=tmp_path), str(tiny_models[model]), editing=True)
