@@ -16,10 +16,7 @@ const FORMULA = 'GPU units = megapixels × steps × images × candidates × upsc
  * `field` names what made the cost (the request, a batch's target) in the refusals.
  */
 export async function chargeGpuUnits(deps: { config: Config; redis: Redis }, res: Response, tenant: string, units: number, field?: string): Promise<{ refund(): Promise<void> }> {
-  const cap = deps.config.GPU_COST_MAX_PER_REQUEST;
-  if (units > cap) {
-    throw new ApiError(422, 'gpu_cost_too_high', `this request costs ${units} GPU units; one request may cost at most ${cap} (${FORMULA}): ask for fewer or smaller images, fewer steps or items`, field, { cost: units, max_per_request: cap });
-  }
+  refuseOverGpuCap(deps.config, units, field);
   const charge = await chargeGpuBudget(deps.redis, deps.config, tenant, units);
   if (charge.charged) return charge;
   const budget = { budget_units: charge.budget, window_s: charge.windowS, used: charge.used, cost: units };
@@ -34,4 +31,11 @@ export async function chargeGpuUnits(deps: { config: Config; redis: Redis }, res
     field,
     { ...budget, retry_after_s: charge.retryAfterS },
   );
+}
+
+/** 422 `gpu_cost_too_high` for a request (or one schedule firing: `what`) costing more than GPU_COST_MAX_PER_REQUEST. */
+export function refuseOverGpuCap(config: Config, units: number, field?: string, what = 'this request costs'): void {
+  const cap = config.GPU_COST_MAX_PER_REQUEST;
+  if (units <= cap) return;
+  throw new ApiError(422, 'gpu_cost_too_high', `${what} ${units} GPU units; one request may cost at most ${cap} (${FORMULA}): ask for fewer or smaller images, fewer steps or items`, field, { cost: units, max_per_request: cap });
 }

@@ -9,6 +9,7 @@ import { DEFAULT_BATCH_EVENTS } from '../../flows/webhooks/events';
 import { ScheduleModel, type ScheduleDocument } from '../../store/scheduleModel';
 import { batchCost } from '../../flows/fairness/gpuCost';
 import { callerOf } from '../auth';
+import { refuseOverGpuCap } from '../gpuCharge';
 import { ApiError } from '../errors';
 import { findSchedule } from '../tenantResources';
 import { parseOr400 } from '../validation';
@@ -35,9 +36,7 @@ export function schedulesRouter(deps: { config: Config; redis: Redis; queues: Qu
     const { tenant } = callerOf(res);
     const id = new Types.ObjectId().toHexString();
     const firingCost = batchCost(request.target, deps.config.MAX_ATTEMPTS);
-    if (firingCost > deps.config.GPU_COST_MAX_PER_REQUEST) {
-      throw new ApiError(422, 'gpu_cost_too_high', `each firing's batch costs ${firingCost} GPU units; one request may cost at most ${deps.config.GPU_COST_MAX_PER_REQUEST}`, 'target', { cost: firingCost, max_per_request: deps.config.GPU_COST_MAX_PER_REQUEST });
-    }
+    refuseOverGpuCap(deps.config, firingCost, 'target', "each firing's batch costs");
     const creation = await createSchedule(scheduleDeps, { id, tenant, request, webhook });
     if (!creation.created && creation.reason === 'too_many') {
       throw new ApiError(409, 'too_many_schedules', `a tenant may have at most ${deps.config.SCHEDULE_MAX_PER_TENANT} schedules; delete one first`);
