@@ -29,7 +29,8 @@ describe('identities', () => {
     stack = await startStack({
       // 'frugal' may spend 1,000 GPU units an hour: one default identity (identityCost: 792), not two.
       // Uploads above 1.5 MB in all are refused (20 test photos are about 0.5 MB together).
-      config: { AUTH_MODE: 'required', IDENTITY_UPLOAD_MAX_BYTES: String(1_500_000), TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }), WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
+      // The tests poll each identity's view: the per-key rate limit is not what they test.
+      config: { AUTH_MODE: 'required', RATE_LIMIT_PER_MINUTE: '100000', IDENTITY_UPLOAD_MAX_BYTES: String(1_500_000), TENANT_LIMITS: JSON.stringify({ frugal: { budgetUnits: 1000 } }), WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
       notifier: true,
       gpu: {
         train_identity: async (input, job: Job) => {

@@ -22,7 +22,8 @@ describe('identities with the real GPU worker', () => {
   beforeAll(async () => {
     buildTinyModels();
     photos = facePhotos();
-    stack = await startStack({ gpu: false });
+    // The test polls the identity's view while it learns: the rate limit is not what it tests.
+    stack = await startStack({ gpu: false, config: { RATE_LIMIT_PER_MINUTE: '100000' } });
     // Portraits and training on the tiny klein (a LoRA is applied to the model family it was trained on).
     const klein = join(homedir(), '.cache', 'apex-portraits', 'tiny-models', 'klein');
     gpu = await startTinyGpuWorker(stack.config, { APEX_GPU_PORTRAIT_MODEL: klein, APEX_GPU_TRAINING_MODEL: klein, APEX_GPU_UPSCALER_MODELS: '[]', APEX_GPU_PROGRESS_EVERY_S: '0' });
